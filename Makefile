@@ -1,0 +1,47 @@
+# One front door: what CI does, you can do. Everything runs in .venv.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SHARED ?= ../shared
+
+.PHONY: venv install test check lint format typecheck bench conformance proto proto-check clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml clients/python/pyproject.toml
+	test -d $(VENV) || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e clients/python -e '.[server,dev]'
+	touch $@
+
+install: venv
+
+test: venv
+	$(VENV)/bin/pytest -q
+
+conformance: venv
+	$(VENV)/bin/arbiter cel conformance $(SHARED)/conformance/cel --min-rate 0.95 --file-min-rate 0.90
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+proto: venv
+	bash scripts/proto.sh
+
+proto-check: venv
+	bash scripts/proto.sh --check
+
+check: lint typecheck test
+
+bench: venv
+	$(PY) -m benchmarks.cel_bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Arbiter wire contract: generated protobuf and gRPC modules live in ``arbiter.v1``."""

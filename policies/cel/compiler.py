@@ -1,0 +1,450 @@
+"""Compile CEL source to Python code: parse -> check -> generate -> ``compile()``.
+
+Each program is generated twice from one checked AST:
+
+- a **fast** body of plain Python operators (``and``, ``or``, ``==``,
+  ``x["field"]``, list comprehensions) used when the checker proved the
+  operand types, plus direct calls to the one matching overload;
+- a **strict** body that implements CEL's error semantics exactly
+  (commutative error absorption in ``&&``/``||``/``all``/``exists``, dynamic
+  dispatch, "no such key" errors).
+
+``evaluate`` runs the fast body; if it raises anything, the strict body runs.
+Expressions are pure, so re-running is safe, and a fast run that completes
+without raising is exactly the CEL result: on the error-free path CEL's
+operators coincide with Python's (integer results are range-checked, and
+operators whose Python semantics differ — integer division, list indexing,
+string concatenation — always call the runtime). The error path pays for
+exactness; the common path pays nothing for it.
+
+Safety: CEL identifiers never become Python names. Variables are read with
+``activation["name"]`` (a string constant), comprehension variables are
+renamed ``_vN``, literals are emitted with ``repr`` or passed as closure
+constants, and every function call goes to a callable chosen here from the
+declaration tables. Nothing in an expression can name a Python attribute,
+builtin or module.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+from collections.abc import Callable, Mapping
+from typing import Literal
+
+from . import ast, evalsupport, runtime
+from .checker import Checked, check
+from .env import Env, FunctionDecl, Overload
+from .errors import CelError, EvalError
+from .parser import parse
+from .stdlib import STANDARD_DISPATCH, STANDARD_FUNCTIONS
+from .types import (
+    BOOL,
+    BYTES,
+    DOUBLE,
+    DURATION,
+    DYN,
+    INT,
+    NULL,
+    STRING,
+    TIMESTAMP,
+    UINT,
+    ListType,
+    MapType,
+    Type,
+    TypeParam,
+)
+from .values import TypeValue
+
+__all__ = ["Program", "compile"]
+
+_NUMERIC = frozenset({INT, UINT, DOUBLE})
+_ORDERED_SAME = frozenset({STRING, BYTES, BOOL, TIMESTAMP, DURATION})
+_EQUAL_SAME = _ORDERED_SAME | {NULL}
+_RELATIONS = {"_==_": "==", "_!=_": "!=", "_<_": "<", "_<=_": "<=", "_>_": ">", "_>=_": ">="}
+_INT_ARITH = {"_+_": "+", "_-_": "-", "_*_": "*"}
+_DOUBLE_ARITH = {"_+_": "+", "_-_": "-", "_*_": "*", "_/_": "/"}
+_SIZED = (STRING, BYTES)
+
+Mode = Literal["fast", "strict"]
+
+
+def _concrete(t: Type) -> bool:
+    """True when a static type has no dyn or type parameter inside."""
+    if t == DYN or isinstance(t, TypeParam):
+        return False
+    if isinstance(t, ListType):
+        return _concrete(t.elem)
+    if isinstance(t, MapType):
+        return _concrete(t.key) and _concrete(t.value)
+    return True
+
+
+class _Pool:
+    """Closure constants shared by both bodies: runtime callables and values
+    that have no safe literal spelling."""
+
+    def __init__(self) -> None:
+        self.names: dict[int, str] = {}
+        self.values: list[object] = []
+
+    def ref(self, value: object) -> str:
+        key = id(value)
+        name = self.names.get(key)
+        if name is None:
+            name = f"_c{len(self.values)}"
+            self.names[key] = name
+            self.values.append(value)
+        return name
+
+
+class _Generator:
+    def __init__(
+        self,
+        checked: Checked,
+        functions: Mapping[str, FunctionDecl],
+        dispatch: Mapping[str, Callable[..., object]],
+        pool: _Pool,
+        mode: Mode,
+    ) -> None:
+        self.checked = checked
+        self.functions = functions
+        self.dispatch = dispatch
+        self.pool = pool
+        self.mode = mode
+        self.fast = mode == "fast"
+        self.scopes: list[dict[str, str]] = []
+        self.uses_budget = False
+
+    def type_of(self, node: ast.Expr) -> Type:
+        return self.checked.types.get(node.id, DYN)
+
+    def const(self, value: object) -> str:
+        kind = type(value)
+        if value is None or kind in (bool, int, str, bytes):
+            return repr(value)
+        if kind is float and math.isfinite(value):  # type: ignore[arg-type]
+            return repr(value)
+        return self.pool.ref(value)
+
+    def fn(self, func: Callable[..., object]) -> str:
+        return self.pool.ref(func)
+
+    def gen(self, node: ast.Expr) -> str:
+        if isinstance(node, ast.Const):
+            return self.const(node.value)
+        if isinstance(node, ast.Ident):
+            return self.ident(node)
+        if isinstance(node, ast.Select):
+            return self.select(node)
+        if isinstance(node, ast.Call):
+            return self.call(node)
+        if isinstance(node, ast.CreateList):
+            return "[" + "".join(self.gen(e) + ", " for e in node.elements) + "]"
+        if isinstance(node, ast.CreateMap):
+            return self.create_map(node)
+        if isinstance(node, ast.Comprehension):
+            return self.comprehension(node)
+        raise CelError(f"cannot generate code for {type(node).__name__}")
+
+    # -- names -----------------------------------------------------------------
+    def read_variable(self, name: str) -> str:
+        if self.fast:
+            return f"_a[{name!r}]"
+        return f"{self.fn(evalsupport.variable)}(_a, {name!r})"
+
+    def ident(self, node: ast.Ident) -> str:
+        if not node.name.startswith("."):
+            for scope in reversed(self.scopes):
+                if node.name in scope:
+                    return scope[node.name]
+        declared = self.checked.names.get(node.id)
+        if declared is not None:
+            return self.read_variable(declared)
+        type_ident = self.checked.type_idents.get(node.id)
+        if type_ident is not None:
+            return self.pool.ref(TypeValue(type_ident))
+        # Only reachable unchecked: an undeclared name fails at run time.
+        return self.read_variable(node.name.removeprefix("."))
+
+    def select(self, node: ast.Select) -> str:
+        declared = self.checked.names.get(node.id)
+        if declared is not None:
+            return self.read_variable(declared)
+        type_ident = self.checked.type_idents.get(node.id)
+        if type_ident is not None:
+            return self.pool.ref(TypeValue(type_ident))
+        operand = self.gen(node.operand)
+        operand_type = self.type_of(node.operand)
+        static_map = isinstance(operand_type, MapType) and operand_type.key == STRING
+        if node.test_only:
+            if self.fast and static_map:
+                return f"({node.field!r} in {operand})"
+            return f"{self.fn(runtime.has_field)}({operand}, {node.field!r})"
+        if self.fast and static_map:
+            return f"{operand}[{node.field!r}]"
+        return f"{self.fn(runtime.select)}({operand}, {node.field!r})"
+
+    # -- calls -------------------------------------------------------------------
+    def call(self, node: ast.Call) -> str:
+        name = node.function
+        args = list(node.args)
+        if node.target is not None:
+            args.insert(0, node.target)
+        if name in {"_&&_", "_||_"}:
+            return self.logical(name, args[0], args[1])
+        if name == "!_":
+            operand = self.gen(args[0])
+            if self.fast and self.type_of(args[0]) == BOOL:
+                return f"(not {operand})"
+            return f"{self.fn(evalsupport.logical_not)}({operand})"
+        if name == "_?_:_":
+            return f"({self.gen(args[1])} if {self.boolean(args[0])} else {self.gen(args[2])})"
+        if self.fast:
+            inline = self.inline(name, args)
+            if inline is not None:
+                return inline
+        rendered = ", ".join(self.gen(arg) for arg in args)
+        return f"{self.callee(node, args)}({rendered})"
+
+    def boolean(self, node: ast.Expr) -> str:
+        code = self.gen(node)
+        if self.fast and self.type_of(node) == BOOL:
+            return code
+        return f"{self.fn(evalsupport.check_bool)}({code})"
+
+    def logical(self, name: str, left: ast.Expr, right: ast.Expr) -> str:
+        if self.fast:
+            op = "and" if name == "_&&_" else "or"
+            return f"({self.boolean(left)} {op} {self.boolean(right)})"
+        helper = evalsupport.logical_and if name == "_&&_" else evalsupport.logical_or
+        return f"{self.fn(helper)}(lambda: {self.gen(left)}, lambda: {self.gen(right)})"
+
+    def callee(self, node: ast.Call, args: list[ast.Expr]) -> str:
+        """The callable for a call: the single statically matching overload
+        when that is safe, else the function's dynamic dispatcher."""
+        matches = self.checked.overloads.get(node.id, ())
+        if len(matches) == 1 and matches[0].impl is not None:
+            static = all(_concrete(self.type_of(arg)) for arg in args)
+            if self.fast or static:
+                return self.fn(matches[0].impl)
+        dispatcher = self.dispatch.get(node.function)
+        if dispatcher is None:
+            return self.fn(_no_such_function(node.function))
+        return self.fn(dispatcher)
+
+    def inline(self, name: str, args: list[ast.Expr]) -> str | None:
+        """Plain-Python spellings for operators whose Python semantics equal
+        CEL's on the error-free path for these static types."""
+        types = [self.type_of(arg) for arg in args]
+        if len(args) == 2:
+            left, right = types
+            both_numeric = left in _NUMERIC and right in _NUMERIC
+            op = _RELATIONS.get(name)
+            if op is not None:
+                same = left == right and (
+                    left in _EQUAL_SAME if op in "==!=" else left in _ORDERED_SAME
+                )
+                if both_numeric or same:
+                    return f"({self.gen(args[0])} {op} {self.gen(args[1])})"
+                return None
+            if left == INT and right == INT and name in _INT_ARITH:
+                check = self.fn(evalsupport.check_int)
+                return f"{check}({self.gen(args[0])} {_INT_ARITH[name]} {self.gen(args[1])})"
+            if left == DOUBLE and right == DOUBLE and name in _DOUBLE_ARITH:
+                return f"({self.gen(args[0])} {_DOUBLE_ARITH[name]} {self.gen(args[1])})"
+            if name == "@in":
+                if (
+                    isinstance(right, ListType)
+                    and right.elem == left
+                    and left in (INT, UINT, STRING, BOOL)
+                ) or (isinstance(right, MapType) and right.key == STRING and left == STRING):
+                    return f"({self.gen(args[0])} in {self.gen(args[1])})"
+                return None
+            if (
+                name == "_[_]"
+                and isinstance(left, MapType)
+                and left.key == STRING
+                and right == STRING
+            ):
+                return f"{self.gen(args[0])}[{self.gen(args[1])}]"
+            return None
+        if len(args) == 1:
+            (only,) = types
+            if name == "size" and (only in _SIZED or isinstance(only, ListType | MapType)):
+                return f"len({self.gen(args[0])})"
+            if name == "-_" and only == INT:
+                return f"{self.fn(evalsupport.check_int)}(-{self.gen(args[0])})"
+            if name == "-_" and only == DOUBLE:
+                return f"(-{self.gen(args[0])})"
+        return None
+
+    # -- literals and macros -----------------------------------------------------
+    def create_map(self, node: ast.CreateMap) -> str:
+        keys = [key.value for key, _ in node.entries if isinstance(key, ast.Const)]
+        if (
+            len(keys) == len(node.entries)
+            and all(type(k) is str for k in keys)
+            and len(set(keys)) == len(keys)
+        ):
+            body = ", ".join(
+                f"{k!r}: {self.gen(v)}" for (_, v), k in zip(node.entries, keys, strict=True)
+            )
+            return "{" + body + "}"
+        pairs = "".join(f"({self.gen(k)}, {self.gen(v)}), " for k, v in node.entries)
+        return f"{self.fn(runtime.make_map)}(({pairs}))"
+
+    def comprehension(self, node: ast.Comprehension) -> str:
+        self.uses_budget = True
+        items = f"{self.fn(evalsupport.comprehension_range)}(_b, {self.gen(node.iter_range)})"
+        var = f"_v{node.id}"
+        self.scopes.append({node.iter_var: var})
+        try:
+            predicate = self.boolean(node.predicate) if node.predicate is not None else None
+            transform = self.gen(node.transform) if node.transform is not None else None
+        finally:
+            self.scopes.pop()
+        macro = node.macro
+        if self.fast:
+            if macro == "all":
+                return f"all({predicate} for {var} in {items})"
+            if macro == "exists":
+                return f"any({predicate} for {var} in {items})"
+            if macro == "exists_one":
+                return f"(sum(1 for {var} in {items} if {predicate}) == 1)"
+            if macro == "filter":
+                return f"[{var} for {var} in {items} if {predicate}]"
+            condition = f" if {predicate}" if predicate is not None else ""
+            return f"[{transform} for {var} in {items}{condition}]"
+        if macro == "map":
+            extra = f", lambda {var}: {predicate}" if predicate is not None else ""
+            return f"{self.fn(evalsupport.macro_map)}({items}, lambda {var}: {transform}{extra})"
+        helper = {
+            "all": evalsupport.macro_all,
+            "exists": evalsupport.macro_exists,
+            "exists_one": evalsupport.macro_exists_one,
+            "filter": evalsupport.macro_filter,
+        }[macro]
+        return f"{self.fn(helper)}({items}, lambda {var}: {predicate})"
+
+
+def _no_such_function(name: str) -> Callable[..., object]:
+    def fail(*_args: object) -> object:
+        raise EvalError(f"no such overload: unknown function '{name}'")
+
+    return fail
+
+
+def _wrap_internal(exc: Exception) -> EvalError:
+    return EvalError(f"evaluation failed: {type(exc).__name__}")
+
+
+class Program:
+    """A compiled, immutable, thread-safe expression.
+
+    - ``source``: the expression text.
+    - ``result_type``: the checked static type (``DYN`` when unchecked).
+    - ``references``: frozenset of the variables and attribute paths the
+      expression reads, e.g. ``{"profile.age", "events"}``; the decision
+      service uses it to fetch only what is needed.
+    - ``evaluate(activation)``: returns the CEL value; raises
+      :class:`~policies.cel.errors.EvalError` when the result is a CEL error
+      (:class:`~policies.cel.errors.CostLimitError` for exceeded bounds).
+      Missing variables are an ``EvalError`` too.
+    - ``python_source``: the generated code, for review and debugging.
+    """
+
+    __slots__ = ("evaluate", "python_source", "references", "result_type", "source")
+
+    evaluate: Callable[[Mapping[str, object]], object]
+
+    def __init__(
+        self,
+        source: str,
+        result_type: Type,
+        references: frozenset[str],
+        evaluate: Callable[[Mapping[str, object]], object],
+        python_source: str,
+    ) -> None:
+        self.source = source
+        self.result_type = result_type
+        self.references = references
+        self.evaluate = evaluate
+        self.python_source = python_source
+
+    def __repr__(self) -> str:
+        return f"Program({self.source!r}, result_type={self.result_type})"
+
+
+_TEMPLATE = """\
+def _factory({params}):
+    def _strict(_a):
+{strict_budget}        try:
+            return {strict}
+        except _CelError:
+            raise
+        except RecursionError as exc:
+            raise _EvalError("expression too deep to evaluate") from exc
+        except Exception as exc:
+            raise _wrap(exc) from exc
+    def _evaluate(_a):
+{fast_budget}        try:
+            return {fast}
+        except Exception:
+            return _strict(_a)
+    return _evaluate
+"""
+
+
+def compile(
+    source: str | ast.Source, env: Env | None = None, *, macros: bool = True
+) -> Program:
+    """Parse, type-check and generate code; raises ``CompileError`` with every issue."""
+    env = env or Env()
+    src = source if isinstance(source, ast.Source) else ast.Source(source)
+    tree = parse(src, env.limits, macros=macros)
+    functions: dict[str, FunctionDecl] = dict(STANDARD_FUNCTIONS)
+    dispatch: dict[str, Callable[..., object]] = dict(STANDARD_DISPATCH)
+    for name, decl in env.functions.items():
+        if name in functions:
+            merged: tuple[Overload, ...] = functions[name].overloads + decl.overloads
+            functions[name] = FunctionDecl(name, merged, decl.doc)
+        else:
+            functions[name] = decl
+        dispatch[name] = runtime.make_dispatcher(functions[name])
+    checked = check(tree, src, env, functions)
+
+    pool = _Pool()
+    fast_gen = _Generator(checked, functions, dispatch, pool, "fast")
+    fast = fast_gen.gen(tree)
+    strict_gen = _Generator(checked, functions, dispatch, pool, "strict")
+    strict = strict_gen.gen(tree)
+    budget = f"        _b = [{env.limits.max_iterations}]\n"
+    params = ", ".join(
+        ["_CelError", "_EvalError", "_wrap", *(f"_c{i}" for i in range(len(pool.values)))]
+    )
+    python_source = _TEMPLATE.format(
+        params=params,
+        strict=strict,
+        fast=fast,
+        strict_budget=budget if strict_gen.uses_budget else "",
+        fast_budget=budget if fast_gen.uses_budget else "",
+    )
+    namespace: dict[str, object] = {"__builtins__": _SAFE_BUILTINS}
+    exec(builtins.compile(python_source, f"<cel {src.description}>", "exec"), namespace)
+    factory = namespace["_factory"]
+    evaluate = factory(CelError, EvalError, _wrap_internal, *pool.values)  # type: ignore[operator]
+    result_type = DYN if env.disable_check else checked.types.get(tree.id, DYN)
+    return Program(src.text, result_type, frozenset(checked.references), evaluate, python_source)
+
+
+# The generated code needs only these builtins; nothing else is reachable
+# from it even by a bug in the generator.
+_SAFE_BUILTINS = {
+    "all": all,
+    "any": any,
+    "sum": sum,
+    "len": len,
+    "Exception": Exception,
+    "RecursionError": RecursionError,
+}

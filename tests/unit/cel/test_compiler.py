@@ -1,0 +1,144 @@
+"""Unit tests of the compile pipeline: checking, both generated bodies, references."""
+
+from __future__ import annotations
+
+import pytest
+
+from policies import cel
+from policies.cel import DYN, INT, STRING, ListType, MapType
+
+PROFILE = MapType(STRING, DYN)
+
+
+def run(expr: str, env: cel.Env | None = None, **activation: object) -> object:
+    return cel.compile(expr, env).evaluate(activation)
+
+
+def test_simple_predicate_over_a_declared_map() -> None:
+    env = cel.Env(variables={"profile": PROFILE})
+    program = cel.compile('profile.country == "DE" && profile.age >= 18', env)
+    assert program.evaluate({"profile": {"country": "DE", "age": 30}}) is True
+    assert program.evaluate({"profile": {"country": "US", "age": 30}}) is False
+
+
+def test_references_name_the_attributes_read() -> None:
+    env = cel.Env(variables={"profile": PROFILE, "request": PROFILE})
+    program = cel.compile('profile.age > 1 && request.channel == "push"', env)
+    assert program.references == {"profile", "profile.age", "request", "request.channel"}
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ("false && m.missing", False),
+        ("m.missing && false", False),
+        ("true || m.missing", True),
+        ("m.missing || true", True),
+        ("[1, 2].all(x, m.missing) || true", True),
+        ("[0, 1].exists(x, 1 / x > 0)", True),
+        ("[0, 1].all(x, 1 / x > 5)", False),
+    ],
+)
+def test_errors_are_absorbed_the_way_the_spec_says(expr: str, expected: bool) -> None:
+    env = cel.Env(variables={"m": PROFILE})
+    assert run(expr, env, m={}) is expected
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "m.missing && true",
+        "true && m.missing",
+        "9223372036854775807 + 1",
+        "-9223372036854775808 - 1",
+        "1 / 0",
+        "1 % 0",
+        "[1, 2][2]",
+        "[1, 2][-1]",
+        "{'a': 1}['b']",
+        "[0, 1].exists_one(x, 1 / x > 0)",
+    ],
+)
+def test_errors_surface_as_eval_errors(expr: str) -> None:
+    env = cel.Env(variables={"m": PROFILE})
+    with pytest.raises(cel.EvalError):
+        run(expr, env, m={})
+
+
+def test_integer_division_truncates_toward_zero() -> None:
+    assert run("-7 / 2") == -3
+    assert run("-7 % 2") == -1
+
+
+def test_unknown_attribute_is_a_compile_error_with_position() -> None:
+    env = cel.Env(variables={"age": INT})
+    with pytest.raises(cel.CompileError) as info:
+        cel.compile("age > 1 &&\n  agee < 3", env)
+    (issue,) = info.value.issues
+    assert (issue.line, issue.column) == (2, 3)
+    assert "agee" in issue.message
+
+
+def test_ill_typed_comparison_is_a_compile_error() -> None:
+    env = cel.Env(variables={"age": INT})
+    with pytest.raises(cel.CompileError, match="no matching overload"):
+        cel.compile('age > "18"', env)
+
+
+def test_every_issue_is_reported_sorted() -> None:
+    with pytest.raises(cel.CompileError) as info:
+        cel.compile("a + b")
+    assert [i.column for i in info.value.issues] == [1, 5]
+
+
+def test_comprehension_variables_shadow_and_never_leak() -> None:
+    env = cel.Env(variables={"x": INT, "xs": ListType(INT)})
+    assert run("xs.map(x, x * 2) == [2, 4] && x == 7", env, x=7, xs=[1, 2]) is True
+
+
+def test_missing_variable_is_an_eval_error() -> None:
+    env = cel.Env(variables={"x": INT})
+    with pytest.raises(cel.EvalError, match="not bound"):
+        run("x > 1", env)
+
+
+def test_iteration_budget_stops_nested_comprehensions() -> None:
+    env = cel.Env(variables={"xs": ListType(INT)}, limits=cel.Limits(max_iterations=1_000))
+    program = cel.compile("xs.all(a, xs.all(b, a + b >= 0))", env)
+    with pytest.raises(cel.CostLimitError):
+        program.evaluate({"xs": list(range(100))})
+
+
+def test_domain_functions_use_the_extension_mechanism() -> None:
+    segments = cel.OpaqueType("test.Segments")
+
+    def contains(value: object, name: object) -> bool:
+        assert isinstance(value, frozenset)
+        return name in value
+
+    decl = cel.FunctionDecl(
+        "has_segment",
+        (cel.Overload("segments_has", (segments, STRING), cel.BOOL, contains, receiver=True),),
+    )
+    env = cel.Env(variables={"segments": segments}).with_functions(decl)
+    program = cel.compile('segments.has_segment("vip")', env)
+    assert program.evaluate({"segments": frozenset({"vip"})}) is True
+    with pytest.raises(cel.CompileError, match="field selection"):
+        cel.compile("segments.vip", env)
+
+
+def test_generated_code_never_contains_expression_identifiers() -> None:
+    env = cel.Env(variables={"profile": PROFILE})
+    program = cel.compile("profile.__class__ == 1 && [1].all(os, os > 0)", env)
+    source = program.python_source
+    assert "__class__" not in source.replace("'__class__'", "")
+    assert " os " not in source
+    assert program.evaluate({"profile": {"__class__": 1}}) is True
+
+
+def test_unchecked_mode_dispatches_dynamically() -> None:
+    env = cel.Env(variables={"x": DYN}, disable_check=True)
+    assert run("x + 1", env, x=2) == 3
+    assert run("x + 'b'", env, x="a") == "ab"
+    with pytest.raises(cel.EvalError):
+        run("x + 1", env, x="a")
