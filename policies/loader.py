@@ -116,9 +116,16 @@ class Locator:
         self._files: dict[str, _FilePositions] = {}
         # merged prefix -> (file, prefix in that file)
         self._origins: dict[ModelPath, tuple[str, ModelPath]] = {}
+        self._lines: dict[str, list[str]] = {}
 
-    def _add_file(self, file: str, positions: _FilePositions) -> None:
+    def _add_file(self, file: str, positions: _FilePositions, text: str) -> None:
         self._files[file] = positions
+        self._lines[file] = text.splitlines()
+
+    def line_text(self, file: str, line: int) -> str:
+        """The text of a 1-based line of a file (``""`` when out of range)."""
+        lines = self._lines.get(file, [])
+        return lines[line - 1] if 0 < line <= len(lines) else ""
 
     def _add_origin(self, merged: ModelPath, file: str, local: ModelPath) -> None:
         self._origins[merged] = (file, local)
@@ -501,7 +508,7 @@ def load_sources(files: Mapping[str, str]) -> LoadedPolicySet:
     for source in sources:
         file = source.path
         data, positions = _parse_file(file, source.text, diags)
-        locator._add_file(file, positions)
+        locator._add_file(file, positions, source.text)
 
         def report(problems: list[_Problem], *, _file: str = file) -> None:
             for where, message, kind in problems:

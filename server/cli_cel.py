@@ -29,13 +29,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "conformance",
         help="run CEL conformance cases (JSON files) and report pass rates",
         description=(
-            "Runs every *.json file of DIRECTORY (format: shared/conformance/cel/README.md). "
+            "Runs every *.json file of DIR (format: shared/conformance/cel/README.md). "
             "Prints 'FILE passed=N failed=N skipped=N' per file, then "
             "'TOTAL passed=N failed=N skipped=N rate=R' with R = passed / (passed + failed). "
             "Exit 1 when a rate is below its minimum, 2 on usage errors."
         ),
     )
-    suite.add_argument("directory", type=Path, metavar="DIR")
+    suite.add_argument("directory", type=Path, metavar="DIR", help="directory of suite files")
     suite.add_argument(
         "--min-rate", type=_rate, default=0.0, metavar="R", help="minimum total rate"
     )

@@ -45,9 +45,11 @@ class Source:
 
     def __post_init__(self) -> None:
         starts = [0]
-        for index, char in enumerate(self.text):
-            if char == "\n":
-                starts.append(index + 1)
+        find = self.text.find
+        index = find("\n")
+        while index != -1:
+            starts.append(index + 1)
+            index = find("\n", index + 1)
         object.__setattr__(self, "_line_starts", tuple(starts))
 
     def location(self, offset: int) -> tuple[int, int]:

@@ -61,6 +61,7 @@ __all__ = ["Program", "compile"]
 _NUMERIC = frozenset({INT, UINT, DOUBLE})
 _ORDERED_SAME = frozenset({STRING, BYTES, BOOL, TIMESTAMP, DURATION})
 _EQUAL_SAME = _ORDERED_SAME | {NULL}
+_EXACT_EQ = frozenset({STRING, BYTES, NULL})
 _RELATIONS = {"_==_": "==", "_!=_": "!=", "_<_": "<", "_<=_": "<=", "_>_": ">", "_>=_": ">="}
 _INT_ARITH = {"_+_": "+", "_-_": "-", "_*_": "*"}
 _DOUBLE_ARITH = {"_+_": "+", "_-_": "-", "_*_": "*", "_/_": "/"}
@@ -245,7 +246,13 @@ class _Generator:
                 same = left == right and (
                     left in _EQUAL_SAME if op in "==!=" else left in _ORDERED_SAME
                 )
-                if both_numeric or same:
+                # A string, bytes or null on one side: Python's == agrees
+                # with CEL's heterogeneous equality whatever the other side
+                # holds (no other CEL value compares equal to them).
+                exact = op in ("==", "!=") and (
+                    (left in _EXACT_EQ and right == DYN) or (right in _EXACT_EQ and left == DYN)
+                )
+                if both_numeric or same or exact:
                     return f"({self.gen(args[0])} {op} {self.gen(args[1])})"
                 return None
             if left == INT and right == INT and name in _INT_ARITH:

@@ -89,7 +89,8 @@ __all__ = [
 ]
 
 # ``requires`` entries that make a case irrelevant to Arbiter, with the reason
-# reported for the skip. Other entries do not skip: the case runs and counts.
+# reported for the skip (the first listed here wins). Other entries do not
+# skip: the case runs and counts.
 SKIPPED_REQUIREMENTS: Final[Mapping[str, str]] = {
     "proto_message": "needs protobuf message types (Arbiter has none)",
     "proto_enum": "needs protobuf enums (Arbiter has none)",
@@ -913,9 +914,10 @@ def _run_case(
     def result(status: CaseStatus, reason: str = "", **extra: str) -> CaseResult:
         return CaseResult(ident, status, expr, reason=reason, **extra)
 
-    for requirement in _as_list(case.get("requires")):
-        if requirement in SKIPPED_REQUIREMENTS:
-            raise _Skip(f"requires {requirement}: {SKIPPED_REQUIREMENTS[requirement]}")
+    requires = set(_as_list(case.get("requires")))
+    for requirement, why in SKIPPED_REQUIREMENTS.items():  # most fundamental reason first
+        if requirement in requires:
+            raise _Skip(f"requires {requirement}: {why}")
 
     expect = case.get("expect")
     if not isinstance(expect, Mapping):
@@ -927,7 +929,12 @@ def _run_case(
     expected_value = (
         _decode_for_case(expect["value"], "expected value") if "value" in expect else None
     )
-    expected_type = _expected_type(expect["type"]) if "type" in expect else None
+    try:
+        expected_type = _expected_type(expect["type"]) if "type" in expect else None
+    except UnsupportedFeature as exc:
+        raise _Skip(f"expected type needs {exc}") from exc
+    except ValueError as exc:
+        raise _BadData(f"cannot read expected type: {exc}") from exc
     expected_text = (
         cel_repr(expected_value) if "value" in expect else ("<error>" if wants_error else "")
     )

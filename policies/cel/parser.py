@@ -120,21 +120,21 @@ def parse(
     located issues: the first syntax error (plus any literal, name or macro
     errors found before it), or every lexical error, or the exceeded limit.
     """
+    text = source if isinstance(source, str) else source.text
+    # Checked before any other work (even indexing the lines of a plain
+    # string) so oversized input is rejected in O(1).
+    if len(text) > limits.max_expression_length:
+        anchor = (
+            Source("")
+            if isinstance(source, str)
+            else Source("", source.description, source.line_offset, source.column_offset)
+        )
+        message = (
+            f"expression is {len(text)} characters; the limit is {limits.max_expression_length}"
+        )
+        raise _compile_error(anchor, [(0, message)])
     if isinstance(source, str):
         source = Source(source)
-    text = source.text
-    # Checked before any other work so oversized input is rejected in O(1).
-    if len(text) > limits.max_expression_length:
-        raise _compile_error(
-            source,
-            [
-                (
-                    0,
-                    f"expression is {len(text)} characters; "
-                    f"the limit is {limits.max_expression_length}",
-                )
-            ],
-        )
     try:
         tokens = tokenize(text)
     except LexError as error:
@@ -566,9 +566,7 @@ class _Parser:
 
     # -- calls and macros --------------------------------------------------
 
-    def _global_call(
-        self, function: str, offset: int, args: list[Expr], starts: list[int]
-    ) -> Expr:
+    def _global_call(self, function: str, offset: int, args: list[Expr], starts: list[int]) -> Expr:
         if self._macros and function == "has" and len(args) == 1:
             arg = args[0]
             if isinstance(arg, Select) and not arg.test_only:

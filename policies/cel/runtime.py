@@ -110,6 +110,7 @@ __all__ = [
     "mul",
     "ne",
     "neg",
+    "no_such_overload",
     "runtime_type_matches",
     "select",
     "size",
@@ -195,7 +196,8 @@ def type_name(value: object) -> str:
     return tv.name if tv is not None else type(value).__name__
 
 
-def _no_overload(function: str, *args: object) -> EvalError:
+def no_such_overload(function: str, *args: object) -> EvalError:
+    """The error for a call whose argument types match no overload."""
     rendered = ", ".join(type_name(a) for a in args)
     return EvalError(f"no such overload: {function}({rendered})")
 
@@ -228,7 +230,7 @@ def int_add(a: object, b: object) -> int:
         if INT64_MIN <= r <= INT64_MAX:
             return r
         raise _overflow()
-    raise _no_overload("_+_", a, b)
+    raise no_such_overload("_+_", a, b)
 
 
 def int_sub(a: object, b: object) -> int:
@@ -237,7 +239,7 @@ def int_sub(a: object, b: object) -> int:
         if INT64_MIN <= r <= INT64_MAX:
             return r
         raise _overflow()
-    raise _no_overload("_-_", a, b)
+    raise no_such_overload("_-_", a, b)
 
 
 def int_mul(a: object, b: object) -> int:
@@ -246,7 +248,7 @@ def int_mul(a: object, b: object) -> int:
         if INT64_MIN <= r <= INT64_MAX:
             return r
         raise _overflow()
-    raise _no_overload("_*_", a, b)
+    raise no_such_overload("_*_", a, b)
 
 
 def int_div(a: object, b: object) -> int:
@@ -258,7 +260,7 @@ def int_div(a: object, b: object) -> int:
             raise _overflow()
         q = abs(a) // abs(b)
         return q if (a < 0) == (b < 0) else -q
-    raise _no_overload("_/_", a, b)
+    raise no_such_overload("_/_", a, b)
 
 
 def int_mod(a: object, b: object) -> int:
@@ -270,7 +272,7 @@ def int_mod(a: object, b: object) -> int:
             raise _overflow()
         r = abs(a) % abs(b)
         return -r if a < 0 else r
-    raise _no_overload("_%_", a, b)
+    raise no_such_overload("_%_", a, b)
 
 
 def int_neg(a: object) -> int:
@@ -278,7 +280,7 @@ def int_neg(a: object) -> int:
         if a == INT64_MIN:
             raise _overflow()
         return -a
-    raise _no_overload("-_", a)
+    raise no_such_overload("-_", a)
 
 
 # --------------------------------------------------------------------------
@@ -291,7 +293,7 @@ def uint_add(a: object, b: object) -> UInt:
         if r <= UINT64_MAX:
             return UInt(r)
         raise _overflow()
-    raise _no_overload("_+_", a, b)
+    raise no_such_overload("_+_", a, b)
 
 
 def uint_sub(a: object, b: object) -> UInt:
@@ -300,7 +302,7 @@ def uint_sub(a: object, b: object) -> UInt:
         if r >= 0:
             return UInt(r)
         raise _overflow()
-    raise _no_overload("_-_", a, b)
+    raise no_such_overload("_-_", a, b)
 
 
 def uint_mul(a: object, b: object) -> UInt:
@@ -309,7 +311,7 @@ def uint_mul(a: object, b: object) -> UInt:
         if r <= UINT64_MAX:
             return UInt(r)
         raise _overflow()
-    raise _no_overload("_*_", a, b)
+    raise no_such_overload("_*_", a, b)
 
 
 def uint_div(a: object, b: object) -> UInt:
@@ -317,7 +319,7 @@ def uint_div(a: object, b: object) -> UInt:
         if b == 0:
             raise EvalError("division by zero")
         return UInt(int.__floordiv__(a, b))
-    raise _no_overload("_/_", a, b)
+    raise no_such_overload("_/_", a, b)
 
 
 def uint_mod(a: object, b: object) -> UInt:
@@ -325,7 +327,7 @@ def uint_mod(a: object, b: object) -> UInt:
         if b == 0:
             raise EvalError("modulus by zero")
         return UInt(int.__mod__(a, b))
-    raise _no_overload("_%_", a, b)
+    raise no_such_overload("_%_", a, b)
 
 
 # --------------------------------------------------------------------------
@@ -335,19 +337,19 @@ def uint_mod(a: object, b: object) -> UInt:
 def double_add(a: object, b: object) -> float:
     if type(a) is float and type(b) is float:
         return a + b
-    raise _no_overload("_+_", a, b)
+    raise no_such_overload("_+_", a, b)
 
 
 def double_sub(a: object, b: object) -> float:
     if type(a) is float and type(b) is float:
         return a - b
-    raise _no_overload("_-_", a, b)
+    raise no_such_overload("_-_", a, b)
 
 
 def double_mul(a: object, b: object) -> float:
     if type(a) is float and type(b) is float:
         return a * b
-    raise _no_overload("_*_", a, b)
+    raise no_such_overload("_*_", a, b)
 
 
 def double_div(a: object, b: object) -> float:
@@ -359,13 +361,13 @@ def double_div(a: object, b: object) -> float:
             if a == 0.0 or math.isnan(a):
                 return math.nan
             return math.copysign(math.inf, a) * math.copysign(1.0, b)
-    raise _no_overload("_/_", a, b)
+    raise no_such_overload("_/_", a, b)
 
 
 def double_neg(a: object) -> float:
     if type(a) is float:
         return -a
-    raise _no_overload("-_", a)
+    raise no_such_overload("-_", a)
 
 
 # --------------------------------------------------------------------------
@@ -377,7 +379,7 @@ def string_concat(a: object, b: object, max_size: int = DEFAULT_MAX_SIZE) -> str
         if len(a) + len(b) > max_size:
             raise CostLimitError(f"string size exceeds the limit of {max_size}")
         return a + b
-    raise _no_overload("_+_", a, b)
+    raise no_such_overload("_+_", a, b)
 
 
 def bytes_concat(a: object, b: object, max_size: int = DEFAULT_MAX_SIZE) -> bytes:
@@ -385,7 +387,7 @@ def bytes_concat(a: object, b: object, max_size: int = DEFAULT_MAX_SIZE) -> byte
         if len(a) + len(b) > max_size:
             raise CostLimitError(f"bytes size exceeds the limit of {max_size}")
         return a + b
-    raise _no_overload("_+_", a, b)
+    raise no_such_overload("_+_", a, b)
 
 
 def list_concat(a: object, b: object, max_size: int = DEFAULT_MAX_SIZE) -> list[object]:
@@ -393,7 +395,7 @@ def list_concat(a: object, b: object, max_size: int = DEFAULT_MAX_SIZE) -> list[
         if len(a) + len(b) > max_size:
             raise CostLimitError(f"list size exceeds the limit of {max_size}")
         return [*a, *b]
-    raise _no_overload("_+_", a, b)
+    raise no_such_overload("_+_", a, b)
 
 
 # --------------------------------------------------------------------------
@@ -428,7 +430,7 @@ def add(a: object, b: object) -> object:
         return bytes_concat(a, b)
     if ta is Timestamp or ta is Duration:
         return _time_call("_+_", a, b)
-    raise _no_overload("_+_", a, b)
+    raise no_such_overload("_+_", a, b)
 
 
 def sub(a: object, b: object) -> object:
@@ -441,7 +443,7 @@ def sub(a: object, b: object) -> object:
         return uint_sub(a, b)
     if ta is Timestamp or ta is Duration:
         return _time_call("_-_", a, b)
-    raise _no_overload("_-_", a, b)
+    raise no_such_overload("_-_", a, b)
 
 
 def mul(a: object, b: object) -> object:
@@ -452,7 +454,7 @@ def mul(a: object, b: object) -> object:
         return double_mul(a, b)
     if ta is UInt:
         return uint_mul(a, b)
-    raise _no_overload("_*_", a, b)
+    raise no_such_overload("_*_", a, b)
 
 
 def div(a: object, b: object) -> object:
@@ -463,7 +465,7 @@ def div(a: object, b: object) -> object:
         return double_div(a, b)
     if ta is UInt:
         return uint_div(a, b)
-    raise _no_overload("_/_", a, b)
+    raise no_such_overload("_/_", a, b)
 
 
 def mod(a: object, b: object) -> object:
@@ -472,7 +474,7 @@ def mod(a: object, b: object) -> object:
         return int_mod(a, b)
     if ta is UInt:
         return uint_mod(a, b)
-    raise _no_overload("_%_", a, b)
+    raise no_such_overload("_%_", a, b)
 
 
 def neg(a: object) -> object:
@@ -481,7 +483,7 @@ def neg(a: object) -> object:
         return int_neg(a)
     if ta is float:
         return -a  # type: ignore[operator]
-    raise _no_overload("-_", a)
+    raise no_such_overload("-_", a)
 
 
 # --------------------------------------------------------------------------
@@ -555,7 +557,7 @@ def _order(function: str, a: object, b: object) -> tuple[Any, Any]:
         if tb is float:
             return float(a), b  # type: ignore[arg-type]
         return a, b  # int vs uint: exact
-    raise _no_overload(function, a, b)
+    raise no_such_overload(function, a, b)
 
 
 def lt(a: object, b: object) -> bool:
@@ -599,7 +601,7 @@ def logical_not(a: object) -> bool:
         return False
     if a is False:
         return True
-    raise _no_overload("!_", a)
+    raise no_such_overload("!_", a)
 
 
 def logical_and(a: object, b: object) -> bool:
@@ -609,7 +611,7 @@ def logical_and(a: object, b: object) -> bool:
         return False
     if a is True and b is True:
         return True
-    raise _no_overload("_&&_", a, b)
+    raise no_such_overload("_&&_", a, b)
 
 
 def logical_or(a: object, b: object) -> bool:
@@ -617,7 +619,7 @@ def logical_or(a: object, b: object) -> bool:
         return True
     if a is False and b is False:
         return False
-    raise _no_overload("_||_", a, b)
+    raise no_such_overload("_||_", a, b)
 
 
 def conditional(cond: object, if_true: object, if_false: object) -> object:
@@ -625,7 +627,7 @@ def conditional(cond: object, if_true: object, if_false: object) -> object:
         return if_true
     if cond is False:
         return if_false
-    raise _no_overload("_?_:_", cond, if_true, if_false)
+    raise no_such_overload("_?_:_", cond, if_true, if_false)
 
 
 # --------------------------------------------------------------------------
@@ -665,7 +667,7 @@ def index_map(m: object, key: object) -> object:
         if value is _MISSING:
             raise _no_such_key(key)
         return value
-    raise _no_overload("_[_]", m, key)
+    raise no_such_overload("_[_]", m, key)
 
 
 def index_list(seq: object, i: object) -> object:
@@ -679,11 +681,11 @@ def index_list(seq: object, i: object) -> object:
                 raise EvalError(f"invalid_argument: list index {i!r} is not an integer")
             pos = int(i)  # type: ignore[call-overload]
         else:
-            raise _no_overload("_[_]", seq, i)
+            raise no_such_overload("_[_]", seq, i)
         if 0 <= pos < len(seq):
             return seq[pos]
         raise EvalError(f"index out of range: {pos} (size {len(seq)})")
-    raise _no_overload("_[_]", seq, i)
+    raise no_such_overload("_[_]", seq, i)
 
 
 def index(container: object, key: object) -> object:
@@ -693,7 +695,7 @@ def index(container: object, key: object) -> object:
         return index_map(container, key)
     if tc is list or tc is tuple:
         return index_list(container, key)
-    raise _no_overload("_[_]", container, key)
+    raise no_such_overload("_[_]", container, key)
 
 
 def in_list(elem: object, seq: object) -> bool:
@@ -706,13 +708,13 @@ def in_list(elem: object, seq: object) -> bool:
             if eq(elem, item):
                 return True
         return False
-    raise _no_overload("@in", elem, seq)
+    raise no_such_overload("@in", elem, seq)
 
 
 def in_map(key: object, m: object) -> bool:
     if type(m) is dict:
         return _map_find(m, key) is not _MISSING
-    raise _no_overload("@in", key, m)
+    raise no_such_overload("@in", key, m)
 
 
 def in_(elem: object, container: object) -> bool:
@@ -722,7 +724,7 @@ def in_(elem: object, container: object) -> bool:
         return _map_find(container, elem) is not _MISSING  # type: ignore[arg-type]
     if tc is list or tc is tuple:
         return in_list(elem, container)
-    raise _no_overload("@in", elem, container)
+    raise no_such_overload("@in", elem, container)
 
 
 def size(value: object) -> int:
@@ -730,7 +732,7 @@ def size(value: object) -> int:
     tv = type(value)
     if tv is str or tv is list or tv is dict or tv is bytes or tv is tuple:
         return len(value)  # type: ignore[arg-type]
-    raise _no_overload("size", value)
+    raise no_such_overload("size", value)
 
 
 def select(operand: object, field: str) -> object:
@@ -773,19 +775,19 @@ def make_map(pairs: Iterable[tuple[object, object]]) -> dict[object, object]:
 def contains(s: object, sub: object) -> bool:
     if type(s) is str and type(sub) is str:
         return sub in s
-    raise _no_overload("contains", s, sub)
+    raise no_such_overload("contains", s, sub)
 
 
 def starts_with(s: object, prefix: object) -> bool:
     if type(s) is str and type(prefix) is str:
         return s.startswith(prefix)
-    raise _no_overload("startsWith", s, prefix)
+    raise no_such_overload("startsWith", s, prefix)
 
 
 def ends_with(s: object, suffix: object) -> bool:
     if type(s) is str and type(suffix) is str:
         return s.endswith(suffix)
-    raise _no_overload("endsWith", s, suffix)
+    raise no_such_overload("endsWith", s, suffix)
 
 
 _RE2_OPTIONS: Final = re2.Options()
@@ -833,7 +835,7 @@ def matches(s: object, pattern: object, max_length: int = DEFAULT_MAX_REGEX_LENG
             return search(s)
         except UnicodeEncodeError as exc:  # lone surrogates: not valid text
             raise EvalError("invalid UTF-8 in matches() argument") from exc
-    raise _no_overload("matches", s, pattern)
+    raise no_such_overload("matches", s, pattern)
 
 
 # --------------------------------------------------------------------------
@@ -873,7 +875,7 @@ def double_to_int(d: object) -> int:
         if _F_INT64_MIN < d < _F_TWO_63:
             return int(d)
         raise EvalError(f"range error: double {format_double(d)} out of int64 range")
-    raise _no_overload("int", d)
+    raise no_such_overload("int", d)
 
 
 def uint_to_int(u: object) -> int:
@@ -881,7 +883,7 @@ def uint_to_int(u: object) -> int:
         if u <= INT64_MAX:
             return int(u)
         raise EvalError(f"range error: uint {int(u)} out of int64 range")
-    raise _no_overload("int", u)
+    raise no_such_overload("int", u)
 
 
 def string_to_int(s: object) -> int:
@@ -893,7 +895,7 @@ def string_to_int(s: object) -> int:
                 return value
             raise EvalError(f"range error: '{s}' out of int64 range")
         raise EvalError(f"cannot convert string '{s}' to int")
-    raise _no_overload("int", s)
+    raise no_such_overload("int", s)
 
 
 def to_int(value: object) -> int:
@@ -910,7 +912,7 @@ def to_int(value: object) -> int:
         result = _time_call("int", value)
         if type(result) is int:
             return result
-    raise _no_overload("int", value)
+    raise no_such_overload("int", value)
 
 
 def int_to_uint(i: object) -> UInt:
@@ -918,7 +920,7 @@ def int_to_uint(i: object) -> UInt:
         if i >= 0:
             return UInt(i)
         raise EvalError(f"range error: int {i} out of uint64 range")
-    raise _no_overload("uint", i)
+    raise no_such_overload("uint", i)
 
 
 def double_to_uint(d: object) -> UInt:
@@ -928,7 +930,7 @@ def double_to_uint(d: object) -> UInt:
         if 0.0 <= d < _F_TWO_64:
             return UInt(int(d))
         raise EvalError(f"range error: double {format_double(d)} out of uint64 range")
-    raise _no_overload("uint", d)
+    raise no_such_overload("uint", d)
 
 
 def string_to_uint(s: object) -> UInt:
@@ -939,7 +941,7 @@ def string_to_uint(s: object) -> UInt:
                 return UInt(value)
             raise EvalError(f"range error: '{s}' out of uint64 range")
         raise EvalError(f"cannot convert string '{s}' to uint")
-    raise _no_overload("uint", s)
+    raise no_such_overload("uint", s)
 
 
 def to_uint(value: object) -> UInt:
@@ -952,19 +954,19 @@ def to_uint(value: object) -> UInt:
         return double_to_uint(value)
     if tv is str:
         return string_to_uint(value)
-    raise _no_overload("uint", value)
+    raise no_such_overload("uint", value)
 
 
 def int_to_double(i: object) -> float:
     if type(i) is int:
         return float(i)
-    raise _no_overload("double", i)
+    raise no_such_overload("double", i)
 
 
 def uint_to_double(u: object) -> float:
     if type(u) is UInt:
         return float(u)
-    raise _no_overload("double", u)
+    raise no_such_overload("double", u)
 
 
 def string_to_double(s: object) -> float:
@@ -973,7 +975,7 @@ def string_to_double(s: object) -> float:
         if _DOUBLE_RE.fullmatch(s) is not None:
             return float(s)
         raise EvalError(f"cannot convert string '{s}' to double")
-    raise _no_overload("double", s)
+    raise no_such_overload("double", s)
 
 
 def to_double(value: object) -> float:
@@ -984,7 +986,7 @@ def to_double(value: object) -> float:
         return float(value)  # type: ignore[arg-type]
     if tv is str:
         return string_to_double(value)
-    raise _no_overload("double", value)
+    raise no_such_overload("double", value)
 
 
 def format_double(d: float) -> str:
@@ -1026,19 +1028,19 @@ def format_double(d: float) -> str:
 def int_to_string(i: object) -> str:
     if type(i) is int:
         return str(i)
-    raise _no_overload("string", i)
+    raise no_such_overload("string", i)
 
 
 def uint_to_string(u: object) -> str:
     if type(u) is UInt:
         return int.__repr__(u)
-    raise _no_overload("string", u)
+    raise no_such_overload("string", u)
 
 
 def double_to_string(d: object) -> str:
     if type(d) is float:
         return format_double(d)
-    raise _no_overload("string", d)
+    raise no_such_overload("string", d)
 
 
 def bool_to_string(b: object) -> str:
@@ -1046,7 +1048,7 @@ def bool_to_string(b: object) -> str:
         return "true"
     if b is False:
         return "false"
-    raise _no_overload("string", b)
+    raise no_such_overload("string", b)
 
 
 def bytes_to_string(b: object) -> str:
@@ -1055,19 +1057,19 @@ def bytes_to_string(b: object) -> str:
             return b.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise EvalError("invalid UTF-8 in bytes, cannot convert to string") from exc
-    raise _no_overload("string", b)
+    raise no_such_overload("string", b)
 
 
 def timestamp_to_string(ts: object) -> str:
     if type(ts) is Timestamp:
         return format_timestamp(ts)
-    raise _no_overload("string", ts)
+    raise no_such_overload("string", ts)
 
 
 def duration_to_string(d: object) -> str:
     if type(d) is Duration:
         return format_duration(d)
-    raise _no_overload("string", d)
+    raise no_such_overload("string", d)
 
 
 def to_string(value: object) -> str:
@@ -1088,7 +1090,7 @@ def to_string(value: object) -> str:
         return timestamp_to_string(value)
     if tv is Duration:
         return duration_to_string(value)
-    raise _no_overload("string", value)
+    raise no_such_overload("string", value)
 
 
 def string_to_bytes(s: object) -> bytes:
@@ -1097,7 +1099,7 @@ def string_to_bytes(s: object) -> bytes:
             return s.encode("utf-8")
         except UnicodeEncodeError as exc:  # lone surrogates
             raise EvalError("invalid UTF-8 in string, cannot convert to bytes") from exc
-    raise _no_overload("bytes", s)
+    raise no_such_overload("bytes", s)
 
 
 def to_bytes(value: object) -> bytes:
@@ -1113,7 +1115,7 @@ def string_to_bool(s: object) -> bool:
         if result is None:
             raise EvalError(f"cannot convert string '{s}' to bool")
         return result
-    raise _no_overload("bool", s)
+    raise no_such_overload("bool", s)
 
 
 def to_bool(value: object) -> bool:
@@ -1204,16 +1206,25 @@ def make_dispatcher(decl: FunctionDecl) -> Callable[..., object]:
         else:
 
             def found(*args: object) -> object:
-                raise _no_overload(name, *args)
+                raise no_such_overload(name, *args)
 
         if len(cache) < _DISPATCH_CACHE_SIZE:
             cache[key] = found
         return found
 
+    def dispatch(*args: object) -> object:
+        key = tuple(map(type, args))
+        impl = cache.get(key) or resolve(key)
+        return impl(*args)
+
+    # Fixed-arity fast paths (most standard functions are unary or binary);
+    # a call with another number of arguments takes the general path.
     arities = {n for n, _, _ in table}
     if arities == {1}:
 
-        def dispatch1(a: object) -> object:
+        def dispatch1(a: object = _MISSING, *rest: object) -> object:
+            if rest or a is _MISSING:
+                return dispatch(*(x for x in (a, *rest) if x is not _MISSING))
             key = (type(a),)
             impl = cache.get(key) or resolve(key)
             return impl(a)
@@ -1221,16 +1232,12 @@ def make_dispatcher(decl: FunctionDecl) -> Callable[..., object]:
         return dispatch1
     if arities == {2}:
 
-        def dispatch2(a: object, b: object) -> object:
+        def dispatch2(a: object = _MISSING, b: object = _MISSING, *rest: object) -> object:
+            if rest or b is _MISSING:
+                return dispatch(*(x for x in (a, b, *rest) if x is not _MISSING))
             key = (type(a), type(b))
             impl = cache.get(key) or resolve(key)
             return impl(a, b)
 
         return dispatch2
-
-    def dispatch(*args: object) -> object:
-        key = tuple(map(type, args))
-        impl = cache.get(key) or resolve(key)
-        return impl(*args)
-
     return dispatch

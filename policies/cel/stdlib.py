@@ -43,6 +43,7 @@ _LIST_A: Final = ListType(_A)
 _MAP_AB: Final = MapType(_A, _B)
 
 Impl = Callable[..., object]
+_ABSENT: Final = object()
 
 
 def _o(
@@ -351,21 +352,20 @@ STANDARD_FUNCTIONS: Final[dict[str, FunctionDecl]] = _merge(
 """Every standard function and operator by name."""
 
 
+def _index_dispatch(container: object = _ABSENT, key: object = _ABSENT, *rest: object) -> object:
+    """``_[_]`` for dynamic calls. Overload matching would refuse a uint or
+    integral double list index (index_list declares int), which CEL's
+    dynamic dispatch accepts: ``[7, 8][dyn(0u)]``, ``[7, 8][dyn(0.0)]``."""
+    if rest or key is _ABSENT:
+        raise rt.no_such_overload("_[_]", *(a for a in (container, key, *rest) if a is not _ABSENT))
+    return rt.index(container, key)
+
+
 def _dispatchers() -> dict[str, Impl]:
     table: dict[str, Impl] = {
         name: rt.make_dispatcher(decl) for name, decl in STANDARD_FUNCTIONS.items()
     }
-    # Generic runtime functions that implement the whole dynamic behaviour
-    # faster than overload selection, and more of it: `[1][dyn(0u)]` and
-    # `[1][dyn(0.0)]` index a list although index_list declares an int.
-    table["_==_"] = rt.eq
-    table["_!=_"] = rt.ne
-    table["_[_]"] = rt.index
-    table["@in"] = rt.in_
-    table["size"] = rt.size
-    table["!_"] = rt.logical_not
-    table["dyn"] = rt.dyn
-    table["type"] = rt.type_of
+    table["_[_]"] = _index_dispatch
     return table
 
 

@@ -573,7 +573,7 @@ class _Builder:
             lambda: f"({e(DURATION, d)} + {e(TIMESTAMP, d)})",
             lambda: f"({e(TIMESTAMP, d)} - {e(DURATION, d)})",
             lambda: f"timestamp({e(INT, d)})",
-            lambda: self.timestamp_literal(),
+            self.timestamp_literal,
         ]
 
     def _duration(self, d: int) -> list[Callable[[], str]]:
@@ -582,7 +582,7 @@ class _Builder:
             *self._common(DURATION, d),
             lambda: f"({e(DURATION, d)} {self.pick(('+', '-'))} {e(DURATION, d)})",
             lambda: f"({e(TIMESTAMP, d)} - {e(TIMESTAMP, d)})",
-            lambda: self.duration_literal(),
+            self.duration_literal,
         ]
 
     def _time_int(self, d: int) -> list[Callable[[], str]]:
@@ -666,23 +666,40 @@ class _Builder:
 # Activations and cases
 
 
+_binding_texts = texts.map(lambda text: text.replace("\x00", ""))
+
+
 @st.composite
 def _profiles(draw: Draw) -> dict[str, object]:
     fields: dict[str, st.SearchStrategy[Any]] = {
         "age": ints,
-        "name": texts,
+        "name": _binding_texts,
         "score": doubles,
         "vip": st.booleans(),
-        "tags": st.lists(texts, max_size=3),
+        "tags": st.lists(_binding_texts, max_size=3),
     }
     mostly = st.sampled_from((True, True, True, True, False))
     return {key: draw(strategy) for key, strategy in fields.items() if draw(mostly)}
 
 
+def _bindable(nanos: int) -> int:
+    """The instant, nudged to one the oracle binds faithfully (see
+    ``oracle.oracle_can_bind_timestamp``): not the very first instant, and
+    whole seconds where the oracle's float conversion would shift it."""
+    nanos = max(nanos, _TS_MIN + 1000)
+    micros = nanos // 1000
+    as_float = dt.timedelta(microseconds=micros).total_seconds()
+    if math.floor(as_float) != nanos // 10**9:
+        nanos -= nanos % 10**9
+    return nanos
+
+
 def activations() -> st.SearchStrategy[dict[str, object]]:
-    """Values for every variable in :data:`VARIABLES` (timestamps/durations
-    at microsecond precision, the oracle binding's limit)."""
+    """Values for every variable in :data:`VARIABLES`, within what the
+    oracle's binding passes faithfully: timestamps/durations at microsecond
+    precision, strings without NUL (literals in expressions may have both)."""
     micros = lambda n: n - n % 1000  # noqa: E731
+    texts = _binding_texts
     return st.fixed_dictionaries(
         {
             "i": ints,
@@ -694,8 +711,7 @@ def activations() -> st.SearchStrategy[dict[str, object]]:
             "li": st.lists(ints, max_size=4),
             "ls": st.lists(texts, max_size=4),
             "m": st.dictionaries(st.sampled_from(MAP_KEYS), ints, max_size=3),
-            # The oracle cannot bind the very first instant (see oracle.py).
-            "ts": timestamp_nanos.map(lambda n: Timestamp(max(micros(n), _TS_MIN + 1000))),
+            "ts": timestamp_nanos.map(lambda n: Timestamp(_bindable(micros(n)))),
             "du": duration_nanos.map(lambda n: Duration(micros(n))),
             "profile": _profiles(),
         }

@@ -32,7 +32,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,15 +40,15 @@ import pytest
 
 pytest.importorskip("cel_expr_python")
 
-import celgen  # noqa: E402
-import oracle  # noqa: E402
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+import celgen
+import oracle
+from hypothesis import HealthCheck, given, settings
 
-from policies import cel  # noqa: E402
-from policies.cel.conformance import (  # noqa: E402
+from policies import cel
+from policies.cel.conformance import (
     Unsupported as SuiteUnsupported,
 )
-from policies.cel.conformance import (  # noqa: E402
+from policies.cel.conformance import (
     UnsupportedFeature,
     case_id,
     decode_value,
@@ -121,17 +121,30 @@ def agree(ours: Outcome, theirs: Outcome) -> bool:
 
 
 @dataclass(frozen=True)
-class KnownDifference:
-    """A systematic disagreement that is a deliberate choice, not a bug.
+class Example:
+    """An input that shows a known difference today."""
 
-    ``applies(expr, ours, theirs)`` must single out exactly this cause;
-    ``example`` is a variable-free expression that shows the difference today.
+    expr: str
+    variables: Mapping[str, cel.Type] = field(default_factory=dict)
+    activation: Mapping[str, object] = field(default_factory=dict)
+    disable_check: bool = False
+
+
+@dataclass(frozen=True)
+class KnownDifference:
+    """A systematic disagreement that is not an Arbiter bug.
+
+    ``side`` says whose behaviour departs: ``"arbiter"`` for a deliberate
+    choice of ours, ``"oracle"`` where cel-cpp departs from the CEL
+    specification (the conformance case named in the reason decides).
+    ``applies(expr, ours, theirs)`` must single out exactly this cause.
     """
 
     name: str
+    side: Literal["arbiter", "oracle"]
     reason: str
     applies: Callable[[str, Outcome, Outcome], bool]
-    example: str
+    example: Example
 
 
 def _ours_failed_with(pattern: str) -> Callable[[str, Outcome, Outcome], bool]:
@@ -143,37 +156,56 @@ def _ours_failed_with(pattern: str) -> Callable[[str, Outcome, Outcome], bool]:
     return applies
 
 
+def _oracle_misses_qualified_binding(expr: str, ours: Outcome, theirs: Outcome) -> bool:
+    return (
+        ours.kind == "value"
+        and theirs.kind == "error"
+        and re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+", expr) is not None
+        and "No value with name" in theirs.message
+    )
+
+
+def _oracle_misses_heterogeneous_repeated_key(expr: str, ours: Outcome, theirs: Outcome) -> bool:
+    return ours.kind == "error" and "repeated key" in ours.message and theirs.kind == "value"
+
+
 KNOWN_DIFFERENCES: tuple[KnownDifference, ...] = (
     KnownDifference(
         name="numeric-text-whitespace",
+        side="arbiter",
         reason=(
             "int()/uint()/double() of a string: cel-cpp (absl::SimpleAtoi/SimpleAtod) "
             "skips surrounding whitespace; Arbiter follows cel-go (strconv.Parse*), "
             "which rejects it"
         ),
-        applies=_ours_failed_with(r"cannot convert string '(\s[^']*|[^']*\s)' to (int|uint|double)"),
-        example='int(" 1")',
+        applies=_ours_failed_with(
+            r"cannot convert string '(\s[^']*|[^']*\s)' to (int|uint|double)"
+        ),
+        example=Example('int(" 1")'),
     ),
     KnownDifference(
         name="uint-text-plus-sign",
+        side="arbiter",
         reason=(
             'uint("+5"): cel-cpp accepts a leading "+"; Arbiter follows cel-go '
             "(strconv.ParseUint), which rejects any sign"
         ),
         applies=_ours_failed_with(r"cannot convert string '\+[^']*' to uint"),
-        example='uint("+5")',
+        example=Example('uint("+5")'),
     ),
     KnownDifference(
         name="double-text-hex",
+        side="arbiter",
         reason=(
             'double("0x10"): cel-cpp (absl::SimpleAtod) reads hexadecimal; Arbiter, like '
             "cel-go, accepts decimal text only"
         ),
         applies=_ours_failed_with(r"cannot convert string '[+-]?0[xX][^']*' to double"),
-        example='double("0x10")',
+        example=Example('double("0x10")'),
     ),
     KnownDifference(
         name="duration-int64-range",
+        side="arbiter",
         reason=(
             "durations are one int64 of nanoseconds (about ±292 years), per cel-spec "
             '"Overflow" and as in cel-go (policies/cel/timefns.py); cel-cpp allows '
@@ -181,7 +213,30 @@ KNOWN_DIFFERENCES: tuple[KnownDifference, ...] = (
             "difference) beyond ±292 years is a value there and a range error here"
         ),
         applies=_ours_failed_with(r"duration out of range"),
-        example='duration("315576000000s")',
+        example=Example('duration("315576000000s")'),
+    ),
+    KnownDifference(
+        name="oracle-unchecked-qualified-identifier",
+        side="oracle",
+        reason=(
+            "without the type checker cel-expr-python does not resolve a dotted "
+            "variable name such as `a.b.c` against the activation (looks up `a`); "
+            "the spec resolves it "
+            "(fields/qualified_identifier_resolution/qualified_identifier_resolution_unchecked)"
+        ),
+        applies=_oracle_misses_qualified_binding,
+        example=Example("a.b.c", {"a.b.c": cel.STRING}, {"a.b.c": "yeah"}, disable_check=True),
+    ),
+    KnownDifference(
+        name="oracle-heterogeneous-repeated-key",
+        side="oracle",
+        reason=(
+            "a map literal with keys equal across numeric types ({0: 1, 0u: 2}) must fail "
+            "(fields/qualified_identifier_resolution/map_value_repeat_key_heterogeneous); "
+            "cel-cpp only detects repeated keys of the same type"
+        ),
+        applies=_oracle_misses_heterogeneous_repeated_key,
+        example=Example("{0: 1, 0u: 2}[0]"),
     ),
 )
 
@@ -215,10 +270,14 @@ def check(expr: str, ours: Outcome, theirs: Outcome, activation: Mapping[str, ob
 def test_known_difference_still_exists(known: KnownDifference) -> None:
     """Each documented difference must still show; remove the entry when it does not."""
     assert known.reason
-    ours = run_arbiter(known.example, cel.Env(), {})
-    theirs = run_oracle(known.example, oracle.OracleEnv(), {})
+    ex = known.example
+    env = cel.Env(variables=dict(ex.variables), disable_check=ex.disable_check)
+    ours = run_arbiter(ex.expr, env, ex.activation)
+    theirs = run_oracle(
+        ex.expr, oracle.OracleEnv(ex.variables), ex.activation, disable_check=ex.disable_check
+    )
     assert not agree(ours, theirs), f"{known.name}: engines now agree; remove the entry"
-    assert known.applies(known.example, ours, theirs), (ours, theirs)
+    assert known.applies(ex.expr, ours, theirs), (str(ours), str(theirs))
 
 
 # ---------------------------------------------------------------------------

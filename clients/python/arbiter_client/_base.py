@@ -8,7 +8,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
 import grpc
-
 from arbiter.v1 import decision_pb2
 
 from . import _convert
@@ -57,6 +56,7 @@ class ClientBase:
 
     @staticmethod
     def _decide_request(
+        *,
         customer_id: str,
         placement: str,
         channels: Sequence[str] | str,
@@ -79,6 +79,7 @@ class ClientBase:
 
     @staticmethod
     def _check_request(
+        *,
         customer_id: str,
         action_id: str,
         channel: str,
@@ -103,6 +104,7 @@ class ClientBase:
 
     @staticmethod
     def _update_profile_request(
+        *,
         customer_id: str,
         source: str,
         timestamp: datetime | None,

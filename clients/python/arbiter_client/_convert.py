@@ -7,9 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from google.protobuf import timestamp_pb2
-
 from arbiter.v1 import decision_pb2
+from google.protobuf import timestamp_pb2
 
 from ._types import (
     Action,
@@ -63,16 +62,19 @@ ENUM_PREFIXES: dict[type[StrEnum], tuple[Any, str]] = {
 }
 
 
-def _tables() -> tuple[dict[type[StrEnum], dict[int, StrEnum]], dict[StrEnum, int]]:
+def _tables() -> tuple[dict[type[StrEnum], dict[int, StrEnum]], dict[tuple[type, str], int]]:
     from_proto: dict[type[StrEnum], dict[int, StrEnum]] = {}
-    to_proto: dict[StrEnum, int] = {}
+    # Keyed by (enum class, value): members of different StrEnums with the
+    # same value compare and hash equal (Reason.DO_NOT_CONTACT ==
+    # ProfileFieldKind.DO_NOT_CONTACT == "DO_NOT_CONTACT").
+    to_proto: dict[tuple[type, str], int] = {}
     for py_enum, (proto_enum, prefix) in ENUM_PREFIXES.items():
         by_number: dict[int, StrEnum] = {}
         for name, number in proto_enum.items():
             member = py_enum.__members__.get(name.removeprefix(prefix))
             if member is not None:
                 by_number[number] = member
-                to_proto[member] = number
+                to_proto[py_enum, member.value] = number
         from_proto[py_enum] = by_number
     return from_proto, to_proto
 
@@ -90,7 +92,7 @@ def enum_from_proto(py_enum: type[E], number: int) -> E:
 
 def enum_to_proto(member: StrEnum) -> int:
     """The proto enum number of a Python member."""
-    return _TO_PROTO[member]
+    return _TO_PROTO[type(member), member.value]
 
 
 def _timestamp(message: Any, field: str) -> datetime | None:
@@ -167,7 +169,7 @@ def track_request(events: Iterable[Event]) -> decision_pb2.TrackRequest:
             tracking_id=event.tracking_id,
         )
         if event.feedback is not None:
-            message.feedback = enum_to_proto(FeedbackKind(event.feedback))  # type: ignore[assignment]
+            message.feedback = enum_to_proto(FeedbackKind(event.feedback))
         fill_timestamp(message.timestamp, event.timestamp, path=f"{path}.timestamp")
         fill_value_map(message.properties, event.properties, path=f"{path}.properties")
     return request
@@ -192,10 +194,12 @@ def update_profile_request(
     for index, consent in enumerate(consents):
         message = request.consents.add(
             purpose=consent.purpose,
-            state=enum_to_proto(ConsentState(consent.state)),  # type: ignore[arg-type]
+            state=enum_to_proto(ConsentState(consent.state)),
         )
         if consent.expires_at is not None:
-            fill_timestamp(message.expires_at, consent.expires_at, path=f"consents[{index}].expires_at")
+            fill_timestamp(
+                message.expires_at, consent.expires_at, path=f"consents[{index}].expires_at"
+            )
     if do_not_contact is not None:
         request.do_not_contact = do_not_contact
     return request

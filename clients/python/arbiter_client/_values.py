@@ -26,11 +26,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, MutableMapping
 from datetime import UTC, date, datetime, timedelta
-from typing import TypeAlias
-
-from google.protobuf import struct_pb2, timestamp_pb2
+from typing import Any, TypeAlias
 
 from arbiter.v1 import value_pb2
+from google.protobuf import struct_pb2, timestamp_pb2
 
 __all__ = [
     "DEFAULT_MAX_DEPTH",
@@ -46,8 +45,7 @@ __all__ = [
 ]
 
 PyValue: TypeAlias = (
-    None
-    | bool
+    bool
     | int
     | float
     | str
@@ -56,6 +54,7 @@ PyValue: TypeAlias = (
     | timedelta
     | list["PyValue"]
     | dict[str, "PyValue"]
+    | None
 )
 """A Python value that converts to and from ``arbiter.v1.Value``."""
 
@@ -135,7 +134,7 @@ def _key_path(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _check_mapping(mapping: Mapping[object, object], path: str) -> None:
+def _check_mapping(mapping: Mapping[Any, object], path: str) -> None:
     for key in mapping:
         if not isinstance(key, str):
             raise ValueConversionError(path, f"map keys must be str, got {type(key).__name__}")

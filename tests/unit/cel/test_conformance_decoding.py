@@ -405,9 +405,11 @@ def test_deduced_type_and_check_only(
     ("extra", "reason"),
     [
         ({"requires": ["proto_message"]}, "requires proto_message"),
-        ({"requires": ["container", "proto_enum"]}, "requires container"),
+        ({"requires": ["container", "proto_enum"]}, "requires proto_enum"),
         ({"container": "cel.expr.conformance.proto3"}, "container"),
         ({"bindings": {"x": {"enum": {"value": 1}}}}, "protobuf enum"),
+        ({"expect": {"value": {"int": 1}, "type": "wrapper: INT64"}}, "wrapper type int64"),
+        ({"expect": {"value": {"int": 1}, "unknown": [1]}}, "expectation kind unknown"),
         (
             {
                 "type_env": [
@@ -422,7 +424,7 @@ def test_skips_carry_reasons(
     fake_compiler: Callable[[CompileTable], list[cel.Env]], extra: dict[str, object], reason: str
 ) -> None:
     fake_compiler({"1": FakeProgram(1)})
-    result = run_case(case("1", {"value": {"int": 1}}, **extra))
+    result = run_case({**case("1", {"value": {"int": 1}}), **extra})
     assert result.status is CaseStatus.SKIPPED
     assert reason in result.reason
 

@@ -1,0 +1,164 @@
+"""The customer snapshot: everything a decision may read about one customer, as plain typed values.
+
+A store builds a :class:`CustomerSnapshot` in one read; the engine never
+fetches anything else. Conventions, for every store and test:
+
+- Instants are **integer milliseconds since the Unix epoch (UTC)**, named
+  ``*_ms``; durations are integer milliseconds too.
+- Profile values are JSON-like (``str``, ``int``, ``float``, ``bool``, lists,
+  maps); attributes declared ``timestamp`` or ``duration`` in the contracts
+  hold epoch / span milliseconds.
+- Event counters are time-bucketed per event type: ``buckets`` maps the start
+  of a bucket (ms, a multiple of ``bucket_ms``) to the number of events in it.
+  A rolling-window count sums the buckets that overlap the window, so it is
+  exact to within one bucket at the window's far edge.
+- Cap usage lists the grant instants of each cap key within the longest
+  window of that cap (older entries may be pruned by the store).
+- ``unavailable`` names the parts the store could not read; the engine fails
+  safe on them (e.g. consent unavailable = every consent-gated channel denied).
+
+:class:`SnapshotNeeds` says which parts a compiled policy set reads at all,
+derived from the expressions' ``Program.references`` and the set's channels,
+caps and journeys, so a store reads nothing more.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, Literal
+
+import msgspec
+
+__all__ = [
+    "PARTS",
+    "ConsentRecord",
+    "ConsentState",
+    "CustomerSnapshot",
+    "EventCounter",
+    "JourneyState",
+    "JourneyStatus",
+    "ProfileValue",
+    "SnapshotNeeds",
+    "SnapshotPart",
+    "cap_count",
+    "event_count",
+]
+
+ConsentState = Literal["granted", "denied"]
+JourneyStatus = Literal["active", "completed", "exited"]
+SnapshotPart = Literal["profile", "consent", "events", "segments", "journeys", "caps"]
+PARTS: Final[tuple[SnapshotPart, ...]] = (
+    "profile",
+    "consent",
+    "events",
+    "segments",
+    "journeys",
+    "caps",
+)
+
+HOUR_MS: Final = 3_600_000
+
+
+class ProfileValue(msgspec.Struct, frozen=True, kw_only=True):
+    """One profile attribute: its value and the write that set it (newer writes win)."""
+
+    value: Any
+    updated_ms: int = 0
+    source: str = ""
+
+
+class ConsentRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """Consent for one purpose. Newer wins; at equal ``updated_ms`` ``denied`` wins.
+
+    An expired record (``expires_ms <= now``) counts as unset.
+    """
+
+    state: ConsentState
+    updated_ms: int
+    source: str = ""
+    expires_ms: int | None = None
+
+
+class EventCounter(msgspec.Struct, frozen=True, kw_only=True):
+    """Occurrences of one event type."""
+
+    total: int = 0
+    first_ms: int | None = None
+    last_ms: int | None = None
+    bucket_ms: int = HOUR_MS
+    buckets: dict[int, int] = {}
+
+
+class JourneyState(msgspec.Struct, frozen=True, kw_only=True):
+    """The customer's state in one journey (the latest entry).
+
+    ``entries`` counts entries over time (for re-entry rules); ``dedup``
+    remembers trigger dedup keys (key -> ms of the entry they caused).
+    Every change names the event that caused it (``*_event_id``).
+    """
+
+    status: JourneyStatus
+    stage: str
+    entered_ms: int
+    stage_entered_ms: int
+    entry_event_id: str = ""
+    last_event_id: str = ""
+    exited_ms: int | None = None
+    exit_reason: str = ""
+    entries: int = 1
+    dedup: dict[str, int] = {}
+
+
+class CustomerSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    customer_id: str
+    profile: dict[str, ProfileValue] = {}
+    consent: dict[str, ConsentRecord] = {}
+    events: dict[str, EventCounter] = {}
+    segments: frozenset[str] = frozenset()
+    journeys: dict[str, JourneyState] = {}
+    # Cap key (see ``CapBinding.key``) -> grant instants (ms), ascending.
+    caps: dict[str, list[int]] = {}
+    unavailable: frozenset[SnapshotPart] = frozenset()
+
+
+class SnapshotNeeds(msgspec.Struct, frozen=True, kw_only=True):
+    """Which parts of the snapshot a compiled policy set reads.
+
+    ``profile_attributes``: attributes read by expressions or by the set's
+    rules (consent region, do-not-contact, time zone). ``event_types``: the
+    counters read, or ``None`` when an expression names an event type that
+    is not a literal (read them all). ``cap_keys``: every cap key an action
+    can count against.
+    """
+
+    parts: frozenset[SnapshotPart]
+    profile_attributes: frozenset[str] = frozenset()
+    context_fields: frozenset[str] = frozenset()
+    event_types: frozenset[str] | None = frozenset()
+    consent_purposes: frozenset[str] = frozenset()
+    cap_keys: frozenset[str] = frozenset()
+
+
+def event_count(counter: EventCounter, now_ms: int, window_ms: int) -> int:
+    """Events in the rolling window ``(now - window, now]``, at bucket granularity:
+    a bucket counts when it overlaps the window (so the far edge may over-count by
+    less than one bucket). Buckets that start after ``now`` are ignored."""
+    since = now_ms - window_ms
+    width = counter.bucket_ms
+    total = 0
+    for start, count in counter.buckets.items():
+        if start + width > since and start <= now_ms:
+            total += count
+    return total
+
+
+def cap_count(grants: list[int], now_ms: int, window_ms: int) -> int:
+    """Grants in the rolling window ``(now - window, now]``."""
+    since = now_ms - window_ms
+    # Grants are ascending; scan from the newest.
+    n = 0
+    for at in reversed(grants):
+        if at <= since:
+            break
+        if at <= now_ms:
+            n += 1
+    return n
