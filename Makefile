@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SHARED ?= ../shared
 
-.PHONY: venv install test check lint format typecheck bench conformance proto proto-check clean
+.PHONY: venv install test check lint format typecheck bench conformance proto proto-check proto-lint clean
 
 venv: $(VENV)/.installed
 
@@ -31,6 +31,7 @@ format: venv
 
 typecheck: venv
 	$(VENV)/bin/mypy
+	cd clients/python && ../../$(VENV)/bin/mypy
 
 proto: venv
 	bash scripts/proto.sh
@@ -38,7 +39,10 @@ proto: venv
 proto-check: venv
 	bash scripts/proto.sh --check
 
-check: lint typecheck test
+proto-lint: venv
+	bash scripts/proto.sh --check --lint
+
+check: lint typecheck proto-lint test
 
 bench: venv
 	$(PY) -m benchmarks.cel_bench

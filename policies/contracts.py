@@ -289,9 +289,7 @@ def _journeys_active(view: JourneysView, journey: str) -> bool:
     return state is not None and state.status == "active"
 
 
-def _o(
-    overload_id: str, params: tuple[cel.Type, ...], result: cel.Type, impl: Any
-) -> cel.Overload:
+def _o(overload_id: str, params: tuple[cel.Type, ...], result: cel.Type, impl: Any) -> cel.Overload:
     return cel.Overload(overload_id, params, result, impl, receiver=True)
 
 
@@ -301,7 +299,9 @@ DOMAIN_FUNCTIONS: Final[tuple[cel.FunctionDecl, ...]] = (
         (
             _o("profile_has_string", (PROFILE, cel.STRING), cel.BOOL, _fields_has),
             _o("context_has_string", (CONTEXT, cel.STRING), cel.BOOL, _fields_has),
-            _o("event_properties_has_string", (EVENT_PROPERTIES, cel.STRING), cel.BOOL, _fields_has),
+            _o(
+                "event_properties_has_string", (EVENT_PROPERTIES, cel.STRING), cel.BOOL, _fields_has
+            ),
         ),
         'Whether a profile attribute / context field / event property has a value: profile.has("age").',
     ),

@@ -137,6 +137,14 @@ class Locator:
                 return origin[0], origin[1] + path[n:]
         return None
 
+    def written(self, path: ModelPath) -> bool:
+        """Whether ``path`` was written in a file (not filled in by a default)."""
+        found = self.file_of(path)
+        if found is None:
+            return False
+        positions = self._files.get(found[0])
+        return positions is not None and found[1] in positions.values
+
     def locate(self, path: ModelPath, *, key: bool = False) -> Location:
         """The position of the value at ``path`` (of its key with ``key=True``),
         or of the closest enclosing node that was written."""

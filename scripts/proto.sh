@@ -26,7 +26,7 @@ if [[ -z "${PYTHON:-}" ]]; then
   if [[ -x .venv/bin/python ]]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
 fi
 
-die() { echo "proto.sh: $*" >&2; exit "${2:-1}"; }
+die() { echo "proto.sh: $1" >&2; exit "${2:-1}"; }
 
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
@@ -85,7 +85,7 @@ do_check() {
   while read -r f; do
     if [[ -f "$GEN_DIR/$f" ]] && ! diff -u "$GEN_DIR/$f" "$tmp/arbiter/v1/$f" >/dev/null; then
       echo "proto.sh: stale: $GEN_DIR/$f" >&2
-      diff -u "$GEN_DIR/$f" "$tmp/arbiter/v1/$f" | head -20 >&2 || true
+      diff -u "$GEN_DIR/$f" "$tmp/arbiter/v1/$f" | head -20 | cut -c1-160 >&2 || true
       stale=1
     fi
   done < <(generated_files "$tmp/arbiter/v1")

@@ -255,7 +255,7 @@ def int_div(a: object, b: object) -> int:
     """Truncating division (toward zero), like C and Go."""
     if type(a) is int and type(b) is int:
         if b == 0:
-            raise EvalError("division by zero")
+            raise EvalError("divide by zero")
         if b == -1 and a == INT64_MIN:
             raise _overflow()
         q = abs(a) // abs(b)
@@ -317,7 +317,7 @@ def uint_mul(a: object, b: object) -> UInt:
 def uint_div(a: object, b: object) -> UInt:
     if type(a) is UInt and type(b) is UInt:
         if b == 0:
-            raise EvalError("division by zero")
+            raise EvalError("divide by zero")
         return UInt(int.__floordiv__(a, b))
     raise no_such_overload("_/_", a, b)
 

@@ -712,7 +712,11 @@ def activations() -> st.SearchStrategy[dict[str, object]]:
             "ls": st.lists(texts, max_size=4),
             "m": st.dictionaries(st.sampled_from(MAP_KEYS), ints, max_size=3),
             "ts": timestamp_nanos.map(lambda n: Timestamp(_bindable(micros(n)))),
-            "du": duration_nanos.map(lambda n: Duration(micros(n))),
+            # Within Arbiter's duration range (int64 nanoseconds; larger ones
+            # are not valid input and cel-cpp's arithmetic on them wraps).
+            "du": duration_nanos.map(
+                lambda n: Duration(micros(min(max(n, INT64_MIN + 1000), INT64_MAX)))
+            ),
             "profile": _profiles(),
         }
     )

@@ -62,7 +62,7 @@ class FakeDecisionService(decision_pb2_grpc.DecisionServiceServicer):  # type: i
             self.calls.append((method, key))
             self.attempts[key] += 1
             attempt = self.attempts[key]
-            self.metadata.append({k: v for k, v in context.invocation_metadata()})
+            self.metadata.append(dict(context.invocation_metadata()))
         if customer_id == "":
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "customer_id: required")
         if customer_id == "down" or (customer_id == "flaky" and attempt == 1):
@@ -468,6 +468,16 @@ def test_async_client(target: str, fake: FakeDecisionService) -> None:
     asyncio.run(scenario())
 
 
+def test_async_closed_client_refuses_calls(target: str) -> None:
+    async def scenario() -> None:
+        arbiter = AsyncArbiterClient(target)
+        await arbiter.close()
+        with pytest.raises(ValueError, match="closed"):
+            await arbiter.decide("cust-1", "home")
+
+    asyncio.run(scenario())
+
+
 def test_async_client_with_its_data_in_typed_values(target: str) -> None:
     async def scenario() -> dict[str, object]:
         async with AsyncArbiterClient(target, timeouts=Timeouts(decide=2.0)) as arbiter:
@@ -477,7 +487,7 @@ def test_async_client_with_its_data_in_typed_values(target: str) -> None:
     assert asyncio.run(scenario()) == {"when": WHEN, "big": 2**62}
 
 
-def test_payload_helpers_are_usable_on_raw_stubs(target: str) -> None:
+def test_generated_stub_works_directly(target: str) -> None:
     # The server and other tools use the generated modules directly.
     with grpc.insecure_channel(target) as channel:
         stub = decision_pb2_grpc.DecisionServiceStub(channel)

@@ -52,12 +52,15 @@ class AsyncArbiterClient(ClientBase):
             raise_on_error=raise_on_error,
         )
         self._owns_channel = channel is None
+        self._closed = False
         self._channel: grpc.aio.Channel | None = channel
         self._stub: Any = (
             None if channel is None else decision_pb2_grpc.DecisionServiceStub(channel)
         )
 
     def _get_stub(self) -> Any:
+        if self._closed:
+            raise ValueError("AsyncArbiterClient is closed")
         if self._stub is None:
             if self._credentials is None:
                 self._channel = grpc.aio.insecure_channel(
@@ -72,6 +75,7 @@ class AsyncArbiterClient(ClientBase):
 
     async def close(self, grace: float | None = None) -> None:
         """Close the channel (when the client created it), letting calls finish within ``grace`` seconds."""
+        self._closed = True
         if self._owns_channel and self._channel is not None:
             channel, self._channel, self._stub = self._channel, None, None
             await channel.close(grace)

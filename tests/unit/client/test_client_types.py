@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime
+from enum import StrEnum
 
 import grpc
 import pytest
@@ -29,9 +30,9 @@ from arbiter_client._errors import error_from_code
 
 
 @pytest.mark.parametrize("py_enum", list(_convert.ENUM_PREFIXES), ids=lambda e: e.__name__)
-def test_python_enum_mirrors_proto_enum(py_enum: type) -> None:
+def test_python_enum_mirrors_proto_enum(py_enum: type[StrEnum]) -> None:
     proto_enum, prefix = _convert.ENUM_PREFIXES[py_enum]
-    proto_names = {name.removeprefix(prefix) for name in proto_enum.keys()}
+    proto_names = {name.removeprefix(prefix) for name, _ in proto_enum.items()}
     assert set(py_enum.__members__) == proto_names
     for name, number in proto_enum.items():
         member = py_enum[name.removeprefix(prefix)]
