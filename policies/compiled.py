@@ -141,6 +141,8 @@ def parse_duration_ms(text: str) -> int:
 
 # =========================================================================== compiled types
 
+_Binding = tuple[str, str, Callable[[Any], Any] | None, bool, Any]
+
 
 class _Frozen(msgspec.Struct, frozen=True, kw_only=True):
     """Base of compiled values: immutable; compare by identity of content."""
@@ -207,6 +209,7 @@ class CompiledCap(_Frozen, frozen=True, kw_only=True):
     scope: str
     targets: frozenset[str]
     per_target: bool  # empty targets: one counter per channel / journey / action / tag
+    channels: frozenset[str]  # only actions on these channels (empty = any)
     limit: int
     window_ms: int
     include_transactional: bool
@@ -408,6 +411,11 @@ class CompiledPolicy(_Frozen, frozen=True, kw_only=True):
     needs: SnapshotNeeds
     warnings: tuple[Diagnostic, ...]
 
+    # Precomputed for build_activation: (name, activation key, converter, has default, default)
+    # of the profile attributes / context fields the set reads.
+    profile_bindings: tuple[_Binding, ...] = ()
+    context_bindings: tuple[_Binding, ...] = ()
+
 
 # =========================================================================== activation
 
@@ -438,20 +446,18 @@ def build_activation(
         "request.channels": list(channels),
     }
     profile = snapshot.profile
-    for name in policy.needs.profile_attributes:
-        spec = policy.profile[name]
+    for name, key, convert, has_default, default in policy.profile_bindings:
         entry = profile.get(name)
         if entry is not None and entry.value is not None:
-            activation[f"profile.{name}"] = spec.convert(entry.value)
-        elif spec.has_default:
-            activation[f"profile.{name}"] = spec.default
-    for name in policy.needs.context_fields:
-        spec = policy.context[name]
+            activation[key] = entry.value if convert is None else convert(entry.value)
+        elif has_default:
+            activation[key] = default
+    for name, key, convert, has_default, default in policy.context_bindings:
         value = request_context.get(name)
         if value is not None:
-            activation[f"context.{name}"] = spec.convert(value)
-        elif spec.has_default:
-            activation[f"context.{name}"] = spec.default
+            activation[key] = value if convert is None else convert(value)
+        elif has_default:
+            activation[key] = default
     activation["profile"] = FieldsView(profile)
     activation["context"] = FieldsView(request_context)
     activation["request"] = None
@@ -622,6 +628,10 @@ class _Compiler:
         self.locator: Locator = loaded.locator
         self.diags: list[Diagnostic] = []
         self.programs: list[Expression] = []
+        # Filled from the contracts before any expression compiles.
+        self.event_names: frozenset[str] = frozenset()
+        self.model_profile_names: frozenset[str] = frozenset()
+        self.model_context_names: frozenset[str] = frozenset()
 
     # -- reporting -------------------------------------------------------------
     def report(
@@ -641,12 +651,14 @@ class _Compiler:
             self.report(path, str(exc))
             return None
 
-    def expect_known(self, value: str, known: Collection[str], what: str, path: ModelPath) -> bool:
+    def expect_known(
+        self, value: str, known: Collection[str], what: str, path: ModelPath, suffix: str = ""
+    ) -> bool:
         if value in known:
             return True
         close = difflib.get_close_matches(value, list(known), n=1)
         hint = f"; did you mean `{close[0]}`?" if close else ""
-        self.report(path, f"unknown {what} `{value}`{hint}")
+        self.report(path, f"unknown {what} `{value}`{suffix}{hint}")
         return False
 
     # -- CEL ---------------------------------------------------------------------
@@ -693,7 +705,12 @@ class _Compiler:
                 self.at(
                     location,
                     self._explain(
-                        issue.message, text, source, issue.line, column, first_line, indent
+                        issue.message,
+                        text,
+                        source=source,
+                        line=issue.line,
+                        column=column,
+                        indent=indent,
                     ),
                 )
             return None
@@ -710,9 +727,8 @@ class _Compiler:
         self.programs.append(expression)
         return expression
 
-    def _offset_in_text(
-        self, text: str, line: int, column: int, source: Source, first_line: int, indent: int
-    ) -> int:
+    @staticmethod
+    def _offset_in_text(text: str, *, line: int, column: int, source: Source, indent: int) -> int:
         """Map a file (line, column) back to an offset in the expression text."""
         rel_line = line - source.line_offset
         lines = text.split("\n")
@@ -722,23 +738,16 @@ class _Compiler:
         return sum(len(x) + 1 for x in lines[: rel_line - 1]) + col - 1
 
     def _explain(
-        self,
-        message: str,
-        text: str,
-        source: Source,
-        line: int,
-        column: int,
-        first_line: int,
-        indent: int,
+        self, message: str, text: str, *, source: Source, line: int, column: int, indent: int
     ) -> str:
         """Make checker messages about the opaque domain variables speak the policy's language."""
         if "does not support field selection" not in message:
             return message
-        offset = self._offset_in_text(text, line, column, source, first_line, indent)
+        offset = self._offset_in_text(text, line=line, column=column, source=source, indent=indent)
         word = re.match(r"[A-Za-z_][A-Za-z0-9_]*", text[offset:]) if offset >= 0 else None
         before = text[:offset].rstrip()
         if "arbiter.Profile" in message:
-            if before.endswith("has(profile"):
+            if before.endswith("has(profile") or re.match(r"has\s*\(\s*profile\b", text[offset:]):
                 return 'has() does not apply to profile attributes; use profile.has("name")'
             name = word.group(0) if word else "?"
             return self._unknown_field(name, self.model_profile_names, "profile attribute")
@@ -751,9 +760,6 @@ class _Compiler:
         if "arbiter." in message:
             return message + " (only its declared functions can be called)"
         return message
-
-    model_profile_names: frozenset[str] = frozenset()
-    model_context_names: frozenset[str] = frozenset()
 
     @staticmethod
     def _unknown_field(name: str, known: frozenset[str], what: str) -> str:
@@ -776,8 +782,6 @@ class _Compiler:
                 Location(source.description, line, column),
                 f"unknown event type `{name}` (not in contracts.events)",
             )
-
-    event_names: frozenset[str] = frozenset()
 
     # -- pipeline ----------------------------------------------------------------
     def run(self) -> CompiledPolicy | None:
@@ -926,20 +930,14 @@ class _Compiler:
     # -- consent & channels -------------------------------------------------------------
     def consent(self, profile: Mapping[str, CompiledField], purposes: set[str]) -> CompiledConsent:
         c = self.model.consent
-        if c.region_attribute is not None and self.expect_known(
-            c.region_attribute, profile, "profile attribute", ("consent", "region_attribute")
+        for name, wanted, path in (
+            (c.region_attribute, cel.STRING, ("consent", "region_attribute")),
+            (c.do_not_contact, cel.BOOL, ("consent", "do_not_contact")),
         ):
-            if profile[c.region_attribute].type not in (cel.STRING, cel.DYN):
-                self.report(
-                    ("consent", "region_attribute"), "the region attribute must be a string"
-                )
-        if c.do_not_contact is not None and self.expect_known(
-            c.do_not_contact, profile, "profile attribute", ("consent", "do_not_contact")
-        ):
-            if profile[c.do_not_contact].type not in (cel.BOOL, cel.DYN):
-                self.report(
-                    ("consent", "do_not_contact"), "the do-not-contact attribute must be a bool"
-                )
+            if name is None or not self.expect_known(name, profile, "profile attribute", path):
+                continue
+            if profile[name].type not in (wanted, cel.DYN):
+                self.report(path, f"`{name}` must be declared {wanted} for this use")
         defaults: list[tuple[frozenset[str] | None, frozenset[str] | None, bool]] = []
         for i, rule in enumerate(c.defaults):
             for j, purpose in enumerate(rule.purposes):
@@ -1110,8 +1108,9 @@ class _Compiler:
                         if not self.expect_known(
                             st,
                             frozenset(stage_ids),
-                            f"stage of journey `{journey.id}`",
+                            "stage",
                             (*path, "stages", j),
+                            f" in journey `{journey.id}`",
                         ):
                             ok = False
             elif a.stages:
@@ -1132,8 +1131,9 @@ class _Compiler:
                     if not self.expect_known(
                         pl,
                         channel.placements,
-                        f"placement of channel `{channel.id}`",
+                        "placement",
                         (*path, "placements", j),
+                        f" on channel `{channel.id}`",
                     ):
                         ok = False
             eligibility = self.expr(
@@ -1206,16 +1206,16 @@ class _Compiler:
             )
             drafts.append(
                 _ActionDraft(
-                    a,
-                    i,
-                    channel,
-                    eligibility,
-                    value,
-                    value_expr,
-                    inline,
-                    covered,
-                    valid_from,
-                    valid_until,
+                    action=a,
+                    index=i,
+                    channel=channel,
+                    eligibility=eligibility,
+                    value=value,
+                    value_expr=value_expr,
+                    inline=inline,
+                    suppressions=covered,
+                    valid_from=valid_from,
+                    valid_until=valid_until,
                 )
             )
         return drafts
@@ -1236,6 +1236,7 @@ class _Compiler:
             scope=scope,
             targets=frozenset({target}),
             per_target=False,
+            channels=frozenset(),
             limit=c.limit,
             window_ms=window,
             include_transactional=c.include_transactional,
@@ -1289,6 +1290,8 @@ class _Compiler:
                 "tag": frozenset(tags),
                 "global": frozenset(),
             }[spec.scope]
+            for j, ch_id in enumerate(spec.channels):
+                self.expect_known(ch_id, channels, "channel", (*path, "channels", j))
             for j, t in enumerate(spec.targets):
                 if spec.scope == "tag":
                     if t not in tags:
@@ -1301,6 +1304,7 @@ class _Compiler:
                     scope=spec.scope,
                     targets=frozenset(spec.targets),
                     per_target=spec.scope != "global" and not spec.targets,
+                    channels=frozenset(spec.channels),
                     limit=spec.limit,
                     window_ms=window,
                     include_transactional=spec.include_transactional,
@@ -1329,34 +1333,49 @@ class _Compiler:
         return result
 
     def cap_dominance(self, caps: Mapping[str, CompiledCap], actions: list[_ActionDraft]) -> None:
-        """Warn about counters that can never be the one that stops a grant."""
+        """Warn about caps none of whose counters can ever be the one that stops a grant:
+        another counter with a lower limit over at least as long a window covers
+        every action the counter covers."""
         members: dict[str, set[str]] = defaultdict(set)
         info: dict[str, CapBinding] = {}
         for d in actions:
             for b in d.bindings:
                 members[b.key].add(d.action.id)
                 info[b.key] = b
-        warned: set[str] = set()
-        for key, acts in members.items():
+        by_cap: dict[str, list[str]] = defaultdict(list)
+        for key, binding in info.items():
+            by_cap[binding.cap_id].append(key)
+
+        def dominator(key: str) -> CapBinding | None:
             mine = info[key]
-            if mine.cap_id in warned or mine.limit == 0:
-                continue
             for other_key, other_acts in members.items():
                 other = info[other_key]
-                if other_key == key or not acts <= other_acts or other.window_ms < mine.window_ms:
+                if other.cap_id == mine.cap_id or not members[key] <= other_acts:
+                    continue
+                if other.window_ms < mine.window_ms:
                     continue
                 if other.limit < mine.limit or (
                     other.limit == mine.limit and other.window_ms > mine.window_ms
                 ):
-                    cap = caps[mine.cap_id]
-                    self.at(
-                        cap.location,
-                        f"cap `{mine.cap_id}` ({mine.limit} per {_fmt_ms(mine.window_ms)}) can never be reached: "
-                        f"cap `{other.cap_id}` ({other.limit} per {_fmt_ms(other.window_ms)}) applies to all its actions",
-                        "warning",
-                    )
-                    warned.add(mine.cap_id)
-                    break
+                    return other
+            return None
+
+        for cap_id, keys in by_cap.items():
+            if info[keys[0]].limit == 0:
+                continue
+            found = [dominator(k) for k in sorted(keys)]
+            if not all(found):
+                continue
+            other = found[0]
+            assert other is not None
+            mine = info[sorted(keys)[0]]
+            scope = "" if len(keys) == 1 else f" (none of its {len(keys)} counters)"
+            self.at(
+                caps[cap_id].location,
+                f"cap `{cap_id}` ({mine.limit} per {_fmt_ms(mine.window_ms)}) can never be reached{scope}: "
+                f"cap `{other.cap_id}` ({other.limit} per {_fmt_ms(other.window_ms)}) covers all its actions",
+                "warning",
+            )
 
     # -- journeys -----------------------------------------------------------------------
     def journeys(
@@ -1580,7 +1599,7 @@ class _Compiler:
         )
 
     # -- assembly ---------------------------------------------------------------------------
-    def assemble(
+    def assemble(  # noqa: PLR0917 - one call site, in pipeline order
         self,
         profile: dict[str, CompiledField],
         context: dict[str, CompiledField],
@@ -1665,6 +1684,8 @@ class _Compiler:
             exits_by_event=freeze({k: tuple(v) for k, v in exits.items()}),
             needs=needs,
             warnings=tuple(sorted(d for d in self.diags if d.severity == "warning")),
+            profile_bindings=_bindings("profile", profile, needs.profile_attributes),
+            context_bindings=_bindings("context", context, needs.context_fields),
         )
 
     def needs(
@@ -1734,6 +1755,21 @@ class _Compiler:
         )
 
 
+def _bindings(
+    prefix: str, fields: Mapping[str, CompiledField], names: frozenset[str]
+) -> tuple[_Binding, ...]:
+    return tuple(
+        (
+            name,
+            f"{prefix}.{name}",
+            None if fields[name].convert is _identity else fields[name].convert,
+            fields[name].has_default,
+            fields[name].default,
+        )
+        for name in sorted(names)
+    )
+
+
 def _fmt_ms(ms: int) -> str:
     for unit, size in (
         ("w", 604_800_000),
@@ -1748,6 +1784,8 @@ def _fmt_ms(ms: int) -> str:
 
 
 def _cap_keys(cap: CompiledCap, a: Action) -> list[str]:
+    if cap.channels and a.channel not in cap.channels:
+        return []
     if cap.scope == "global":
         return [cap.id]
     values: Iterable[str]
@@ -1772,6 +1810,7 @@ class _ActionDraft:
 
     def __init__(
         self,
+        *,
         action: Action,
         index: int,
         channel: CompiledChannel,

@@ -567,7 +567,7 @@ def load_sources(files: Mapping[str, str]) -> LoadedPolicySet:
 
     model: PolicySet | None = None
     info = singles.get("policy_set")
-    if info is None:
+    if info is None and not any(d.message.startswith("YAML:") for d in diags):
         first = sources[0].path if sources else "<policy>"
         diags.append(
             Diagnostic(
@@ -576,7 +576,7 @@ def load_sources(files: Mapping[str, str]) -> LoadedPolicySet:
                 "no `policy_set` section (id and version) in any file",
             )
         )
-    else:
+    elif info is not None:
         assert isinstance(info[0], PolicySetInfo)
         kwargs: dict[str, Any] = {name: tuple(items) for name, items in lists.items()}
         for name in ("consent", "holdouts", "arbitration"):

@@ -212,12 +212,15 @@ class Cap(_Model, frozen=True, kw_only=True):
     scopes, ``targets`` lists channel / journey / action ids or tags: the
     listed targets *share* one counter; an empty ``targets`` applies the cap
     to *each* channel / journey / action / tag separately.
+    ``channels`` restricts any scope to actions on those channels (e.g. a
+    per-action cap for in-app messages only).
     Transactional actions are exempt unless ``include_transactional``.
     """
 
     id: Id
     scope: CapScope
     targets: tuple[str, ...] = ()
+    channels: tuple[Id, ...] = ()
     limit: NonNegative
     window: DurationText
     include_transactional: bool = False

@@ -133,7 +133,17 @@ class CreateStruct(Expr):
     fields: tuple[tuple[str, Expr], ...]
 
 
-MacroKind = Literal["all", "exists", "exists_one", "map", "filter"]
+MacroKind = Literal[
+    "all",
+    "exists",
+    "exists_one",
+    "map",
+    "filter",
+    "transformList",
+    "transformMap",
+    "transformMapEntry",
+    "bind",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +153,12 @@ class Comprehension(Expr):
     - ``all``/``exists``/``exists_one``/``filter``: ``predicate`` is set.
     - ``map``: ``transform`` is set; ``predicate`` is the optional filter of
       the three-argument form ``l.map(x, p, t)``.
+    - two-variable forms (``iter_var2`` set): ``l.all(i, v, p)``,
+      ``exists``, ``exists_one``, and ``transformList``/``transformMap``/
+      ``transformMapEntry`` with an optional filter: the first variable is
+      the list index or map key, the second the element or map value.
+    - ``bind`` (``cel.bind(x, init, body)``): ``iter_range`` is the value
+      bound to ``iter_var`` while ``transform`` is evaluated; no iteration.
     """
 
     macro: MacroKind
@@ -150,3 +166,4 @@ class Comprehension(Expr):
     iter_range: Expr
     predicate: Expr | None = None
     transform: Expr | None = None
+    iter_var2: str | None = None

@@ -39,7 +39,7 @@ from .types import (
 )
 from .values import Duration, Timestamp, UInt
 
-__all__ = ["Checked", "check", "type_name"]
+__all__ = ["Checked", "check", "resolved", "type_name"]
 
 # Type identifiers usable as values in expressions: `type(x) == int`.
 TYPE_DENOTATIONS: Mapping[str, Type] = {
@@ -53,10 +53,19 @@ TYPE_DENOTATIONS: Mapping[str, Type] = {
     "list": ListType(DYN),
     "map": MapType(DYN, DYN),
     "type": TypeType(DYN),
-    "dyn": DYN,
     "google.protobuf.Timestamp": TIMESTAMP,
     "google.protobuf.Duration": DURATION,
 }
+
+
+_FREE_ELEM = TypeParam("_elem")
+_FREE_KEY = TypeParam("_key")
+_FREE_VALUE = TypeParam("_value")
+
+
+def resolved(t: Type) -> Type:
+    """``t`` with free type parameters (of empty literals) read as dyn."""
+    return _substitute(t, {})
 
 
 def type_name(t: Type) -> str:
@@ -74,6 +83,8 @@ class Checked:
       resolves to (``a.b.c`` resolved as the variable ``a.b``, say, marks the
       ``a.b`` Select node).
     - ``type_idents``: node id -> type identifier name used as a value.
+    - ``functions``: call node id -> qualified global function name, for
+      calls written as ``namespace.fn(x)``.
     - ``references``: variables and attribute paths read.
     """
 
@@ -81,6 +92,7 @@ class Checked:
     overloads: dict[int, tuple[Overload, ...]] = field(default_factory=dict)
     names: dict[int, str] = field(default_factory=dict)
     type_idents: dict[int, str] = field(default_factory=dict)
+    functions: dict[int, str] = field(default_factory=dict)
     references: set[str] = field(default_factory=set)
 
 
@@ -134,9 +146,15 @@ def _unify(param: Type, arg: Type, bindings: dict[str, Type]) -> bool:
             bindings[param.name] = arg
             return True
         if _is_dyn(bound):
-            # A later, more specific argument refines a dyn binding.
-            if not _is_dyn(arg):
-                bindings[param.name] = arg
+            return True
+        if isinstance(bound, TypeType) and isinstance(arg, TypeType):
+            # Type values of different types still compare: widen.
+            if bound != arg:
+                bindings[param.name] = TypeType(DYN)
+            return True
+        joined = _join([bound, arg])
+        if joined != DYN or _is_dyn(arg):
+            bindings[param.name] = joined
             return True
         return _unify(bound, arg, bindings)
     if DYN in (arg, param):
@@ -154,7 +172,8 @@ def _unify(param: Type, arg: Type, bindings: dict[str, Type]) -> bool:
             and _unify(param.value, arg.value, bindings)
         )
     if isinstance(param, TypeType):
-        return isinstance(arg, TypeType) and _unify(param.param, arg.param, bindings)
+        # Any type value is a value of type `type`.
+        return isinstance(arg, TypeType)
     if isinstance(param, OpaqueType):
         return (
             isinstance(arg, OpaqueType)
@@ -167,15 +186,37 @@ def _unify(param: Type, arg: Type, bindings: dict[str, Type]) -> bool:
 
 def _join(types: list[Type]) -> Type:
     """The common type of list elements, map keys or branches: equal types
-    stay, anything else widens to dyn."""
+    stay, lists and maps join element-wise, anything else widens to dyn."""
     if not types:
         return DYN
-    first = types[0]
-    if all(t == first for t in types[1:]):
-        return first
-    concrete = [t for t in types if not _is_dyn(t)]
-    if concrete and all(t == concrete[0] for t in concrete):
-        return concrete[0]
+    result = types[0]
+    for t in types[1:]:
+        result = _join2(result, t)
+    return result
+
+
+def _join2(a: Type, b: Type) -> Type:
+    if a == b:
+        return a
+    if isinstance(a, TypeParam):
+        return b
+    if isinstance(b, TypeParam):
+        return a
+    if isinstance(a, ListType) and isinstance(b, ListType):
+        return ListType(_join2(a.elem, b.elem))
+    if isinstance(a, MapType) and isinstance(b, MapType):
+        return MapType(_join2(a.key, b.key), _join2(a.value, b.value))
+    if isinstance(a, TypeType) and isinstance(b, TypeType):
+        return TypeType(_join2(a.param, b.param))
+    if (
+        isinstance(a, OpaqueType)
+        and isinstance(b, OpaqueType)
+        and a.name == b.name
+        and len(a.params) == len(b.params)
+    ):
+        return OpaqueType(
+            a.name, tuple(_join2(x, y) for x, y in zip(a.params, b.params, strict=True))
+        )
     return DYN
 
 
@@ -284,7 +325,8 @@ class _Checker:
             return self.record(node, self.visit_call(node))
         if isinstance(node, ast.CreateList):
             elems = [self.visit(e) for e in node.elements]
-            return self.record(node, ListType(_join(elems)))
+            # An empty literal's element type is free until joined with others.
+            return self.record(node, ListType(_join(elems) if elems else _FREE_ELEM))
         if isinstance(node, ast.CreateMap):
             keys = []
             values = []
@@ -294,6 +336,8 @@ class _Checker:
                     self.error(key, f"unsupported map key type: {key_type}")
                 keys.append(key_type)
                 values.append(self.visit(value))
+            if not keys:
+                return self.record(node, MapType(_FREE_KEY, _FREE_VALUE))
             return self.record(node, MapType(_join(keys), _join(values)))
         if isinstance(node, ast.CreateStruct):
             for _, value in node.fields:
@@ -356,7 +400,27 @@ class _Checker:
             return operand.value
         return self.error(node, f"type '{operand}' does not support field selection")
 
+    def qualified_function(self, node: ast.Call) -> str | None:
+        """``base64.encode(x)`` names the global function ``base64.encode``
+        when its target is a dotted name that is not a variable."""
+        if node.target is None:
+            return None
+        prefix = _qualified_name(node.target)
+        if prefix is None:
+            return None
+        name = f"{prefix.removeprefix('.')}.{node.function}"
+        if name not in self.functions:
+            return None
+        root = prefix.removeprefix(".").split(".", 1)[0]
+        if self.lookup_local(root) is not None or self.lookup_global(prefix) is not None:
+            return None
+        return name
+
     def visit_call(self, node: ast.Call) -> Type:
+        qualified = self.qualified_function(node)
+        if qualified is not None:
+            self.out.functions[node.id] = qualified
+            node = ast.Call(node.id, node.offset, qualified, node.args)
         target_type = self.visit(node.target) if node.target is not None else None
         arg_types = [self.visit(arg) for arg in node.args]
         decl = self.functions.get(node.function)
@@ -391,19 +455,19 @@ class _Checker:
 
     def visit_comprehension(self, node: ast.Comprehension) -> Type:
         range_type = self.visit(node.iter_range)
-        if isinstance(range_type, ListType):
-            var_type = range_type.elem
-        elif isinstance(range_type, MapType):
-            var_type = range_type.key
-        elif _is_dyn(range_type):
-            var_type = DYN
+        if node.macro == "bind":
+            self.scopes.append({node.iter_var: range_type})
+            try:
+                assert node.transform is not None
+                return self.visit(node.transform)
+            finally:
+                self.scopes.pop()
+        key_type, value_type = self.range_types(node, range_type)
+        if node.iter_var2 is None:
+            scope = {node.iter_var: key_type if isinstance(range_type, MapType) else value_type}
         else:
-            self.error(
-                node.iter_range,
-                f"expression of type '{range_type}' cannot be the range of a comprehension",
-            )
-            var_type = DYN
-        self.scopes.append({node.iter_var: var_type})
+            scope = {node.iter_var: key_type, node.iter_var2: value_type}
+        self.scopes.append(scope)
         try:
             if node.predicate is not None:
                 pred = self.visit(node.predicate)
@@ -417,8 +481,25 @@ class _Checker:
         if node.macro in ("all", "exists", "exists_one"):
             return BOOL
         if node.macro == "filter":
-            return ListType(var_type)
+            return ListType(scope[node.iter_var])
+        if node.macro == "transformMap":
+            return MapType(key_type, transform if transform is not None else DYN)
+        if node.macro == "transformMapEntry":
+            return transform if isinstance(transform, MapType) else MapType(DYN, DYN)
         return ListType(transform if transform is not None else DYN)
+
+    def range_types(self, node: ast.Comprehension, range_type: Type) -> tuple[Type, Type]:
+        """(index or key type, element or value type) of a comprehension range."""
+        if isinstance(range_type, ListType):
+            return INT, range_type.elem
+        if isinstance(range_type, MapType):
+            return range_type.key, range_type.value
+        if not _is_dyn(range_type):
+            self.error(
+                node.iter_range,
+                f"expression of type '{range_type}' cannot be the range of a comprehension",
+            )
+        return DYN, DYN
 
 
 def check(

@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping
 from typing import Literal
 
 from . import ast, evalsupport, runtime
-from .checker import Checked, check
+from .checker import Checked, check, resolved
 from .env import Env, FunctionDecl, Overload
 from .errors import CelError, EvalError
 from .parser import parse
@@ -188,6 +188,9 @@ class _Generator:
 
     # -- calls -------------------------------------------------------------------
     def call(self, node: ast.Call) -> str:
+        qualified = self.checked.functions.get(node.id)
+        if qualified is not None:
+            node = ast.Call(node.id, node.offset, qualified, node.args)
         name = node.function
         args = list(node.args)
         if node.target is not None:
@@ -302,37 +305,73 @@ class _Generator:
         return f"{self.fn(runtime.make_map)}(({pairs}))"
 
     def comprehension(self, node: ast.Comprehension) -> str:
+        if node.macro == "bind":
+            return self.bind(node)
         self.uses_budget = True
-        items = f"{self.fn(evalsupport.comprehension_range)}(_b, {self.gen(node.iter_range)})"
         var = f"_v{node.id}"
-        self.scopes.append({node.iter_var: var})
+        scope = {node.iter_var: var}
+        if node.iter_var2 is None:
+            ranger = evalsupport.comprehension_range
+            target = var
+        else:
+            ranger = evalsupport.comprehension_pairs
+            var2 = f"_w{node.id}"
+            scope[node.iter_var2] = var2
+            target = f"({var}, {var2})"
+        items = f"{self.fn(ranger)}(_b, {self.gen(node.iter_range)})"
+        self.scopes.append(scope)
         try:
             predicate = self.boolean(node.predicate) if node.predicate is not None else None
             transform = self.gen(node.transform) if node.transform is not None else None
         finally:
             self.scopes.pop()
         macro = node.macro
+        condition = f" if {predicate}" if predicate is not None else ""
         if self.fast:
             if macro == "all":
-                return f"all({predicate} for {var} in {items})"
+                return f"all({predicate} for {target} in {items})"
             if macro == "exists":
-                return f"any({predicate} for {var} in {items})"
+                return f"any({predicate} for {target} in {items})"
             if macro == "exists_one":
-                return f"(sum(1 for {var} in {items} if {predicate}) == 1)"
+                return f"(sum(1 for {target} in {items}{condition}) == 1)"
             if macro == "filter":
-                return f"[{var} for {var} in {items} if {predicate}]"
-            condition = f" if {predicate}" if predicate is not None else ""
-            return f"[{transform} for {var} in {items}{condition}]"
-        if macro == "map":
-            extra = f", lambda {var}: {predicate}" if predicate is not None else ""
-            return f"{self.fn(evalsupport.macro_map)}({items}, lambda {var}: {transform}{extra})"
-        helper = {
+                return f"[{var} for {target} in {items}{condition}]"
+            if macro == "transformMap":
+                return f"{{{var}: {transform} for {target} in {items}{condition}}}"
+            if macro == "transformMapEntry":
+                merge = self.fn(evalsupport.merge_entries)
+                return f"{merge}([{transform} for {target} in {items}{condition}])"
+            return f"[{transform} for {target} in {items}{condition}]"
+        params = f"{var}, {var2}" if node.iter_var2 is not None else var
+        pairs = f", pairs={node.iter_var2 is not None}"
+        pred_fn = f", predicate=lambda {params}: {predicate}" if predicate is not None else ""
+        if macro in ("map", "transformList", "transformMap", "transformMapEntry"):
+            transformer: Callable[..., object] = {
+                "map": evalsupport.macro_map,
+                "transformList": evalsupport.macro_map,
+                "transformMap": evalsupport.macro_transform_map,
+                "transformMapEntry": evalsupport.macro_transform_map_entry,
+            }[macro]
+            return f"{self.fn(transformer)}({items}, lambda {params}: {transform}{pred_fn}{pairs})"
+        helper: Callable[..., object] = {
             "all": evalsupport.macro_all,
             "exists": evalsupport.macro_exists,
             "exists_one": evalsupport.macro_exists_one,
             "filter": evalsupport.macro_filter,
         }[macro]
-        return f"{self.fn(helper)}({items}, lambda {var}: {predicate})"
+        return f"{self.fn(helper)}({items}, lambda {params}: {predicate}{pairs})"
+
+    def bind(self, node: ast.Comprehension) -> str:
+        """``cel.bind(x, init, body)``: evaluate init once, then body with x bound."""
+        var = f"_v{node.id}"
+        init = self.gen(node.iter_range)
+        self.scopes.append({node.iter_var: var})
+        try:
+            assert node.transform is not None
+            body = self.gen(node.transform)
+        finally:
+            self.scopes.pop()
+        return f"(lambda {var}: {body})({init})"
 
 
 def _no_such_function(name: str) -> Callable[..., object]:
@@ -403,9 +442,7 @@ def _factory({params}):
 """
 
 
-def compile(
-    source: str | ast.Source, env: Env | None = None, *, macros: bool = True
-) -> Program:
+def compile(source: str | ast.Source, env: Env | None = None, *, macros: bool = True) -> Program:
     """Parse, type-check and generate code; raises ``CompileError`` with every issue."""
     env = env or Env()
     src = source if isinstance(source, ast.Source) else ast.Source(source)
@@ -441,7 +478,7 @@ def compile(
     exec(builtins.compile(python_source, f"<cel {src.description}>", "exec"), namespace)
     factory = namespace["_factory"]
     evaluate = factory(CelError, EvalError, _wrap_internal, *pool.values)  # type: ignore[operator]
-    result_type = DYN if env.disable_check else checked.types.get(tree.id, DYN)
+    result_type = DYN if env.disable_check else resolved(checked.types.get(tree.id, DYN))
     return Program(src.text, result_type, frozenset(checked.references), evaluate, python_source)
 
 

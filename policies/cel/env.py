@@ -30,7 +30,9 @@ class Limits:
     max_literal_elements: int = 1_024  # per list or map literal
     max_regex_length: int = 1_024  # characters of a regex pattern
     max_iterations: int = 100_000  # comprehension iterations per evaluation
-    max_value_size: int = 1_000_000  # elements/characters of a string, bytes or list built at runtime
+    max_value_size: int = (
+        1_000_000  # elements/characters of a string, bytes or list built at runtime
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -124,11 +124,34 @@ def comprehension_range(budget: list[int], value: object) -> Iterable[Any]:
     return items  # type: ignore[no-any-return]
 
 
-def macro_all(items: Iterable[object], predicate: Callable[[object], object]) -> bool:
+def comprehension_pairs(budget: list[int], value: object) -> list[tuple[object, object]]:
+    """(index, element) or (key, value) pairs for two-variable comprehensions,
+    charged against the iteration budget like :func:`comprehension_range`."""
+    kind = type(value)
+    if kind is list or kind is tuple:
+        pairs: list[tuple[object, object]] = list(enumerate(value))  # type: ignore[arg-type]
+    elif kind is dict:
+        pairs = list(value.items())  # type: ignore[attr-defined]
+    else:
+        raise EvalError(f"no such overload: cannot iterate over {_type_label(value)}")
+    budget[0] -= len(pairs)
+    if budget[0] < 0:
+        raise CostLimitError("comprehension iteration budget exceeded")
+    return pairs
+
+
+Fn = Callable[..., object]
+
+
+def _call(fn: Fn, item: Any, pairs: bool) -> object:
+    return fn(*item) if pairs else fn(item)
+
+
+def macro_all(items: Iterable[Any], predicate: Fn, pairs: bool = False) -> bool:
     error: CelError | None = None
     for item in items:
         try:
-            result = predicate(item)
+            result = _call(predicate, item, pairs)
         except CelError as exc:
             error = error or exc
             continue
@@ -141,11 +164,11 @@ def macro_all(items: Iterable[object], predicate: Callable[[object], object]) ->
     return True
 
 
-def macro_exists(items: Iterable[object], predicate: Callable[[object], object]) -> bool:
+def macro_exists(items: Iterable[Any], predicate: Fn, pairs: bool = False) -> bool:
     error: CelError | None = None
     for item in items:
         try:
-            result = predicate(item)
+            result = _call(predicate, item, pairs)
         except CelError as exc:
             error = error or exc
             continue
@@ -158,23 +181,59 @@ def macro_exists(items: Iterable[object], predicate: Callable[[object], object])
     return False
 
 
-def macro_exists_one(items: Iterable[object], predicate: Callable[[object], object]) -> bool:
+def macro_exists_one(items: Iterable[Any], predicate: Fn, pairs: bool = False) -> bool:
     count = 0
     for item in items:
-        if check_bool(predicate(item)):
+        if check_bool(_call(predicate, item, pairs)):
             count += 1
     return count == 1
 
 
 def macro_map(
-    items: Iterable[object],
-    transform: Callable[[object], object],
-    predicate: Callable[[object], object] | None = None,
+    items: Iterable[Any], transform: Fn, predicate: Fn | None = None, pairs: bool = False
 ) -> list[object]:
-    if predicate is None:
-        return [transform(item) for item in items]
-    return [transform(item) for item in items if check_bool(predicate(item))]
+    return [
+        _call(transform, item, pairs)
+        for item in items
+        if predicate is None or check_bool(_call(predicate, item, pairs))
+    ]
 
 
-def macro_filter(items: Iterable[object], predicate: Callable[[object], object]) -> list[object]:
-    return [item for item in items if check_bool(predicate(item))]
+def macro_filter(items: Iterable[Any], predicate: Fn, pairs: bool = False) -> list[object]:
+    return [item for item in items if check_bool(_call(predicate, item, pairs))]
+
+
+def macro_transform_map(
+    items: Iterable[Any], transform: Fn, predicate: Fn | None = None, pairs: bool = True
+) -> dict[object, object]:
+    """``transformMap``: same keys (indices for a list), transformed values."""
+    return {
+        item[0]: _call(transform, item, pairs)
+        for item in items
+        if predicate is None or check_bool(_call(predicate, item, pairs))
+    }
+
+
+def macro_transform_map_entry(
+    items: Iterable[Any], transform: Fn, predicate: Fn | None = None, pairs: bool = True
+) -> dict[object, object]:
+    """``transformMapEntry``: each transform yields a map; keys must not repeat."""
+    return merge_entries(
+        [
+            _call(transform, item, pairs)
+            for item in items
+            if predicate is None or check_bool(_call(predicate, item, pairs))
+        ]
+    )
+
+
+def merge_entries(entries: list[object]) -> dict[object, object]:
+    merged: dict[object, object] = {}
+    for entry in entries:
+        if type(entry) is not dict:
+            raise EvalError("no such overload: transformMapEntry must produce a map")
+        for key, value in entry.items():
+            if key in merged:
+                raise EvalError(f"insert failed: key {key!r} already exists")
+            merged[key] = value
+    return merged

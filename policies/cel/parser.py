@@ -91,13 +91,20 @@ _UNARY: Final = {"!": "!_", "-": "-_"}
 _LITERAL_KEYWORDS: Final[dict[str, object]] = {"true": True, "false": False, "null": None}
 
 # Receiver-style comprehension macros: method name -> (macro, accepted arities).
+# Arity 3 of all/exists/exists_one and 3-4 of the transform macros are the
+# two-variable comprehensions (``l.all(i, v, p)``, ``m.transformMap(k, v, t)``).
 _COMPREHENSIONS: Final[dict[str, tuple[MacroKind, tuple[int, ...]]]] = {
-    "all": ("all", (2,)),
-    "exists": ("exists", (2,)),
-    "exists_one": ("exists_one", (2,)),
+    "all": ("all", (2, 3)),
+    "exists": ("exists", (2, 3)),
+    "exists_one": ("exists_one", (2, 3)),
+    "existsOne": ("exists_one", (2, 3)),
     "filter": ("filter", (2,)),
     "map": ("map", (2, 3)),
+    "transformList": ("transformList", (3, 4)),
+    "transformMap": ("transformMap", (3, 4)),
+    "transformMapEntry": ("transformMapEntry", (3, 4)),
 }
+_TWO_VARIABLE_ONLY: Final = frozenset({"transformList", "transformMap", "transformMapEntry"})
 
 # Longest token text quoted in an error message.
 _MAX_QUOTED: Final = 24
@@ -579,28 +586,50 @@ class _Parser:
     def _method(
         self, target: Expr, function: str, offset: int, args: list[Expr], starts: list[int]
     ) -> Expr:
+        if (
+            self._macros
+            and function == "bind"
+            and len(args) == 3
+            and isinstance(target, Ident)
+            and target.name == "cel"
+        ):
+            name = self._simple_name(args[0], starts[0])
+            return Comprehension(
+                self._id(offset, args[1], args[2]), offset, "bind", name, args[1], None, args[2]
+            )
         macro = _COMPREHENSIONS.get(function) if self._macros else None
         if macro is None or len(args) not in macro[1]:
             return Call(self._id(offset, target, *args), offset, function, tuple(args), target)
-        variable = args[0]
-        if isinstance(variable, Ident) and not variable.name.startswith("."):
-            iter_var = variable.name
-        else:
-            self._error(starts[0], "argument must be a simple name")
-            iter_var = "_"
+        kind = macro[0]
+        two_variables = kind in _TWO_VARIABLE_ONLY or (kind != "map" and len(args) == 3)
+        iter_var = self._simple_name(args[0], starts[0])
+        iter_var2: str | None = None
+        body = args[1:]
+        if two_variables:
+            iter_var2 = self._simple_name(args[1], starts[1])
+            if iter_var2 == iter_var:
+                self._error(starts[1], "the two iteration variables must have different names")
+            body = args[2:]
         predicate: Expr | None
         transform: Expr | None
-        if macro[0] == "map":
-            predicate = args[1] if len(args) == 3 else None
-            transform = args[-1]
+        if kind in ("map", "transformList", "transformMap", "transformMapEntry"):
+            predicate = body[0] if len(body) == 2 else None
+            transform = body[-1]
         else:
-            predicate, transform = args[1], None
+            predicate, transform = body[0], None
         return Comprehension(
             self._id(offset, target, predicate, transform),
             offset,
-            macro[0],
+            kind,
             iter_var,
             target,
             predicate,
             transform,
+            iter_var2,
         )
+
+    def _simple_name(self, variable: Expr, start: int) -> str:
+        if isinstance(variable, Ident) and not variable.name.startswith("."):
+            return variable.name
+        self._error(start, "argument must be a simple name")
+        return "_"

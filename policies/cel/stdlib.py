@@ -11,11 +11,14 @@ short-circuits them itself, their impls only serve dynamic calls.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable, Iterable
 from typing import Final
 
 from . import runtime as rt
 from .env import FunctionDecl, Overload
+from .errors import EvalError
 from .timefns import TIME_FUNCTIONS
 from .types import (
     BOOL,
@@ -346,8 +349,46 @@ def _merge(groups: Iterable[Iterable[FunctionDecl]]) -> dict[str, FunctionDecl]:
     return merged
 
 
+def _base64_encode(value: object) -> str:
+    if type(value) is not bytes:
+        raise rt.no_such_overload("base64.encode", value)
+    return binascii.b2a_base64(value, newline=False).decode("ascii")
+
+
+def _base64_decode(value: object) -> bytes:
+    if type(value) is not str:
+        raise rt.no_such_overload("base64.decode", value)
+    text = value + "=" * (-len(value) % 4)  # padding is optional, as in cel-go
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise EvalError(f"base64.decode: invalid input: {exc}") from None
+
+
+# The encoders extension of cel-go / cel-spec (``base64.encode``/``decode``):
+# small, pure, and handy for opaque payload ids.
+_ENCODERS: Final = (
+    FunctionDecl(
+        "base64.encode",
+        (Overload("base64_encode_bytes", (BYTES,), STRING, _base64_encode),),
+    ),
+    FunctionDecl(
+        "base64.decode",
+        (Overload("base64_decode_string", (STRING,), BYTES, _base64_decode),),
+    ),
+)
+
 STANDARD_FUNCTIONS: Final[dict[str, FunctionDecl]] = _merge(
-    (_ARITHMETIC, _COMPARISONS, _LOGIC, _CONTAINERS, _CONVERSIONS, _STRINGS, TIME_FUNCTIONS)
+    (
+        _ARITHMETIC,
+        _COMPARISONS,
+        _LOGIC,
+        _CONTAINERS,
+        _CONVERSIONS,
+        _STRINGS,
+        TIME_FUNCTIONS,
+        _ENCODERS,
+    )
 )
 """Every standard function and operator by name."""
 

@@ -17,10 +17,26 @@ from pathlib import Path
 
 import pytest
 
+from policies import cel
 from policies.cel.conformance import CaseResult, CaseStatus, case_id, pass_rate, run_case
 
 FILE_MIN_RATE = 0.90
 TOTAL_MIN_RATE = 0.95
+
+# Cases whose JSON expectation was mis-converted from the upstream textproto:
+# upstream says `bytes_value: " \? \" ' ` "`, where the textproto escape `\?`
+# is a plain `?`, but the JSON expects a literal backslash. cel-cpp skips these
+# two for the same reason. For them we assert the spec's value instead.
+DATA_ERRORS: Mapping[str, tuple[str, bytes]] = {
+    "parse/bytes_literals/triple_single_quoted_unescaped_punctuation": (
+        "b''' ? \" ' ` '''",
+        b" ? \" ' ` ",
+    ),
+    "parse/bytes_literals/triple_double_quoted_unescaped_punctuation": (
+        'b""" ? " \' ` """',
+        b" ? \" ' ` ",
+    ),
+}
 
 
 def _data_dir() -> Path:
@@ -72,6 +88,12 @@ def _describe(result: CaseResult) -> str:
     ],
 )
 def test_case(file: str, index: int) -> None:
+    case = SUITE[file][index]
+    if case_id(case) in DATA_ERRORS:
+        expr, value = DATA_ERRORS[case_id(case)]
+        assert case["expr"] == expr
+        assert cel.compile(expr).evaluate({}) == value
+        return
     result = _result(file, index)
     if result.status is CaseStatus.SKIPPED:
         pytest.skip(result.reason)

@@ -70,7 +70,8 @@ _TOKEN = re.compile(
     (?P<space>\s+|\#[^\n]*)
     |(?P<string>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')
     |(?P<ext>\[[^\]]*\])
-    |(?P<word>[-+]?[A-Za-z0-9_.]+(?:[eE][-+]?[0-9]+)?)
+    |(?P<word>[-+]?(?:0[xX][0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?[fFuU]?
+               |[A-Za-z_][A-Za-z0-9_.]*))
     |(?P<punct>[:{}<>,;])
     """,
     re.VERBOSE | re.DOTALL,
@@ -148,7 +149,7 @@ class Parser:
         return tok
 
     def expect(self, text: str) -> None:
-        kind, got = self.take()
+        _kind, got = self.take()
         if got != text:
             raise ValueError(f"expected {text!r}, got {got!r} at token {self.i}")
 
@@ -508,7 +509,7 @@ def main(argv: list[str]) -> int:
     for arg in argv[1:]:
         stem, text = read_source(Path(arg))
         data = convert_text(text, stem)
-        rendered = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+        rendered = json.dumps(data, indent=1, ensure_ascii=False)
         if out_dir is None:
             sys.stdout.write(rendered)
         else:

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from hypothesis import strategies as st
 
@@ -40,6 +40,7 @@ __all__ = [
 ]
 
 Draw = Callable[[st.SearchStrategy[Any]], Any]
+_T = TypeVar("_T")
 
 # Generator-level type names (a small closed world).
 INT, UINT, DOUBLE, BOOL, STRING = "int", "uint", "double", "bool", "string"
@@ -93,6 +94,18 @@ _VARS_OF: dict[str, tuple[str, ...]] = {
     DURATION: ("du",),
 }
 
+_TYPE_NAMES = {
+    INT: "int",
+    UINT: "uint",
+    DOUBLE: "double",
+    BOOL: "bool",
+    STRING: "string",
+    LIST_INT: "list",
+    LIST_STRING: "list",
+    MAP_STRING_INT: "map",
+    TIMESTAMP: "google.protobuf.Timestamp",
+    DURATION: "google.protobuf.Duration",
+}
 MAP_KEYS = ("a", "b", "c", "age", "ä")
 SELECT_KEYS = ("a", "b", "c")  # usable as `m.key`
 TIME_ZONES = (
@@ -352,8 +365,9 @@ class _Builder:
     scope: dict[str, str] = field(default_factory=dict)
     iter_names: tuple[str, ...] = ("x", "y", "z")
 
-    def pick(self, options: tuple[Any, ...] | list[Any]) -> Any:
-        return self.draw(st.sampled_from(options))
+    def pick(self, options: Sequence[_T]) -> _T:
+        picked: _T = self.draw(st.sampled_from(options))
+        return picked
 
     def leaf(self, typ: str) -> str:
         choices: list[Callable[[], str]] = [lambda: self.literal(typ)]
@@ -402,13 +416,16 @@ class _Builder:
         nanos = self.draw(duration_nanos)
         return f'duration("{_format_duration(nanos, self.draw(st.integers(0, 2)))}")'
 
+    def productions(self, typ: str, depth: int) -> list[Callable[[], str]]:
+        found: list[Callable[[], str]] = getattr(self, f"_{typ}")(depth)
+        return found
+
     def expr(self, typ: str, depth: int) -> str:
         if typ in _FOCUS:  # always a production: the point is its shape
-            return self.pick(getattr(self, f"_{typ}")(max(depth - 1, 0)))()
+            return self.pick(self.productions(typ, max(depth - 1, 0)))()
         if depth <= 0 or self.draw(st.integers(0, 4)) == 0:
             return self.leaf(typ)
-        productions = getattr(self, f"_{typ}")(depth - 1)
-        return self.pick(productions)()
+        return self.pick(self.productions(typ, depth - 1))()
 
     # Each _<type> returns thunks; the picked one draws its sub-expressions.
 
@@ -517,8 +534,14 @@ class _Builder:
                 return f"has(m.{self.pick(SELECT_KEYS)})"
             return f"has(profile.{self.pick(('age', 'name', 'score', 'vip', 'tags', 'zzz'))})"
 
+        def type_test() -> str:
+            typ = self.pick(TYPES)
+            name = self.pick(tuple(_TYPE_NAMES.values()))
+            return f"(type({e(typ, d)}) {self.pick(('==', '!='))} {name})"
+
         return [
             *self._common(BOOL, d),
+            type_test,
             compare,
             compare,
             compare,
@@ -698,7 +721,10 @@ def activations() -> st.SearchStrategy[dict[str, object]]:
     """Values for every variable in :data:`VARIABLES`, within what the
     oracle's binding passes faithfully: timestamps/durations at microsecond
     precision, strings without NUL (literals in expressions may have both)."""
-    micros = lambda n: n - n % 1000  # noqa: E731
+
+    def micros(nanos: int) -> int:
+        return nanos - nanos % 1000
+
     texts = _binding_texts
     return st.fixed_dictionaries(
         {

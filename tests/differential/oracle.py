@@ -123,7 +123,8 @@ def _to_oracle(value: object, typ: t.Type) -> object:
     """Convert one Arbiter value declared as ``typ`` for the oracle's activation."""
     is_dyn = typ == t.DYN
     if isinstance(value, str | bytes):
-        if (b"\x00" if isinstance(value, bytes) else "\x00") in value:
+        has_nul = b"\x00" in value if isinstance(value, bytes) else "\x00" in value
+        if has_nul:
             raise Unsupported("string or bytes with NUL as a binding")
         return value
     if value is None or type(value) in (bool, int, float):

@@ -88,6 +88,7 @@ CATEGORIES: Final = {
     "keyword-names": "Python keywords and builtins as legitimate CEL names",
     "activation": "hostile shapes in the activation data",
     "limits-raised": "defence in depth: the same bombs with the length bound raised",
+    "limits-honored": "every Limits field, tightened, is the bound that applies",
 }
 
 
@@ -672,12 +673,17 @@ _INJECTION_ERRORS: Final = {
     "tuple-syntax": "(1, 2)",
     "python-dict-attr": "{}.__class__.__base__.__subclasses__()[0]",
 }
+# Lexically valid CEL after all: they fail only for lack of declarations.
+_INJECTION_UNCHECKED: Final[dict[str, Outcome | tuple[Outcome, ...]]] = {
+    "python-yield": "eval_error",  # "(yield)" is a parenthesised identifier
+    "python-dict-attr": ERROR,
+}
 for _name, _expr in _INJECTION_ERRORS.items():
     _both(
         f"injection-{_name}",
         "injection",
         _expr,
-        unchecked="compile_error" if _name != "python-dict-attr" else ERROR,
+        unchecked=_INJECTION_UNCHECKED.get(_name, "compile_error"),
     )
 _add(
     "injection-slash-comment-legit",
@@ -704,7 +710,7 @@ _add(
 _add(
     "injection-hex-int-legit",
     "injection",
-    "0x1F + 0X1f",
+    "0x1F + 0x1f",
     "value",
     62,
 )
@@ -2289,4 +2295,119 @@ for _name, (_builder, _value) in {
         limits=_DEEP_LIMITS,
         budget_ms=_NO_HANG_MS,
         note="depth bound configured beyond the interpreter's stack",
+    )
+
+# ===========================================================================
+# limits-honored: each Limits field, set low, is enforced (a configured bound
+# that silently falls back to the default is no bound).
+
+_LIMITS_HONORED: Final[
+    list[tuple[str, Limits, str, Outcome | tuple[Outcome, ...], dict[str, Type], dict[str, object]]]
+] = [
+    (
+        "expression-length",
+        Limits(max_expression_length=10),
+        "1 + 2 + 3 + 4",
+        "compile_error",
+        {},
+        {},
+    ),
+    (
+        "nesting-depth",
+        Limits(max_nesting_depth=5),
+        "((((((((((1))))))))))",
+        "compile_error",
+        {},
+        {},
+    ),
+    (
+        "ast-nodes",
+        Limits(max_ast_nodes=10),
+        "1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1",
+        "compile_error",
+        {},
+        {},
+    ),
+    (
+        "literal-elements",
+        Limits(max_literal_elements=4),
+        "[1, 2, 3, 4, 5, 6]",
+        "compile_error",
+        {},
+        {},
+    ),
+    (
+        "literal-entries",
+        Limits(max_literal_elements=4),
+        "{1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 6}",
+        "compile_error",
+        {},
+        {},
+    ),
+    (
+        "regex-length-literal",
+        Limits(max_regex_length=8),
+        's.matches("aaaaaaaaaaaaaaaa")',
+        ERROR,
+        {"s": STRING},
+        {"s": "a"},
+    ),
+    (
+        "regex-length-dynamic",
+        Limits(max_regex_length=8),
+        "s.matches(p)",
+        "eval_error",
+        {"s": STRING, "p": STRING},
+        {"s": "a", "p": "a" * 16},
+    ),
+    (
+        "iterations",
+        Limits(max_iterations=10),
+        "xs.all(x, true)",
+        "eval_error",
+        {"xs": ListType(INT)},
+        {"xs": list(range(20))},
+    ),
+    (
+        "iterations-nested",
+        Limits(max_iterations=50),
+        "xs.map(x, xs.map(y, 0))",
+        "eval_error",
+        {"xs": ListType(INT)},
+        {"xs": list(range(10))},
+    ),
+    (
+        "value-size-string",
+        Limits(max_value_size=100),
+        "s + s",
+        "eval_error",
+        {"s": STRING},
+        {"s": "a" * 60},
+    ),
+    (
+        "value-size-bytes",
+        Limits(max_value_size=100),
+        "b + b",
+        "eval_error",
+        {"b": BYTES},
+        {"b": b"a" * 60},
+    ),
+    (
+        "value-size-list",
+        Limits(max_value_size=100),
+        "xs + xs",
+        "eval_error",
+        {"xs": ListType(INT)},
+        {"xs": list(range(60))},
+    ),
+]
+for _name, _limits, _expr, _outcome, _variables, _activation in _LIMITS_HONORED:
+    _add(
+        f"limits-honored-{_name}",
+        "limits-honored",
+        _expr,
+        _outcome,
+        variables=_variables,
+        activation=_activation,
+        limits=_limits,
     )

@@ -526,7 +526,7 @@ def test_map_macro_fields() -> None:
     ("text", "tree"),
     [
         ("x.all(1)", "(x.all 1)"),
-        ("x.all(a, b, c)", "(x.all a b c)"),
+        ("x.all(a, b, c, d)", "(x.all a b c d)"),
         ("x.map(a)", "(x.map a)"),
         ("x.map(a, b, c, d)", "(x.map a b c d)"),
         ("all(x, p)", "(all x p)"),

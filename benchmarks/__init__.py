@@ -1,0 +1,1 @@
+"""Benchmarks: numbers, not assertions (run with ``python -m benchmarks.<name>``)."""
