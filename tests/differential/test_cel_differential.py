@@ -23,7 +23,7 @@ Sources of expressions:
   protobuf messages, enums or containers and whose values the oracle's
   Python binding can express;
 - hypothesis-generated, well-typed expressions (:mod:`celgen`), derandomized
-  and database-free so every run checks the same ~2,100 examples.
+  and database-free so every run checks the same 3,000 examples.
 """
 
 from __future__ import annotations
@@ -404,31 +404,31 @@ def _differential(case: celgen.Case) -> None:
     check(case.expr, ours, theirs, case.activation)
 
 
-@_generated(600)
+@_generated(800)
 @given(celgen.cases((celgen.INT, celgen.UINT, celgen.DOUBLE)))
 def test_generated_numeric(case: celgen.Case) -> None:
     _differential(case)
 
 
-@_generated(500)
+@_generated(700)
 @given(celgen.cases((celgen.BOOL,)))
 def test_generated_bool(case: celgen.Case) -> None:
     _differential(case)
 
 
-@_generated(300)
+@_generated(400)
 @given(celgen.cases((celgen.STRING,)))
 def test_generated_strings(case: celgen.Case) -> None:
     _differential(case)
 
 
-@_generated(300)
+@_generated(500)
 @given(celgen.cases((celgen.LIST_INT, celgen.LIST_STRING, celgen.MAP_STRING_INT)))
 def test_generated_collections(case: celgen.Case) -> None:
     _differential(case)
 
 
-@_generated(400)
+@_generated(600)
 @given(
     celgen.cases(
         (
