@@ -191,8 +191,8 @@ class Decision(_Value, frozen=True, kw_only=True):
     - ``actions``: chosen, best first; empty = show or send nothing.
     - ``held_out``: for customers in the control group or a journey
       holdout, what they would have received (for measurement); never sent.
-    - ``consent``: every purpose of the channels that reached the consent
-      filter, sorted by purpose.
+    - ``consent``: every purpose the request's channels require (all the
+      policy's channels when the request names none), sorted by purpose.
     - ``candidates``: the explain trace, in candidate order (action
       declaration order); empty unless the request set ``explain``.
     - ``degradations``: why the decision may have withheld something it

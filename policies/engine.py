@@ -128,9 +128,11 @@ class _ActionPlan:
         "fallback",
         "id",
         "journey",
+        "order",
         "payload",
         "priority",
         "stages",
+        "suppression_key",
         "suppressions",
         "tags",
         "tags_list",
@@ -149,6 +151,7 @@ class _ActionPlan:
         self.action = a
         self.id = a.id
         self.journey = a.journey or ""
+        self.order = a.order
         self.stages = a.stages
         self.always_on = a.always_on
         self.channel = a.channel
@@ -167,6 +170,8 @@ class _ActionPlan:
             for b in a.caps
         )
         self.suppressions: tuple[CompiledSuppression, ...] = a.suppressions
+        # Actions covered by the same rules share one verdict per decision.
+        self.suppression_key = "\x00".join(r.id for r in a.suppressions)
         self.tags = tuple(sorted(a.tags))
         self.tags_list = list(self.tags)
         self.payload: dict[str, Any] = _thaw(a.payload)
@@ -204,6 +209,26 @@ class _Plan:
             j.id: ("" if j.status == "active" else f"journey `{j.id}` is {j.status}")
             for j in policy.journeys.values()
         }
+        self.holdouts: dict[str, tuple[str, int]] = {
+            j.id: (j.holdout_salt, j.holdout_buckets)
+            for j in policy.journeys.values()
+            if j.holdout_buckets
+        }
+        refs = arb.score.references
+        self.score_vars = tuple(
+            name
+            for name in (
+                "priority",
+                "value",
+                "propensity",
+                "action",
+                "action.id",
+                "action.channel",
+                "action.journey",
+                "action.tags",
+            )
+            if name in refs or (name.startswith("action.") and "action" in refs)
+        )
         self.has_timers = any(
             j.max_duration_ms is not None
             or any(t.after_ms is not None for s in j.stages.values() for t in s.transitions)
@@ -212,24 +237,78 @@ class _Plan:
         consent = policy.consent
         self.dnc_attribute = consent.do_not_contact
         self.region_attribute = consent.region_attribute
-        self._candidates: dict[tuple[str, tuple[str, ...]], tuple[_ActionPlan, ...]] = {}
+        self._candidates: dict[tuple[str, tuple[str, ...]], _Index] = {}
+        self._purposes: dict[tuple[str, ...], tuple[str, ...]] = {}
 
-    def candidates(self, placement: str, channels: tuple[str, ...]) -> tuple[_ActionPlan, ...]:
-        """Actions for a placement and channel list, in declaration order (memoised)."""
+    def purposes(self, channels: tuple[str, ...]) -> tuple[str, ...]:
+        """The consent purposes the channels require, sorted (memoised)."""
+        found = self._purposes.get(channels)
+        if found is None:
+            names = channels or self.channel_ids
+            found = tuple(
+                sorted(
+                    {
+                        p
+                        for c in names
+                        if c in self.policy.channels
+                        for p in self.policy.channels[c].purposes
+                    }
+                )
+            )
+            if len(self._purposes) < 4096:
+                self._purposes[channels] = found
+        return found
+
+    def candidates(self, placement: str, channels: tuple[str, ...]) -> _Index:
+        """The candidate index for a placement and channel list (memoised).
+
+        ``always``: always-on actions; ``journeys``: per journey (declaration
+        order) its stage -> actions map, so a decision only touches the
+        actions of the stages its customer is in.
+        """
         key = (placement, channels)
         found = self._candidates.get(key)
         if found is not None:
             return found
         allowed = set(channels) if channels else None
-        result = tuple(
+        matching = [
             ap
             for ap in self.actions.values()
             if (allowed is None or ap.channel_id in allowed)
             and (placement in ap.action.placements if placement else not ap.action.placements)
-        )
+        ]
+        always = tuple(ap for ap in matching if ap.always_on or not ap.journey)
+        journeys: list[tuple[str, dict[str, tuple[_ActionPlan, ...]]]] = []
+        for jid, journey in self.policy.journeys.items():
+            by_stage = {
+                stage: tuple(
+                    ap
+                    for ap in matching
+                    if ap.journey == jid
+                    and not ap.always_on
+                    and (not ap.stages or stage in ap.stages)
+                )
+                for stage in journey.stages
+            }
+            by_stage = {stage: acts for stage, acts in by_stage.items() if acts}
+            if by_stage:
+                journeys.append((jid, by_stage))
+        result = _Index(always, tuple(journeys))
         if len(self._candidates) < 4096:  # bounded: channel lists come from callers
             self._candidates[key] = result
         return result
+
+
+class _Index:
+    __slots__ = ("always", "journeys")
+
+    def __init__(
+        self,
+        always: tuple[_ActionPlan, ...],
+        journeys: tuple[tuple[str, dict[str, tuple[_ActionPlan, ...]]], ...],
+    ) -> None:
+        self.always = always
+        self.journeys = journeys
 
 
 _PLANS: dict[int, tuple[CompiledPolicy, _Plan]] = {}
@@ -265,6 +344,10 @@ def _rank_key(c: _Passing) -> tuple[float, int, str]:
     return (-c.score, -c.ap.priority, c.ap.id)
 
 
+def _order_key(entry: tuple[_ActionPlan, str]) -> int:
+    return entry[0].order
+
+
 class _Context:
     """Lazily computed facts of one decision (consent per purpose, suppressions, local time)."""
 
@@ -278,6 +361,8 @@ class _Context:
         "now_ms",
         "plan",
         "purposes",
+        "quiet_cache",
+        "rules",
         "snapshot",
         "suppressed",
         "unavailable",
@@ -295,7 +380,9 @@ class _Context:
         self.unavailable = snapshot.unavailable
         self.consent_cache: dict[str, tuple[ReasonCode | None, str]] = {}
         self.purposes: dict[str, PurposeConsent] = {}
+        self.rules: dict[str, tuple[bool, str]] = {}
         self.suppressed: dict[str, tuple[bool, str]] = {}
+        self.quiet_cache: dict[str, str] = {}  # channel -> detail, "" = not quiet
         self.usage: dict[str, int] = {}
         self.buckets: dict[str, bool] = {}
         self.local: tuple[int, int] | None = None
@@ -399,10 +486,13 @@ class _Context:
         self.consent_cache[channel.id] = result
         return result
 
-    def consent_summary(self) -> tuple[PurposeConsent, ...]:
-        dnc = self.do_not_contact() if self.purposes else None
+    def consent_summary(self, purposes: tuple[str, ...]) -> tuple[PurposeConsent, ...]:
+        """Every purpose of the request's channels (sorted), after do-not-contact."""
+        dnc = self.do_not_contact() if purposes else None
         out = []
-        for name in sorted(self.purposes):
+        for name in purposes:
+            self.purpose(name)
+        for name in purposes:
             verdict = self.purposes[name]
             if dnc is not None and verdict.allowed:
                 verdict = PurposeConsent(
@@ -419,7 +509,7 @@ class _Context:
 
     # -- suppression ----------------------------------------------------------------------------
     def suppression(self, rule: CompiledSuppression) -> tuple[bool, str]:
-        found = self.suppressed.get(rule.id)
+        found = self.rules.get(rule.id)
         if found is not None:
             return found
         missing = self.plan.suppression_parts.get(rule.id, frozenset()) & self.unavailable
@@ -435,10 +525,38 @@ class _Context:
                 detail = f"rule `{rule.id}` ({rule.reason}) failed: {exc}"
                 result = (True, detail)
                 self.degrade(_R.ERROR, detail)
-        self.suppressed[rule.id] = result
+        self.rules[rule.id] = result
         return result
 
+    def suppressed_by(self, ap: _ActionPlan) -> tuple[bool, str]:
+        """The verdict of the suppression rules covering ``ap`` (first hit), cached per rule set."""
+        key = ap.suppression_key
+        found = self.suppressed.get(key)
+        if found is None:
+            found = (False, "")
+            for rule in ap.suppressions:
+                hit = self.suppression(rule)
+                if hit[0]:
+                    found = hit
+                    break
+            self.suppressed[key] = found
+        return found
+
     # -- quiet hours ----------------------------------------------------------------------------
+    def quiet(self, ap: _ActionPlan) -> str:
+        """``""`` when the channel may be used now, else a detail (cached per channel)."""
+        channel = ap.channel
+        found = self.quiet_cache.get(channel.id)
+        if found is None:
+            minute, weekday = self.local_time()
+            found = (
+                f"channel `{channel.id}` quiet at local {minute // 60:02d}:{minute % 60:02d}"
+                if channel.quiet_at(minute, weekday)
+                else ""
+            )
+            self.quiet_cache[channel.id] = found
+        return found
+
     def local_time(self) -> tuple[int, int]:
         """(minute of day, weekday 0 = Sunday) in the customer's time zone."""
         if self.local is None:
@@ -542,90 +660,80 @@ def decide(
 
     # -- candidates and filters ------------------------------------------------------------------
     trace: dict[str, CandidateTrace] | None = {} if explain else None
-    order: list[tuple[_ActionPlan, str]] | None = [] if explain else None
     passing: list[_Passing] = []
     any_held = False
     now = now_ms
     caps_unavailable = "caps" in unavailable
-    for ap in plan.candidates(request.placement, channels):
+    index = plan.candidates(request.placement, channels)
+    candidates_in: list[tuple[_ActionPlan, str]] = []
+    for ap in index.always:
         stage = ""
-        jid = ap.journey
-        if jid:
-            state = states.get(jid)
-            if state is None or state.status != "active":
-                if not ap.always_on:
-                    continue
-            else:
-                if ap.stages and state.stage not in ap.stages and not ap.always_on:
-                    continue
+        if ap.journey:
+            state = states.get(ap.journey)
+            if state is not None and state.status == "active":
                 stage = state.stage
-        if order is not None:
-            order.append((ap, stage))
-
+        candidates_in.append((ap, stage))
+    for jid, by_stage in index.journeys:
+        state = states.get(jid)
+        if state is not None and state.status == "active":
+            acts = by_stage.get(state.stage)
+            if acts:
+                candidates_in.extend((ap, state.stage) for ap in acts)
+    if explain:
+        candidates_in.sort(key=_order_key)  # the trace lists candidates in declaration order
+    consent_cache = ctx.consent_cache
+    journey_block = plan.journey_block
+    holdouts = plan.holdouts
+    for ap, stage in candidates_in:
+        jid = ap.journey
         reason: ReasonCode | None = None
         detail = ""
-        # validity window
         if (ap.valid_from is not None and now < ap.valid_from) or (
             ap.valid_until is not None and now >= ap.valid_until
         ):
             reason = _R.OUTSIDE_VALIDITY
             if explain:
                 detail = f"valid [{ap.valid_from}, {ap.valid_until}) ms, now {now}"
-        # journey status / kill switch
-        elif jid and (plan.journey_block.get(jid) or jid in paused_journeys):
+        elif jid and (journey_block.get(jid) or jid in paused_journeys):
             reason = _R.PAUSED
             if explain:
-                detail = plan.journey_block.get(jid) or f"journey `{jid}` paused by an operator"
+                detail = journey_block.get(jid) or f"journey `{jid}` paused by an operator"
         else:
-            # consent
-            consent_reason, consent_detail = ctx.channel_consent(ap)
-            if consent_reason is not None:
-                reason, detail = consent_reason, consent_detail
+            verdict = consent_cache.get(ap.channel_id) or ctx.channel_consent(ap)
+            if verdict[0] is not None:
+                reason, detail = verdict
+            elif ap.suppressions and (hit := ctx.suppressed_by(ap))[0]:
+                reason, detail = _R.SUPPRESSED, hit[1]
+            elif ap.channel.quiet_hours and not ap.transactional and (quiet := ctx.quiet(ap)):
+                reason, detail = _R.QUIET_HOURS, quiet
             else:
-                # suppression
-                for rule in ap.suppressions:
-                    hit, why = ctx.suppression(rule)
-                    if hit:
-                        reason, detail = _R.SUPPRESSED, why
-                        break
-                if reason is None:
-                    # quiet hours (transactional channels are exempt)
-                    channel = ap.channel
-                    if channel.quiet_hours and not ap.transactional:
-                        minute, weekday = ctx.local_time()
-                        if channel.quiet_at(minute, weekday):
-                            reason = _R.QUIET_HOURS
-                            if explain:
-                                detail = f"channel `{channel.id}` quiet at local {minute // 60:02d}:{minute % 60:02d}"
-                    if reason is None and ap.elig is not None:
-                        # eligibility
-                        missing = ap.elig_parts & unavailable
-                        if missing:
-                            reason = _R.STATE_UNAVAILABLE
-                            detail = f"eligibility reads {_names(missing)}, unavailable"
-                        else:
-                            try:
-                                if ap.elig.evaluate(activation) is not True:
-                                    reason = _R.INELIGIBLE
-                                    if explain:
-                                        detail = f"`{ap.elig_text}` is false"
-                            except Exception as exc:  # fail safe: not eligible
+                if ap.elig is not None:
+                    missing = ap.elig_parts & unavailable if unavailable else None
+                    if missing:
+                        reason = _R.STATE_UNAVAILABLE
+                        detail = f"eligibility reads {_names(missing)}, unavailable"
+                    else:
+                        try:
+                            if ap.elig.evaluate(activation) is not True:
                                 reason = _R.INELIGIBLE
-                                detail = f"eligibility failed: {exc}"
-                                ctx.degrade(_R.ERROR, f"action `{ap.id}`: {detail}")
-                    if reason is None and ap.caps:
-                        # caps
-                        if caps_unavailable:
-                            reason = _R.STATE_UNAVAILABLE
-                            detail = "caps unavailable"
-                        else:
-                            for b in ap.caps:
-                                used = ctx.used(b.key, b.window_ms)
-                                if used >= b.limit:
-                                    reason = _R.CAPPED
-                                    if explain:
-                                        detail = f"cap `{b.cap_id}` ({b.key}): {used}/{b.limit}"
-                                    break
+                                if explain:
+                                    detail = f"`{ap.elig_text}` is false"
+                        except Exception as exc:  # fail safe: not eligible
+                            reason = _R.INELIGIBLE
+                            detail = f"eligibility failed: {exc}"
+                            ctx.degrade(_R.ERROR, f"action `{ap.id}`: {detail}")
+                if reason is None and ap.caps:
+                    if caps_unavailable:
+                        reason = _R.STATE_UNAVAILABLE
+                        detail = "caps unavailable"
+                    else:
+                        for b in ap.caps:
+                            used = ctx.used(b.key, b.window_ms)
+                            if used >= b.limit:
+                                reason = _R.CAPPED
+                                if explain:
+                                    detail = f"cap `{b.cap_id}` ({b.key}): {used}/{b.limit}"
+                                break
         if reason is not None:
             if trace is not None:
                 trace[ap.id] = CandidateTrace(
@@ -639,20 +747,15 @@ def decide(
                 )
             continue
 
-        # holdout: the candidate is scored and ranked for the counterfactual
+        # holdout: the candidate is still scored and ranked, for the counterfactual
         held: ReasonCode | None = None
         if control and (control_transactional or not ap.transactional):
             held = _R.CONTROL_GROUP
-        elif jid:
-            journey = policy.journeys.get(jid)
-            if (
-                journey is not None
-                and journey.holdout_buckets
-                and ctx.held(journey.holdout_salt, journey.holdout_buckets)
-            ):
+        elif jid and jid in holdouts:
+            salt, buckets = holdouts[jid]
+            if ctx.held(salt, buckets):
                 held = _R.HOLDOUT
 
-        # scoring
         try:
             score = _score(plan, ctx, ap, request.propensities, activation)
         except Exception as exc:  # fail safe: an unscorable action is not sent
@@ -702,7 +805,7 @@ def decide(
     )
 
     candidates: tuple[CandidateTrace, ...] = ()
-    if trace is not None and order is not None and notes is not None:
+    if trace is not None and notes is not None:
         chosen_ids = {c.ap.id for c in chosen}
         would_ids = {c.ap.id for c in held_out}
         for c in passing:
@@ -730,7 +833,7 @@ def decide(
                 score=c.score,
                 variant=variant,
             )
-        candidates = tuple(trace[ap.id] for ap, _ in order)
+        candidates = tuple(trace[ap.id] for ap, _ in candidates_in)
 
     decision = Decision(
         decision_id=did,
@@ -741,7 +844,7 @@ def decide(
         actions=actions,
         held_out=tuple(_chosen(plan, ctx, c, did) for c in held_out),
         control_group=control,
-        consent=ctx.consent_summary(),
+        consent=ctx.consent_summary(plan.purposes(channels)),
         degradations=tuple(ctx.degradations) if ctx.degradations else (),
         candidates=candidates,
     )
@@ -780,14 +883,23 @@ def _score(
         missing = plan.score_parts & ctx.unavailable
         if missing:
             raise EvalError(f"score reads {_names(missing)}, unavailable")
-        activation["priority"] = ap.priority
-        activation["value"] = value
-        activation["propensity"] = float(propensity)
-        activation["action"] = None
-        activation["action.id"] = ap.id
-        activation["action.channel"] = ap.channel_id
-        activation["action.journey"] = ap.journey
-        activation["action.tags"] = ap.tags_list
+        for name in plan.score_vars:
+            if name == "priority":
+                activation[name] = ap.priority
+            elif name == "value":
+                activation[name] = value
+            elif name == "propensity":
+                activation[name] = float(propensity)
+            elif name == "action":
+                activation[name] = None
+            elif name == "action.id":
+                activation[name] = ap.id
+            elif name == "action.channel":
+                activation[name] = ap.channel_id
+            elif name == "action.journey":
+                activation[name] = ap.journey
+            else:
+                activation[name] = ap.tags_list
         score = float(plan.score.evaluate(activation))  # type: ignore[arg-type]
     if math.isnan(score):
         raise EvalError("score is NaN")

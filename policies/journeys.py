@@ -170,6 +170,26 @@ def _advance_one(
     return steps
 
 
+_DUE: dict[int, tuple[CompiledPolicy, dict[tuple[str, str], int]]] = {}
+
+
+def _next_due(policy: CompiledPolicy) -> dict[tuple[str, str], int]:
+    """(journey, stage) -> the shortest ``after`` of the stage's timed transitions (cached)."""
+    entry = _DUE.get(id(policy))
+    if entry is not None and entry[0] is policy:
+        return entry[1]
+    table: dict[tuple[str, str], int] = {}
+    for journey in policy.journeys.values():
+        for stage in journey.stages.values():
+            afters = [t.after_ms for t in stage.transitions if t.after_ms is not None]
+            if afters:
+                table[journey.id, stage.id] = min(afters)
+    if len(_DUE) >= 8:
+        _DUE.pop(next(iter(_DUE)))
+    _DUE[id(policy)] = (policy, table)
+    return table
+
+
 def advance_timers(
     policy: CompiledPolicy,
     states: Mapping[str, JourneyState],
@@ -182,15 +202,29 @@ def advance_timers(
     each chained on the previous state's ``last_event_id``). ``after``
     conditions are evaluated at ``now_ms`` (not at the due instant).
     """
-    result = dict(states)
-    changes: list[JourneyChange] = []
-    for jid in sorted(states):
-        state = states[jid]
+    due = _next_due(policy)
+    pending = []
+    for jid, state in states.items():
         if state.status != "active":
             continue
+        # Cheap pre-check: nothing can be due before the stage's earliest `after`
+        # or the journey's max duration.
+        earliest = due.get((jid, state.stage))
         journey = policy.journeys.get(jid)
         if journey is None:
             continue
+        if (earliest is None or state.stage_entered_ms + earliest > now_ms) and (
+            journey.max_duration_ms is None or state.entered_ms + journey.max_duration_ms > now_ms
+        ):
+            continue
+        pending.append(jid)
+    if not pending:
+        return dict(states), []
+    result = dict(states)
+    changes: list[JourneyChange] = []
+    for jid in sorted(pending):
+        journey = policy.journeys[jid]
+        state = states[jid]
         before = state
         for kind, cause, at, after in _advance_one(journey, state, activation, now_ms):
             changes.append(_change(jid, kind, cause, at, before, after))

@@ -28,14 +28,16 @@ builtin or module.
 from __future__ import annotations
 
 import builtins
+import dataclasses
+import functools
 import math
 from collections.abc import Callable, Mapping
 from typing import Literal
 
 from . import ast, evalsupport, runtime
 from .checker import Checked, check, resolved
-from .env import Env, FunctionDecl, Overload
-from .errors import CelError, EvalError
+from .env import Env, FunctionDecl, Limits, Overload
+from .errors import CelError, CostLimitError, EvalError
 from .parser import parse
 from .stdlib import STANDARD_DISPATCH, STANDARD_FUNCTIONS
 from .types import (
@@ -66,6 +68,9 @@ _RELATIONS = {"_==_": "==", "_!=_": "!=", "_<_": "<", "_<=_": "<=", "_>_": ">", 
 _INT_ARITH = {"_+_": "+", "_-_": "-", "_*_": "*"}
 _DOUBLE_ARITH = {"_+_": "+", "_-_": "-", "_*_": "*", "_/_": "/"}
 _SIZED = (STRING, BYTES)
+# Cost units charged for a `matches` call with a non-constant pattern inside a
+# loop: compiling a regex costs tens of microseconds (constants are cached).
+_REGEX_COMPILE_COST = 64
 
 Mode = Literal["fast", "strict"]
 
@@ -115,7 +120,13 @@ class _Generator:
         self.mode = mode
         self.fast = mode == "fast"
         self.scopes: list[dict[str, str]] = []
+        self.loop_depth = 0
         self.uses_budget = False
+
+    @property
+    def in_comprehension(self) -> bool:
+        """Inside a loop body, calls are charged to the cost budget."""
+        return self.loop_depth > 0
 
     def type_of(self, node: ast.Expr) -> Type:
         return self.checked.types.get(node.id, DYN)
@@ -209,6 +220,12 @@ class _Generator:
             if inline is not None:
                 return inline
         rendered = ", ".join(self.gen(arg) for arg in args)
+        if self.in_comprehension:
+            charged = self.fn(evalsupport.charged_call)
+            extra = 0
+            if name == "matches" and not isinstance(args[-1], ast.Const):
+                extra = _REGEX_COMPILE_COST  # a dynamic pattern may be compiled per call
+            return f"{charged}(_b, {extra}, {self.callee(node, args)}, {rendered})"
         return f"{self.callee(node, args)}({rendered})"
 
     def boolean(self, node: ast.Expr) -> str:
@@ -264,6 +281,8 @@ class _Generator:
             if left == DOUBLE and right == DOUBLE and name in _DOUBLE_ARITH:
                 return f"({self.gen(args[0])} {_DOUBLE_ARITH[name]} {self.gen(args[1])})"
             if name == "@in":
+                if self.in_comprehension:
+                    return None  # O(n): charged like any call inside a loop
                 if (
                     isinstance(right, ListType)
                     and right.elem == left
@@ -320,10 +339,12 @@ class _Generator:
             target = f"({var}, {var2})"
         items = f"{self.fn(ranger)}(_b, {self.gen(node.iter_range)})"
         self.scopes.append(scope)
+        self.loop_depth += 1
         try:
             predicate = self.boolean(node.predicate) if node.predicate is not None else None
             transform = self.gen(node.transform) if node.transform is not None else None
         finally:
+            self.loop_depth -= 1
             self.scopes.pop()
         macro = node.macro
         condition = f" if {predicate}" if predicate is not None else ""
@@ -372,6 +393,42 @@ class _Generator:
         finally:
             self.scopes.pop()
         return f"(lambda {var}: {body})({init})"
+
+
+_DEFAULT_LIMITS = Limits()
+_SIZE_BOUNDED = {
+    runtime.string_concat: "max_value_size",
+    runtime.bytes_concat: "max_value_size",
+    runtime.list_concat: "max_value_size",
+    runtime.matches: "max_regex_length",
+}
+
+
+def _apply_size_limits(
+    functions: dict[str, FunctionDecl],
+    dispatch: dict[str, Callable[..., object]],
+    limits: Limits,
+) -> None:
+    """Bind non-default size limits into the overloads that enforce them
+    (concatenation, regex length); the defaults are the runtime's own."""
+    if (limits.max_value_size, limits.max_regex_length) == (
+        _DEFAULT_LIMITS.max_value_size,
+        _DEFAULT_LIMITS.max_regex_length,
+    ):
+        return
+    keyword = {"max_value_size": "max_size", "max_regex_length": "max_length"}
+    for name in ("_+_", "matches"):
+        decl = functions[name]
+        overloads = []
+        for overload in decl.overloads:
+            field = _SIZE_BOUNDED.get(overload.impl) if overload.impl is not None else None
+            if field is None or overload.impl is None:
+                overloads.append(overload)
+                continue
+            bound = functools.partial(overload.impl, **{keyword[field]: getattr(limits, field)})
+            overloads.append(dataclasses.replace(overload, impl=bound))
+        functions[name] = FunctionDecl(name, tuple(overloads), decl.doc)
+        dispatch[name] = runtime.make_dispatcher(functions[name])
 
 
 def _no_such_function(name: str) -> Callable[..., object]:
@@ -436,6 +493,8 @@ def _factory({params}):
     def _evaluate(_a):
 {fast_budget}        try:
             return {fast}
+        except _CostLimitError:
+            raise
         except Exception:
             return _strict(_a)
     return _evaluate
@@ -449,6 +508,7 @@ def compile(source: str | ast.Source, env: Env | None = None, *, macros: bool = 
     tree = parse(src, env.limits, macros=macros)
     functions: dict[str, FunctionDecl] = dict(STANDARD_FUNCTIONS)
     dispatch: dict[str, Callable[..., object]] = dict(STANDARD_DISPATCH)
+    _apply_size_limits(functions, dispatch, env.limits)
     for name, decl in env.functions.items():
         if name in functions:
             merged: tuple[Overload, ...] = functions[name].overloads + decl.overloads
@@ -463,9 +523,15 @@ def compile(source: str | ast.Source, env: Env | None = None, *, macros: bool = 
     fast = fast_gen.gen(tree)
     strict_gen = _Generator(checked, functions, dispatch, pool, "strict")
     strict = strict_gen.gen(tree)
-    budget = f"        _b = [{env.limits.max_iterations}]\n"
+    budget = f"        _b = [{env.limits.max_cost}]\n"
     params = ", ".join(
-        ["_CelError", "_EvalError", "_wrap", *(f"_c{i}" for i in range(len(pool.values)))]
+        [
+            "_CelError",
+            "_EvalError",
+            "_CostLimitError",
+            "_wrap",
+            *(f"_c{i}" for i in range(len(pool.values))),
+        ]
     )
     python_source = _TEMPLATE.format(
         params=params,
@@ -477,7 +543,7 @@ def compile(source: str | ast.Source, env: Env | None = None, *, macros: bool = 
     namespace: dict[str, object] = {"__builtins__": _SAFE_BUILTINS}
     exec(builtins.compile(python_source, f"<cel {src.description}>", "exec"), namespace)
     factory = namespace["_factory"]
-    evaluate = factory(CelError, EvalError, _wrap_internal, *pool.values)  # type: ignore[operator]
+    evaluate = factory(CelError, EvalError, CostLimitError, _wrap_internal, *pool.values)  # type: ignore[operator]
     result_type = DYN if env.disable_check else resolved(checked.types.get(tree.id, DYN))
     return Program(src.text, result_type, frozenset(checked.references), evaluate, python_source)
 

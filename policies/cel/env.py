@@ -24,14 +24,18 @@ class Limits:
     """Cost bounds. Exceeding one is a compile error (static bounds) or an
     :class:`~policies.cel.errors.CostLimitError` (runtime bounds)."""
 
-    max_expression_length: int = 16_384  # characters of source text
+    max_expression_length: int = 4_096  # characters of source text
     max_nesting_depth: int = 64  # parenthesis / call / literal nesting while parsing
-    max_ast_nodes: int = 4_096
-    max_literal_elements: int = 1_024  # per list or map literal
-    max_regex_length: int = 1_024  # characters of a regex pattern
-    max_iterations: int = 100_000  # comprehension iterations per evaluation
+    max_ast_nodes: int = 1_024
+    max_literal_elements: int = 512  # per list or map literal
+    max_regex_length: int = 1_024  # characters of a regex pattern (checked at run time)
+    # Cost units per evaluation: one per comprehension iteration (charged
+    # with the range length before each loop) plus, for function calls
+    # inside a comprehension, one per call and one per 64 elements or
+    # characters of its arguments. About 1-2 ms of work on this hardware.
+    max_cost: int = 10_000
     max_value_size: int = (
-        1_000_000  # elements/characters of a string, bytes or list built at runtime
+        1_000_000  # elements/characters of a string, bytes or list built at run time
     )
 
 

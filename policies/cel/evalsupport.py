@@ -17,8 +17,10 @@ from .errors import CelError, CostLimitError, EvalError
 from .values import INT64_MAX, INT64_MIN
 
 __all__ = [
+    "charged_call",
     "check_bool",
     "check_int",
+    "comprehension_pairs",
     "comprehension_range",
     "logical_and",
     "logical_not",
@@ -120,7 +122,7 @@ def comprehension_range(budget: list[int], value: object) -> Iterable[Any]:
         raise EvalError(f"no such overload: cannot iterate over {_type_label(value)}")
     budget[0] -= len(items)
     if budget[0] < 0:
-        raise CostLimitError("comprehension iteration budget exceeded")
+        raise CostLimitError("evaluation cost limit exceeded (comprehension iterations)")
     return items  # type: ignore[no-any-return]
 
 
@@ -136,11 +138,28 @@ def comprehension_pairs(budget: list[int], value: object) -> list[tuple[object, 
         raise EvalError(f"no such overload: cannot iterate over {_type_label(value)}")
     budget[0] -= len(pairs)
     if budget[0] < 0:
-        raise CostLimitError("comprehension iteration budget exceeded")
+        raise CostLimitError("evaluation cost limit exceeded (comprehension iterations)")
     return pairs
 
 
 Fn = Callable[..., object]
+
+_SIZED_TYPES: frozenset[type] = frozenset({str, bytes, list, tuple, dict})
+
+
+def charged_call(budget: list[int], extra: int, fn: Fn, *args: object) -> object:
+    """Call ``fn`` inside a comprehension, charging the evaluation's cost
+    budget one unit plus one per 64 elements or characters of its arguments
+    (plus ``extra``, e.g. for compiling a regex that is not a constant), so
+    repeated work on large values inside a loop is bounded too."""
+    cost = 1 + extra
+    for arg in args:
+        if type(arg) in _SIZED_TYPES:
+            cost += len(arg) >> 6  # type: ignore[arg-type]
+    budget[0] -= cost
+    if budget[0] < 0:
+        raise CostLimitError("evaluation cost limit exceeded (work inside comprehensions)")
+    return fn(*args)
 
 
 def _call(fn: Fn, item: Any, pairs: bool) -> object:

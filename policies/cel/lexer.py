@@ -198,6 +198,11 @@ def _decode_bytes(body: str, body_offset: int) -> bytes:
     return bytes(out)
 
 
+# Longest integer literal worth converting: uint64 max has 20 decimal digits.
+_MAX_INT_DIGITS: Final = 40
+_OUT_OF_RANGE: Final = 1 << 80
+
+
 def tokenize(text: str) -> list[Token]:
     """Split ``text`` into tokens, ending with one ``eof`` token.
 
@@ -229,7 +234,12 @@ def tokenize(text: str) -> list[Token]:
             literal = match[0]
             unsigned = literal[-1] in "uU"
             digits = literal[:-1] if unsigned else literal
-            value = int(digits[2:], 16) if kind == "hex" else int(digits, 10)
+            if len(digits) > _MAX_INT_DIGITS:
+                # Far out of any CEL range; avoid int() of a huge string
+                # (Python refuses > 4300 digits and it costs quadratic time).
+                value = _OUT_OF_RANGE
+            else:
+                value = int(digits[2:], 16) if kind == "hex" else int(digits, 10)
             append(Token("uint" if unsigned else "int", value, pos, end))
         elif kind == "float":
             append(Token("float", float(match[0]), pos, end))

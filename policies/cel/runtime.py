@@ -493,13 +493,17 @@ def neg(a: object) -> object:
 def eq(a: object, b: object) -> bool:
     """CEL ``==``: heterogeneous numeric equality, deep list/map equality,
     ``false`` (not an error) for values of unrelated types, NaN != NaN."""
+    return _eq(a, b, None)
+
+
+def _eq(a: object, b: object, memo: dict[tuple[int, int], bool] | None) -> bool:
     ta = type(a)
     tb = type(b)
     if ta is tb:
         if ta is list or ta is tuple:
-            return _seq_eq(a, b)  # type: ignore[arg-type]
+            return _seq_eq(a, b, {} if memo is None else memo)  # type: ignore[arg-type]
         if ta is dict:
-            return _map_eq(a, b)  # type: ignore[arg-type]
+            return _map_eq(a, b, {} if memo is None else memo)  # type: ignore[arg-type]
         return a == b
     if ta in _NUMERIC:
         if tb in _NUMERIC:
@@ -512,7 +516,7 @@ def eq(a: object, b: object) -> bool:
             return a == b
         return False
     if ta in _SEQUENCE and tb in _SEQUENCE:
-        return _seq_eq(a, b)  # type: ignore[arg-type]
+        return _seq_eq(a, b, {} if memo is None else memo)  # type: ignore[arg-type]
     return False
 
 
@@ -520,23 +524,44 @@ def ne(a: object, b: object) -> bool:
     return not eq(a, b)
 
 
-def _seq_eq(a: Sequence[object], b: Sequence[object]) -> bool:
-    if len(a) != len(b):
-        return False
-    for x, y in zip(a, b, strict=True):  # noqa: SIM110 - cheaper than all(genexpr)
-        if not eq(x, y):
-            return False
-    return True
+# Deep equality memoizes container pairs (by identity, for the duration of one
+# comparison): values built by comprehensions can share structure, e.g.
+# `[x, x]` nested 30 deep, and comparing them naively costs 2**30 steps.
 
 
-def _map_eq(a: dict[object, object], b: dict[object, object]) -> bool:
+def _seq_eq(a: Sequence[object], b: Sequence[object], memo: dict[tuple[int, int], bool]) -> bool:
     if len(a) != len(b):
         return False
+    key = (id(a), id(b))
+    known = memo.get(key)
+    if known is not None:
+        return known
+    result = True
+    for x, y in zip(a, b, strict=True):
+        if not _eq(x, y, memo):
+            result = False
+            break
+    memo[key] = result
+    return result
+
+
+def _map_eq(
+    a: dict[object, object], b: dict[object, object], memo: dict[tuple[int, int], bool]
+) -> bool:
+    if len(a) != len(b):
+        return False
+    key = (id(a), id(b))
+    known = memo.get(key)
+    if known is not None:
+        return known
+    result = True
     for k, v in a.items():
         other = _map_find(b, k)
-        if other is _MISSING or not eq(v, other):
-            return False
-    return True
+        if other is _MISSING or not _eq(v, other, memo):
+            result = False
+            break
+    memo[key] = result
+    return result
 
 
 # --------------------------------------------------------------------------
@@ -886,15 +911,27 @@ def uint_to_int(u: object) -> int:
     raise no_such_overload("int", u)
 
 
+# Longest numeric text converted: beyond this it is out of range (ints) or
+# pointless (doubles), and int() on huge text costs quadratic time.
+_MAX_NUMBER_TEXT = 64
+
+
+def _brief(text: str) -> str:
+    """Quote user text in an error message without echoing all of it."""
+    return repr(text if len(text) <= 32 else text[:29] + "...")
+
+
 def string_to_int(s: object) -> int:
     """Base-10 integer text with an optional sign (Go's strconv.ParseInt)."""
     if type(s) is str:
+        if len(s) > _MAX_NUMBER_TEXT:
+            raise EvalError(f"range error: {_brief(s)} out of int64 range")
         if _INT_RE.fullmatch(s) is not None:
             value = int(s)
             if INT64_MIN <= value <= INT64_MAX:
                 return value
-            raise EvalError(f"range error: '{s}' out of int64 range")
-        raise EvalError(f"cannot convert string '{s}' to int")
+            raise EvalError(f"range error: {_brief(s)} out of int64 range")
+        raise EvalError(f"cannot convert string {_brief(s)} to int")
     raise no_such_overload("int", s)
 
 
@@ -935,12 +972,14 @@ def double_to_uint(d: object) -> UInt:
 
 def string_to_uint(s: object) -> UInt:
     if type(s) is str:
+        if len(s) > _MAX_NUMBER_TEXT:
+            raise EvalError(f"range error: {_brief(s)} out of uint64 range")
         if _UINT_RE.fullmatch(s) is not None:
             value = int(s)
             if value <= UINT64_MAX:
                 return UInt(value)
-            raise EvalError(f"range error: '{s}' out of uint64 range")
-        raise EvalError(f"cannot convert string '{s}' to uint")
+            raise EvalError(f"range error: {_brief(s)} out of uint64 range")
+        raise EvalError(f"cannot convert string {_brief(s)} to uint")
     raise no_such_overload("uint", s)
 
 
@@ -972,9 +1011,9 @@ def uint_to_double(u: object) -> float:
 def string_to_double(s: object) -> float:
     """Decimal or exponent notation, ``inf``/``infinity``/``nan`` in any case."""
     if type(s) is str:
-        if _DOUBLE_RE.fullmatch(s) is not None:
+        if len(s) <= _MAX_NUMBER_TEXT * 16 and _DOUBLE_RE.fullmatch(s) is not None:
             return float(s)
-        raise EvalError(f"cannot convert string '{s}' to double")
+        raise EvalError(f"cannot convert string {_brief(s)} to double")
     raise no_such_overload("double", s)
 
 

@@ -12,8 +12,9 @@ same activation. They *agree* when
   way and a decision service prefers the rejection at load time.
 
 Everything else is a disagreement and fails the test, unless an entry of
-:data:`KNOWN_DIFFERENCES` (a deliberate spec choice, with its reason)
-explicitly matches it. Every excused disagreement is counted and listed in
+:data:`KNOWN_DIFFERENCES` explicitly matches it: a deliberate spec choice of
+Arbiter's, or a place where cel-cpp departs from the CEL specification (the
+conformance case decides), each with its reason. Every excused disagreement is counted and listed in
 the pytest terminal summary; each entry carries an example that must still
 show the difference, so the list cannot go stale silently.
 

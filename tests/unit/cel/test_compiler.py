@@ -103,7 +103,7 @@ def test_missing_variable_is_an_eval_error() -> None:
 
 
 def test_iteration_budget_stops_nested_comprehensions() -> None:
-    env = cel.Env(variables={"xs": ListType(INT)}, limits=cel.Limits(max_iterations=1_000))
+    env = cel.Env(variables={"xs": ListType(INT)}, limits=cel.Limits(max_cost=1_000))
     program = cel.compile("xs.all(a, xs.all(b, a + b >= 0))", env)
     with pytest.raises(cel.CostLimitError):
         program.evaluate({"xs": list(range(100))})

@@ -1,0 +1,247 @@
+"""Server wiring: the grpc.aio server with DecisionService, health, reflection, metrics and graceful shutdown.
+
+Lifecycle of :class:`ArbiterServer`:
+
+1. :meth:`~ArbiterServer.start` binds the port and starts serving with the
+   health service at ``NOT_SERVING`` (load balancers and the Docker health
+   check keep traffic away), then watches readiness.
+2. :meth:`~ArbiterServer.load_policy` compiles the policy set off the event
+   loop and publishes it (:mod:`server.registry`).
+3. Health turns ``SERVING`` once a policy is active **and** the store
+   answers ``ping``; it is re-checked every ``readiness_interval_s`` and
+   drops back to ``NOT_SERVING`` while the store does not answer.
+4. :meth:`~ArbiterServer.stop` (SIGTERM / SIGINT in :func:`serve`) sets
+   health to ``NOT_SERVING``, stops accepting calls, gives in-flight calls
+   the grace period to finish, then closes the store. A second signal
+   during the grace period stops at once.
+
+:func:`run` is the process entry: it runs :func:`serve` on uvloop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+from typing import Any, Final
+
+import grpc
+from arbiter.v1 import decision_pb2, decision_pb2_grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from policies.loader import PolicyError
+from server.config import Settings
+from server.decision_service import DecisionService
+from server.registry import PolicyRegistry
+from state.store import Store
+
+__all__ = ["DECISION_SERVICE", "ArbiterServer", "make_store", "run", "serve"]
+
+_log = logging.getLogger("arbiter.server")
+
+DECISION_SERVICE: Final[str] = decision_pb2.DESCRIPTOR.services_by_name["DecisionService"].full_name
+_SERVING: Final = health_pb2.HealthCheckResponse.SERVING
+_NOT_SERVING: Final = health_pb2.HealthCheckResponse.NOT_SERVING
+
+_SERVER_OPTIONS: Final = (
+    # One process per port unless asked otherwise: a second server on a busy
+    # port must fail loudly, not silently share it.
+    ("grpc.so_reuseport", 0),
+    ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+    # Clients keep channels open for the process lifetime; let idle ones be.
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+)
+
+
+def make_store(settings: Settings) -> Store:
+    """The store the settings ask for: embedded ``MemoryStore``, or Redis when a URL is given."""
+    if not settings.redis_url:
+        from state.memory import MemoryStore
+
+        return MemoryStore()
+    try:
+        from state.redis_store import RedisStore  # type: ignore[import-not-found,unused-ignore]
+    except ImportError as exc:  # pragma: no cover - depends on the Redis store being installed
+        raise RuntimeError("--redis-url given, but the Redis store is not available") from exc
+    store: Store = RedisStore.from_url(settings.redis_url)
+    return store
+
+
+class ArbiterServer:
+    """One gRPC server process' worth of Arbiter (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: Store | None = None,
+        registry: PolicyRegistry | None = None,
+        readiness_interval_s: float = 1.0,
+    ) -> None:
+        self.settings = settings
+        self.store: Store = store if store is not None else make_store(settings)
+        self.registry = registry if registry is not None else PolicyRegistry()
+        self.service = DecisionService(
+            self.registry,
+            self.store,
+            idempotency_ttl_s=settings.idempotency_ttl_s,
+            store_timeout_s=settings.store_timeout_s,
+        )
+        self.health = health.aio.HealthServicer()
+        self.readiness_interval_s = readiness_interval_s
+        self.port = 0
+        self._server: Any = None
+        self._ready = asyncio.Event()
+        self._readiness: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._metrics_server: Any = None
+
+    @property
+    def address(self) -> str:
+        host = self.settings.listen.rpartition(":")[0]
+        return f"{host}:{self.port}"
+
+    async def start(self) -> None:
+        """Bind and start serving (health ``NOT_SERVING`` until ready). ``OSError`` if the port is taken."""
+        server = grpc.aio.server(options=_SERVER_OPTIONS)
+        decision_pb2_grpc.add_DecisionServiceServicer_to_server(self.service, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (DECISION_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        try:
+            port = server.add_insecure_port(self.settings.listen)
+        except RuntimeError as exc:
+            raise OSError(f"cannot listen on {self.settings.listen}: {exc}") from exc
+        if port == 0:
+            raise OSError(f"cannot listen on {self.settings.listen}")
+        self.port = int(port)
+        self._server = server
+        await self._set_health(_NOT_SERVING)
+        await server.start()
+        if self.settings.metrics_port:
+            self._start_metrics()
+        self._readiness = asyncio.create_task(self._watch_readiness(), name="arbiter-readiness")
+        _log.info("listening on %s (health NOT_SERVING until ready)", self.address)
+
+    async def load_policy(self) -> None:
+        """Compile the configured policy set off the loop and publish it. Raises ``PolicyError``/``OSError``."""
+        directory = self.settings.policies
+        active = await asyncio.to_thread(self.registry.load, directory)
+        _log.info("policy set %s loaded from %s", active.version, directory)
+        await self._check_ready()
+
+    async def wait_ready(self, timeout_s: float | None = None) -> None:
+        """Wait until health first reports ``SERVING``."""
+        await asyncio.wait_for(self._ready.wait(), timeout_s)
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Graceful stop: NOT_SERVING, refuse new calls, let in-flight ones finish within the grace period."""
+        if self._stopping:
+            return
+        self._stopping = True
+        grace = self.settings.grace_period_s if grace_s is None else grace_s
+        _log.info("shutting down: finishing in-flight calls (grace %.1fs)", grace)
+        if self._readiness is not None:
+            self._readiness.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._readiness
+        await self.health.enter_graceful_shutdown()
+        if self._server is not None:
+            await self._server.stop(grace)
+        await self.store.close()
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+        _log.info("stopped")
+
+    async def wait_for_termination(self) -> None:
+        if self._server is not None:
+            await self._server.wait_for_termination()
+
+    # ------------------------------------------------------------------ internals
+
+    async def _set_health(self, status: Any) -> None:
+        await self.health.set("", status)
+        await self.health.set(DECISION_SERVICE, status)
+
+    async def _check_ready(self) -> bool:
+        ready = self.registry.current is not None and await self.store.ping()
+        if self._stopping:
+            return False
+        await self._set_health(_SERVING if ready else _NOT_SERVING)
+        if ready and not self._ready.is_set():
+            _log.info("ready: health SERVING")
+            self._ready.set()
+        elif not ready and self._ready.is_set():
+            _log.warning("not ready: store does not answer; health NOT_SERVING")
+            self._ready.clear()
+        return ready
+
+    async def _watch_readiness(self) -> None:
+        while True:
+            try:
+                await self._check_ready()
+            except Exception:  # never let the watcher die; the next round retries
+                _log.exception("readiness check failed")
+            await asyncio.sleep(self.readiness_interval_s)
+
+    def _start_metrics(self) -> None:
+        from prometheus_client import start_http_server
+
+        host = self.settings.listen.rpartition(":")[0].strip("[]") or "0.0.0.0"
+        result = start_http_server(self.settings.metrics_port, addr=host)
+        self._metrics_server = result[0] if isinstance(result, tuple) else None
+        _log.info("metrics on http://%s:%d/metrics", host, self.settings.metrics_port)
+
+
+async def serve(settings: Settings, *, store: Store | None = None) -> int:
+    """Run a server until SIGTERM/SIGINT; returns the process exit code."""
+    server = ArbiterServer(settings, store=store)
+    try:
+        await server.start()
+    except OSError as exc:
+        _log.error("%s", exc)
+        return 2
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    if threading.current_thread() is threading.main_thread():
+        for sig in signals:
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await server.load_policy()
+    except PolicyError as exc:
+        for diagnostic in exc.diagnostics:
+            _log.error("%s/%s", settings.policies, diagnostic)
+        _log.error("policy set %s does not compile; not serving", settings.policies)
+        await server.stop(0)
+        return 1
+    except OSError as exc:
+        _log.error("cannot read policy set %s: %s", settings.policies, exc)
+        await server.stop(0)
+        return 1
+    await stop.wait()
+    stop.clear()
+    # A second signal during the grace period stops at once.
+    stopping = asyncio.create_task(server.stop())
+    waiter = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({stopping, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    if waiter in done and not stopping.done():
+        _log.warning("second signal: stopping now")
+        await server._server.stop(0)
+    await stopping
+    waiter.cancel()
+    return 0
+
+
+def run(settings: Settings) -> int:
+    """Process entry: :func:`serve` on uvloop (plain asyncio if uvloop is missing)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a server dependency
+        return asyncio.run(serve(settings))
+    return uvloop.run(serve(settings))

@@ -1,0 +1,75 @@
+"""The one table that maps domain errors to gRPC status codes, and the guard every RPC runs under.
+
+======================================  ====================  ==========================================
+domain error                            status                message to the client
+======================================  ====================  ==========================================
+``validation.ValidationError``          INVALID_ARGUMENT      ``<field>: <why>`` (never the raw value)
+``registry.PolicyNotLoaded``            UNAVAILABLE           no policy loaded yet (retryable)
+``state.store.StoreUnavailable``        UNAVAILABLE           customer state unavailable (retryable)
+``policies.journeys.StateUnavailable``  UNAVAILABLE           customer state unavailable (retryable)
+``policies.effects.StateConflict``      ABORTED               concurrent update, retry (after the
+                                                              servicer's own bounded retries)
+``TimeoutError``                        DEADLINE_EXCEEDED     deadline exceeded
+anything else                           INTERNAL              ``internal error (ref <id>)``
+======================================  ====================  ==========================================
+
+Decide and Check do not let ``StoreUnavailable`` reach this table on their
+read path: they answer fail-safe instead (DESIGN.md §3). Details of
+unexpected errors are logged with a reference id that the client's message
+carries; the client never sees a stack trace or an ``UNKNOWN`` status.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Final, NamedTuple
+
+import grpc
+
+from policies.effects import StateConflict
+from policies.journeys import StateUnavailableError
+from server.registry import PolicyNotLoaded
+from server.validation import ValidationError
+from state.store import StoreUnavailable
+
+__all__ = ["Status", "status_for"]
+
+_log = logging.getLogger("arbiter.server")
+
+
+class Status(NamedTuple):
+    """What the client gets: a code and a message safe to show."""
+
+    code: grpc.StatusCode
+    message: str
+
+
+_TABLE: Final[tuple[tuple[type[BaseException], grpc.StatusCode, str | None], ...]] = (
+    # (exception type, code, fixed message; None = the exception's own, safe, text)
+    (ValidationError, grpc.StatusCode.INVALID_ARGUMENT, None),
+    (PolicyNotLoaded, grpc.StatusCode.UNAVAILABLE, "no policy set is loaded yet; retry"),
+    (StoreUnavailable, grpc.StatusCode.UNAVAILABLE, "customer state is unavailable; retry"),
+    (StateUnavailableError, grpc.StatusCode.UNAVAILABLE, "customer state is unavailable; retry"),
+    (
+        StateConflict,
+        grpc.StatusCode.ABORTED,
+        "customer state changed concurrently; retry the call (it is idempotent)",
+    ),
+    (TimeoutError, grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded"),
+)
+
+
+def status_for(exc: BaseException, method: str) -> Status:
+    """The status for an exception raised by ``method``; logs it (unexpected ones with a trace)."""
+    for kind, code, message in _TABLE:
+        if isinstance(exc, kind):
+            text = str(exc) if message is None else message
+            if code is grpc.StatusCode.INVALID_ARGUMENT:
+                _log.debug("%s: invalid argument: %s", method, text)
+            else:
+                _log.warning("%s: %s: %s", method, code.name, exc)
+            return Status(code, text)
+    ref = uuid.uuid4().hex[:12]
+    _log.error("%s: unexpected error (ref %s)", method, ref, exc_info=exc)
+    return Status(grpc.StatusCode.INTERNAL, f"internal error (ref {ref})")

@@ -1,0 +1,416 @@
+"""MemoryStore: the embedded, in-process ``Store`` -- the default of ``arbiter serve`` without Redis.
+
+A complete implementation, not a mock (STYLE.md "A fake for every port"):
+the semantics of every write are those of :mod:`policies.effects`, which
+this module calls directly -- :func:`~policies.effects.apply_commit`,
+:func:`~policies.effects.apply_effects`,
+:func:`~policies.effects.apply_profile_update` -- so the rules live in one
+place and the Redis scripts are checked against them by the same contract
+suite (``tests/contract/``).
+
+Atomicity. Every operation's critical section is synchronous: it reads,
+computes and writes one customer's state without an ``await`` in between,
+so on one event loop no other coroutine can interleave -- stronger than a
+per-customer ``asyncio.Lock`` and without its cost (a lock would only be
+needed around an ``await``, and there is none). A ``threading.Lock`` makes
+the same sections safe when the store is shared across threads (e.g. an
+admin thread). State is per process: several server processes need Redis.
+
+Expiry follows an injectable clock (seconds, :func:`time.monotonic` by
+default; :class:`ManualClock` in tests): idempotency records and event
+dedup markers are invisible once expired and are purged lazily on access
+and by an incremental sweep (a few customers per write), so memory stays
+bounded by the live data. Cap grant lists are pruned to the key's longest
+window on every commit and load; counter buckets by their retention
+(:func:`~policies.effects.apply_counter`); feedback to the newest
+:data:`~state.store.FEEDBACK_LIMIT` per customer. Profile, consent and
+journey states live until :meth:`MemoryStore.forget_customer`, as in Redis.
+Memory use is roughly a few hundred bytes per customer plus their live
+records; it is meant for one process, tests, demos and small deployments.
+
+Objects returned by :meth:`MemoryStore.load` share immutable structure
+with the store (frozen structs, lists that the store never mutates in
+place); callers must treat them as read-only, as the engine does.
+
+Fault injection for fail-safe tests of the server: ``latency_s`` delays
+every call (and a ``timeout_s`` shorter than it raises
+:class:`~state.store.StoreUnavailable` after ``timeout_s``), and
+``unavailable = True`` makes every call raise it (``ping`` returns False).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Final, TypeVar
+
+import msgspec
+
+from policies.effects import (
+    DecisionCommit,
+    EventEffects,
+    FeedbackRecord,
+    FieldResult,
+    ProfileUpdate,
+    apply_commit,
+    apply_effects,
+    apply_profile_update,
+)
+from policies.snapshot import CustomerSnapshot, EventCounter, SnapshotNeeds
+
+from .store import (
+    DEFAULT_EVENT_DEDUP_TTL_S,
+    DEFAULT_IDEMPOTENCY_TTL_S,
+    FEEDBACK_LIMIT,
+    CommitOutcome,
+    EventOutcome,
+    Loaded,
+    StoredDecision,
+    StoreUnavailable,
+    build_export,
+    validate_id,
+)
+
+__all__ = ["ManualClock", "MemoryStore"]
+
+_V = TypeVar("_V")
+
+# Customers examined by the incremental expiry sweep per write: enough to pass
+# over every customer many times per TTL, small enough to be invisible in latency.
+_SWEEP_PER_WRITE: Final = 4
+
+
+class ManualClock:
+    """A clock (seconds) that only moves when told to, for TTL tests."""
+
+    def __init__(self, start: float = 1_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("a clock does not go back")
+        self.now += seconds
+
+
+@dataclass(slots=True)
+class _Customer:
+    """Everything stored about one customer.
+
+    ``snapshot`` holds the full state (all parts) in the engine's own shape,
+    so that the pure ``apply_*`` functions run on it unchanged.
+    ``cap_windows``: the longest window seen per cap key, to prune grants.
+    ``decisions`` / ``applied``: request id / event id -> (value, expiry).
+    """
+
+    snapshot: CustomerSnapshot
+    cap_windows: dict[str, int] = field(default_factory=dict)
+    decisions: dict[str, tuple[StoredDecision, float]] = field(default_factory=dict)
+    applied: dict[str, float] = field(default_factory=dict)
+    feedback: deque[FeedbackRecord] = field(default_factory=lambda: deque(maxlen=FEEDBACK_LIMIT))
+    # The earliest expiry among ``decisions`` and ``applied``: purging is a no-op before it,
+    # so a sweep costs O(1) per customer with nothing due.
+    next_expiry: float = math.inf
+
+    def expires(self, at: float) -> None:
+        if at < self.next_expiry:
+            self.next_expiry = at
+
+    def purge(self, now: float) -> bool:
+        """Drop expired idempotency records and dedup markers; ``True`` if anything was due."""
+        if now < self.next_expiry:
+            return False
+        self.decisions = {r: v for r, v in self.decisions.items() if v[1] > now}
+        self.applied = {e: exp for e, exp in self.applied.items() if exp > now}
+        self.next_expiry = min(
+            min((exp for _, exp in self.decisions.values()), default=math.inf),
+            min(self.applied.values(), default=math.inf),
+        )
+        return True
+
+    def size(self) -> int:
+        """Records held (the unit :meth:`MemoryStore.forget_customer` counts)."""
+        s = self.snapshot
+        return (
+            len(s.profile)
+            + len(s.consent)
+            + len(s.events)
+            + len(s.segments)
+            + len(s.journeys)
+            + len(s.caps)
+            + len(self.decisions)
+            + len(self.applied)
+            + len(self.feedback)
+        )
+
+
+def _prune(grants: list[int], since: int) -> list[int]:
+    """``grants`` without instants ``<= since`` (a new list only when something goes)."""
+    if not grants or grants[0] > since:
+        return grants
+    return [t for t in grants if t > since]
+
+
+class MemoryStore:
+    """The in-process :class:`~state.store.Store` (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        latency_s: float = 0.0,
+    ) -> None:
+        self._clock = clock
+        self._customers: dict[str, _Customer] = {}
+        self._lock = threading.Lock()
+        self._sweep_keys: list[str] = []
+        self._closed = False
+        self.latency_s = latency_s
+        self.unavailable = False
+
+    # ------------------------------------------------------------------ port
+
+    async def load(
+        self,
+        customer_id: str,
+        needs: SnapshotNeeds,
+        now_ms: int,
+        *,
+        request_id: str | None = None,
+        timeout_s: float | None = None,
+    ) -> Loaded:
+        validate_id(customer_id)
+        if request_id is not None:
+            validate_id(request_id, "request_id")
+        await self._io("load", timeout_s)
+        with self._lock:
+            c = self._customers.get(customer_id)
+            if c is None:
+                return Loaded(snapshot=CustomerSnapshot(customer_id=customer_id))
+            replay = None
+            if request_id is not None:
+                hit = c.decisions.get(request_id)
+                if hit is not None and hit[1] > self._clock():
+                    replay = hit[0]
+            return Loaded(snapshot=self._view(c, needs, now_ms), replay=replay)
+
+    async def commit_decision(
+        self,
+        commit: DecisionCommit,
+        record: bytes,
+        *,
+        ttl_s: float = DEFAULT_IDEMPOTENCY_TTL_S,
+        timeout_s: float | None = None,
+    ) -> CommitOutcome:
+        validate_id(commit.customer_id)
+        validate_id(commit.request_id, "request_id")
+        _positive(ttl_s, "ttl_s")
+        await self._io("commit_decision", timeout_s)
+        with self._lock:
+            now = self._clock()
+            c = self._customer(commit.customer_id)
+            hit = c.decisions.get(commit.request_id)
+            if hit is not None and hit[1] > now:
+                stored = hit[0]
+                return CommitOutcome(record=stored.record, result=stored.result, replayed=True)
+            snapshot, result = apply_commit(c.snapshot, commit)
+            windows = c.cap_windows
+            for grant in commit.grants:
+                for inc in grant.caps:
+                    if inc.window_ms > windows.get(inc.key, 0):
+                        windows[inc.key] = inc.window_ms
+            c.snapshot = snapshot
+            expiry = now + ttl_s
+            c.decisions[commit.request_id] = (StoredDecision(record=record, result=result), expiry)
+            c.expires(expiry)
+            self._swept(now)
+            return CommitOutcome(record=record, result=result)
+
+    async def apply_event(
+        self,
+        effects: EventEffects,
+        *,
+        dedup_ttl_s: float = DEFAULT_EVENT_DEDUP_TTL_S,
+        timeout_s: float | None = None,
+    ) -> EventOutcome:
+        validate_id(effects.customer_id)
+        validate_id(effects.event_id, "event_id")
+        _positive(dedup_ttl_s, "dedup_ttl_s")
+        await self._io("apply_event", timeout_s)
+        with self._lock:
+            now = self._clock()
+            c = self._customers.get(effects.customer_id)
+            if c is not None:
+                seen = c.applied.get(effects.event_id)
+                if seen is not None and seen > now:
+                    return "duplicate"
+            base = (
+                c.snapshot if c is not None else CustomerSnapshot(customer_id=effects.customer_id)
+            )
+            # Raises StateConflict before anything below is written.
+            snapshot = apply_effects(base, effects)
+            c = self._customer(effects.customer_id)
+            c.snapshot = snapshot
+            c.applied[effects.event_id] = expiry = now + dedup_ttl_s
+            c.expires(expiry)
+            c.feedback.extend(effects.feedback)
+            self._swept(now)
+            return "applied"
+
+    async def update_profile(
+        self,
+        update: ProfileUpdate,
+        *,
+        do_not_contact_attribute: str | None = None,
+        timeout_s: float | None = None,
+    ) -> tuple[FieldResult, ...]:
+        validate_id(update.customer_id)
+        await self._io("update_profile", timeout_s)
+        with self._lock:
+            current = self._customers.get(update.customer_id)
+            base = (
+                current.snapshot
+                if current is not None
+                else CustomerSnapshot(customer_id=update.customer_id)
+            )
+            # Raises ValueError (do_not_contact without an attribute) before writing.
+            snapshot, results = apply_profile_update(
+                base, update, do_not_contact_attribute=do_not_contact_attribute
+            )
+            if results:
+                self._customer(update.customer_id).snapshot = snapshot
+                self._swept(self._clock())
+            return results
+
+    async def export_customer(self, customer_id: str) -> dict[str, Any]:
+        validate_id(customer_id)
+        await self._io("export_customer", None)
+        with self._lock:
+            c = self._customers.get(customer_id)
+            if c is None:
+                return build_export(
+                    CustomerSnapshot(customer_id=customer_id),
+                    decisions={},
+                    feedback=[],
+                    applied_events=[],
+                )
+            c.purge(self._clock())
+            return build_export(
+                c.snapshot,
+                decisions={rid: d for rid, (d, _) in c.decisions.items()},
+                feedback=list(c.feedback),
+                applied_events=list(c.applied),
+            )
+
+    async def forget_customer(self, customer_id: str) -> int:
+        validate_id(customer_id)
+        await self._io("forget_customer", None)
+        with self._lock:
+            c = self._customers.pop(customer_id, None)
+            if c is None:
+                return 0
+            c.purge(self._clock())
+            return c.size()
+
+    async def ping(self) -> bool:
+        return not (self._closed or self.unavailable)
+
+    async def close(self) -> None:
+        self._closed = True
+
+    # ------------------------------------------------------------------ embedded extras
+
+    def seed(self, snapshot: CustomerSnapshot) -> None:
+        """Replace a customer's stored state with ``snapshot`` (all parts), for tests,
+        scenario runs and benchmarks. The only way to set ``segments`` today: the
+        contract has no segment write yet (see ``docs/``)."""
+        validate_id(snapshot.customer_id)
+        with self._lock:
+            c = self._customer(snapshot.customer_id)
+            c.snapshot = msgspec.structs.replace(snapshot, unavailable=frozenset())
+
+    def __len__(self) -> int:
+        """Customers currently held (live or not yet swept)."""
+        return len(self._customers)
+
+    # ------------------------------------------------------------------ internals
+
+    async def _io(self, operation: str, timeout_s: float | None) -> None:
+        """Where a networked store would do I/O: injected latency and faults (no await otherwise)."""
+        if self._closed:
+            raise StoreUnavailable(operation, "store closed")
+        if self.latency_s > 0:
+            if timeout_s is not None and timeout_s < self.latency_s:
+                await asyncio.sleep(max(timeout_s, 0.0))
+                raise StoreUnavailable(operation, f"timed out after {timeout_s:.3f}s")
+            await asyncio.sleep(self.latency_s)
+        if self.unavailable:
+            raise StoreUnavailable(operation, "injected fault")
+
+    def _customer(self, customer_id: str) -> _Customer:
+        c = self._customers.get(customer_id)
+        if c is None:
+            c = self._customers[customer_id] = _Customer(
+                snapshot=CustomerSnapshot(customer_id=customer_id)
+            )
+        return c
+
+    def _view(self, c: _Customer, needs: SnapshotNeeds, now_ms: int) -> CustomerSnapshot:
+        """The parts of ``c`` that ``needs`` asks for (see ``Store.load``)."""
+        s = c.snapshot
+        parts = needs.parts
+        profile = _pick(s.profile, needs.profile_attributes) if "profile" in parts else {}
+        consent = _pick(s.consent, needs.consent_purposes) if "consent" in parts else {}
+        events: dict[str, EventCounter] = {}
+        if "events" in parts:
+            events = (
+                dict(s.events) if needs.event_types is None else _pick(s.events, needs.event_types)
+            )
+        caps: dict[str, list[int]] = {}
+        if "caps" in parts and s.caps:
+            windows = c.cap_windows
+            for key in needs.cap_keys:
+                grants = s.caps.get(key)
+                if grants:
+                    kept = (
+                        _prune(grants, now_ms - windows.get(key, 0)) if key in windows else grants
+                    )
+                    if kept:
+                        caps[key] = kept
+        return CustomerSnapshot(
+            customer_id=s.customer_id,
+            profile=profile,
+            consent=consent,
+            events=events,
+            segments=s.segments if "segments" in parts else frozenset(),
+            journeys=dict(s.journeys) if "journeys" in parts else {},
+            caps=caps,
+        )
+
+    def _swept(self, now: float) -> None:
+        """Purge expired records of a few customers (amortised O(1) per write); drop empty ones."""
+        keys = self._sweep_keys
+        if not keys:
+            keys.extend(self._customers)
+        for _ in range(min(_SWEEP_PER_WRITE, len(keys))):
+            c = self._customers.get(keys.pop())
+            if c is None:
+                continue
+            if c.purge(now) and c.size() == 0:
+                del self._customers[c.snapshot.customer_id]
+
+
+def _pick(source: dict[str, _V], names: Iterable[str]) -> dict[str, _V]:
+    return {n: source[n] for n in names if n in source}
+
+
+def _positive(value: float, name: str) -> None:
+    if not value > 0:
+        raise ValueError(f"{name} must be > 0")

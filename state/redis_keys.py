@@ -1,0 +1,90 @@
+"""Redis key design of ``RedisStore``: eight keys per customer, all under one Cluster hash tag.
+
+Every key of customer ``<id>`` is ``<prefix>:{c:<id>}:<part>`` (prefix
+``arb`` by default). The ``{c:<id>}`` hash tag puts all of them in one
+Redis Cluster slot, so every script can declare all the keys it touches and
+run atomically on one node. Customer ids are validated
+(:func:`state.store.validate_id`: never ``{``, ``}`` or whitespace), so an id
+cannot break out of its tag.
+
+======  =====  ===================================================  ======================  ==================
+part    type   content                                              TTL                     written by
+======  =====  ===================================================  ======================  ==================
+``p``   HASH   ``t:<attr>`` traits, ``c:<purpose>`` consent,        none (lives until       update_profile
+               ``g`` segments (msgpack list)                        forget)
+``j``   HASH   ``<journey>`` -> journey state                       none (until forget)     commit, event
+``k``   HASH   ``<cap key>`` -> msgpack ``[longest window, t...]``  >= longest window       commit
+               (grant instants, ascending)                          written (PEXPIRE max)
+``e``   HASH   ``<event type>`` -> msgpack ``[total, first, last,   >= longest retention    event
+               bucket_ms, start, n, start, n, ...]``                written (400 d default)
+``r``   HASH   ``<request id>`` -> idempotency record               >= longest record TTL   commit
+``q``   ZSET   ``<request id>`` scored by expiry (server ms)        same as ``r``           commit
+``d``   ZSET   ``<event id>`` scored by expiry (server ms)          >= longest dedup TTL    event
+``f``   LIST   feedback records (msgpack), newest last, capped      feedback retention      event
+               at ``FEEDBACK_LIMIT``                                (400 d)
+======  =====  ===================================================  ======================  ==================
+
+Value encodings (the Lua scripts read only the headers):
+
+- ``p`` fields: ``<updated_ms>|<flag><msgpack>`` -- ``flag`` is ``-`` for a
+  trait, ``g`` / ``d`` for a granted / denied consent; the msgpack body is
+  the :class:`~policies.snapshot.ProfileValue` /
+  :class:`~policies.snapshot.ConsentRecord` as the engine defines it.
+- ``j`` fields: ``<n>:<last_event_id (n bytes)><msgpack JourneyState>`` --
+  the header is the compare-and-set token of journey changes.
+- ``r`` fields: ``<n>:<msgpack result (n bytes)><record bytes>`` -- the
+  :class:`~policies.effects.CommitResult` as the commit script computed it
+  (``[[granted...], [[tracking_id, action, cap_id, key]...], [skipped...]]``)
+  followed by the caller's opaque record.
+
+Records in ``r`` / ``q`` and ``d`` expire individually by their ZSET score
+(checked on every read, pruned on every write); the keys' own TTLs are only
+ever raised, to the longest TTL written, so that an idle customer's keys
+vanish by themselves. A fixed set of keys per customer makes export and
+forget one script each, with no SCAN and no index set.
+"""
+
+from __future__ import annotations
+
+from typing import Final, NamedTuple
+
+from .store import validate_id
+
+__all__ = [
+    "DEFAULT_PREFIX",
+    "FEEDBACK_TTL_MS",
+    "PARTS",
+    "CustomerKeys",
+    "customer_keys",
+    "hash_tag",
+]
+
+DEFAULT_PREFIX: Final = "arb"
+PARTS: Final = ("p", "j", "k", "e", "r", "q", "d", "f")
+# How long a customer's feedback list lives after its last write.
+FEEDBACK_TTL_MS: Final = 400 * 86_400_000
+
+
+class CustomerKeys(NamedTuple):
+    """The eight keys of one customer (see the module docstring)."""
+
+    profile: str
+    journeys: str
+    caps: str
+    events: str
+    records: str
+    record_expiry: str
+    dedup: str
+    feedback: str
+
+
+def hash_tag(customer_id: str) -> str:
+    """The Cluster hash tag of a customer: ``{c:<id>}``."""
+    return "{c:" + customer_id + "}"
+
+
+def customer_keys(customer_id: str, prefix: str = DEFAULT_PREFIX) -> CustomerKeys:
+    """All keys of ``customer_id`` (validated: ``ValueError`` for an invalid id)."""
+    validate_id(customer_id)
+    base = prefix + ":{c:" + customer_id + "}:"
+    return CustomerKeys(*(base + part for part in PARTS))

@@ -1,0 +1,153 @@
+#!lua
+-- commit: one decision, atomically -- idempotency, per-grant cap re-check + count, journey CAS.
+-- Mirrors policies.effects.apply_commit exactly (the contract suite compares it with MemoryStore).
+-- KEYS: j k r q (see state/redis_keys.py)
+-- ARGV: now_ms, request_id, ttl_ms, record, n_grants,
+--       per grant: tracking_id, action, n_caps, per cap: cap_id, key, window_ms, limit
+--       n_changes, per change: journey, has_expect (0/1), expect_last_event_id, value
+-- Returns {1, stored record} when request_id already has a live record (nothing applied),
+-- else {0, msgpack result} where result = {{granted...}, {{tracking_id, action, cap_id, key}...},
+-- {skipped journeys...}}.
+local t = redis.call('TIME')
+local clock = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local rid = ARGV[2]
+local exp = redis.call('ZSCORE', KEYS[4], rid)
+if exp and tonumber(exp) > clock then
+  local stored = redis.call('HGET', KEYS[3], rid)
+  if stored then
+    return {1, stored}
+  end
+end
+
+local now = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[3])
+
+-- cap key -> {w = longest window seen, ts = grant instants ascending}
+local caps = {}
+local dirty = {}
+local maxwin = 0
+local function cap(key)
+  local c = caps[key]
+  if c == nil then
+    local raw = redis.call('HGET', KEYS[2], key)
+    local ts = {}
+    local w = 0
+    if raw then
+      local arr = cmsgpack.unpack(raw)
+      w = arr[1]
+      for j = 2, #arr do
+        ts[j - 1] = arr[j]
+      end
+    end
+    c = {w = w, ts = ts}
+    caps[key] = c
+  end
+  return c
+end
+
+local granted, rejected = {}, {}
+local i = 6
+for _ = 1, tonumber(ARGV[5]) do
+  local tid, action, ncaps = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  i = i + 3
+  local refused = nil
+  for k = 0, ncaps - 1 do
+    local base = i + 4 * k
+    local since = now - tonumber(ARGV[base + 2])
+    local used = 0
+    for _, at in ipairs(cap(ARGV[base + 1]).ts) do
+      if at > since and at <= now then
+        used = used + 1
+      end
+    end
+    if used + 1 > tonumber(ARGV[base + 3]) then
+      refused = base
+      break
+    end
+  end
+  if refused then
+    rejected[#rejected + 1] = {tid, action, ARGV[refused], ARGV[refused + 1]}
+  else
+    for k = 0, ncaps - 1 do
+      local base = i + 4 * k
+      local key, window = ARGV[base + 1], tonumber(ARGV[base + 2])
+      local c = cap(key)
+      local since = now - window
+      local kept = {}
+      for _, at in ipairs(c.ts) do
+        if at > since then
+          kept[#kept + 1] = at
+        end
+      end
+      kept[#kept + 1] = now
+      table.sort(kept)
+      c.ts = kept
+      if window > c.w then
+        c.w = window
+      end
+      if window > maxwin then
+        maxwin = window
+      end
+      dirty[key] = true
+    end
+    granted[#granted + 1] = tid
+  end
+  i = i + 4 * ncaps
+end
+
+for key in pairs(dirty) do
+  local c = caps[key]
+  local arr = {c.w}
+  for j, at in ipairs(c.ts) do
+    arr[j + 1] = at
+  end
+  redis.call('HSET', KEYS[2], key, cmsgpack.pack(arr))
+end
+if next(dirty) ~= nil then
+  -- The key must outlive its newest grant by the longest window written: only ever raise the TTL.
+  if maxwin < 1 then
+    maxwin = 1
+  end
+  if redis.call('PTTL', KEYS[2]) < maxwin then
+    redis.call('PEXPIRE', KEYS[2], string.format('%d', maxwin))
+  end
+end
+
+-- Journey changes: best effort, each a compare-and-set on the stored last_event_id.
+local function last_event(value)
+  local colon = string.find(value, ':', 1, true)
+  local n = tonumber(string.sub(value, 1, colon - 1))
+  return string.sub(value, colon + 1, colon + n)
+end
+local found = {}
+local skipped = {}
+for _ = 1, tonumber(ARGV[i]) do
+  local journey, has_expect, expect, value = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  i = i + 4
+  local cur = found[journey]
+  if cur == nil then
+    local raw = redis.call('HGET', KEYS[1], journey)
+    cur = raw and last_event(raw) or false
+  end
+  if (has_expect == '1' and cur == expect) or (has_expect == '0' and cur == false) then
+    redis.call('HSET', KEYS[1], journey, value)
+    found[journey] = last_event(value)
+  else
+    found[journey] = cur
+    skipped[#skipped + 1] = journey
+  end
+end
+
+local result = cmsgpack.pack({granted, rejected, skipped})
+redis.call('HSET', KEYS[3], rid, string.format('%d:', #result) .. result .. ARGV[4])
+redis.call('ZADD', KEYS[4], string.format('%d', clock + ttl), rid)
+local old = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', clock, 'LIMIT', 0, 100)
+if #old > 0 then
+  redis.call('HDEL', KEYS[3], unpack(old))
+  redis.call('ZREM', KEYS[4], unpack(old))
+end
+if redis.call('PTTL', KEYS[3]) < ttl or redis.call('PTTL', KEYS[4]) < ttl then
+  redis.call('PEXPIRE', KEYS[3], string.format('%d', ttl))
+  redis.call('PEXPIRE', KEYS[4], string.format('%d', ttl))
+end
+return {0, result}

@@ -1,0 +1,132 @@
+#!lua
+-- event: one event's effects, atomically -- dedup, journey compare-and-set, counters, feedback.
+-- Mirrors policies.effects.apply_effects (dedup and feedback are the store's part).
+-- KEYS: j e d f (see state/redis_keys.py)
+-- ARGV: event_id, dedup_ttl_ms, feedback_limit, feedback_ttl_ms,
+--       n_changes, per change: journey, has_expect (0/1), expect_last_event_id, value
+--       n_counters, per counter: event_type, at_ms, bucket_ms, bucket_start_ms, count, retention_ms
+--       n_feedback, per record: value
+-- Returns {1} applied, {0} duplicate, or {2, journey, has_expect, expect, has_found, found}
+-- when a journey precondition fails (then nothing was written).
+local t = redis.call('TIME')
+local clock = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local eid = ARGV[1]
+local seen = redis.call('ZSCORE', KEYS[3], eid)
+if seen and tonumber(seen) > clock then
+  return {0}
+end
+
+local function last_event(value)
+  local colon = string.find(value, ':', 1, true)
+  local n = tonumber(string.sub(value, 1, colon - 1))
+  return string.sub(value, colon + 1, colon + n)
+end
+
+-- Check every journey precondition, in order, before writing anything.
+local i = 5
+local n = tonumber(ARGV[i])
+local found = {}
+local writes = {}
+for _ = 1, n do
+  local journey, has_expect, expect, value = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  i = i + 4
+  local cur = found[journey]
+  if cur == nil then
+    local raw = redis.call('HGET', KEYS[1], journey)
+    cur = raw and last_event(raw) or false
+  end
+  if not ((has_expect == '1' and cur == expect) or (has_expect == '0' and cur == false)) then
+    return {2, journey, has_expect, expect, cur and '1' or '0', cur or ''}
+  end
+  found[journey] = last_event(value)
+  writes[#writes + 1] = journey
+  writes[#writes + 1] = value
+end
+if #writes > 0 then
+  redis.call('HSET', KEYS[1], unpack(writes))
+end
+
+-- Counters: {total, first (false = none), last, bucket_ms, start, count, start, count, ...}.
+i = i + 1
+local counters = {}
+local order = {}
+local maxret = 0
+for _ = 1, tonumber(ARGV[i]) do
+  local etype = ARGV[i + 1]
+  local at, bucket_ms = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
+  local start, count, retention = tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6])
+  i = i + 6
+  local c = counters[etype]
+  if c == nil then
+    local raw = redis.call('HGET', KEYS[2], etype)
+    c = {total = 0, first = false, last = false, width = bucket_ms, buckets = {}}
+    if raw then
+      local arr = cmsgpack.unpack(raw)
+      c.total, c.first, c.last, c.width = arr[1], arr[2], arr[3], arr[4]
+      for j = 5, #arr, 2 do
+        c.buckets[arr[j]] = arr[j + 1]
+      end
+    end
+    counters[etype] = c
+    order[#order + 1] = etype
+  end
+  c.buckets[start] = (c.buckets[start] or 0) + count
+  local horizon = at - retention
+  for s in pairs(c.buckets) do
+    if not (s + c.width > horizon) then
+      c.buckets[s] = nil
+    end
+  end
+  c.total = c.total + count
+  if c.first == false or at < c.first then
+    c.first = at
+  end
+  if c.last == false or at > c.last then
+    c.last = at
+  end
+  if retention > maxret then
+    maxret = retention
+  end
+end
+for _, etype in ipairs(order) do
+  local c = counters[etype]
+  local starts = {}
+  for s in pairs(c.buckets) do
+    starts[#starts + 1] = s
+  end
+  table.sort(starts)
+  local arr = {c.total, c.first, c.last, c.width}
+  for _, s in ipairs(starts) do
+    arr[#arr + 1] = s
+    arr[#arr + 1] = c.buckets[s]
+  end
+  redis.call('HSET', KEYS[2], etype, cmsgpack.pack(arr))
+end
+if #order > 0 then
+  if maxret < 1 then
+    maxret = 1
+  end
+  if redis.call('PTTL', KEYS[2]) < maxret then
+    redis.call('PEXPIRE', KEYS[2], string.format('%d', maxret))
+  end
+end
+
+-- Feedback, newest last, capped.
+i = i + 1
+n = tonumber(ARGV[i])
+if n > 0 then
+  redis.call('RPUSH', KEYS[4], unpack(ARGV, i + 1, i + n))
+  redis.call('LTRIM', KEYS[4], -tonumber(ARGV[3]), -1)
+  if redis.call('PTTL', KEYS[4]) < tonumber(ARGV[4]) then
+    redis.call('PEXPIRE', KEYS[4], ARGV[4])
+  end
+end
+
+-- Remember the event id; drop expired markers.
+local ttl = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[3], string.format('%d', clock + ttl), eid)
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', clock)
+if redis.call('PTTL', KEYS[3]) < ttl then
+  redis.call('PEXPIRE', KEYS[3], string.format('%d', ttl))
+end
+return {1}
