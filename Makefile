@@ -47,5 +47,15 @@ check: lint typecheck proto-lint test
 bench: venv
 	$(PY) -m benchmarks.cel_bench
 
+# The server on the embedded store with the example policies (Ctrl-C stops it gracefully).
+# Flags and ARBITER_* variables: `arbiter serve --help`; e.g. `make serve ARGS="--listen 0.0.0.0:50051"`.
+.PHONY: serve loadtest
+serve: venv
+	$(VENV)/bin/arbiter serve --policies examples/policies $(ARGS)
+
+# Locust, headless, against a fresh local server: DURATION (20s), USERS (20), SPAWN_RATE.
+loadtest: venv
+	VENV=$(VENV) bash scripts/loadtest.sh
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -53,6 +53,28 @@ VARIABLES: dict[str, cel.Type] = {
 
 _NOW = 1_700_000_000 * 10**9  # 2023-11-14T22:13:20Z; the clock is an argument
 
+# The same data declared the way Arbiter's policy compiler declares a policy
+# set's contracts: each profile attribute and request field is its own typed
+# (dotted) variable, e.g. ``profile.age: int``. Both engines get the same
+# declarations and the same values.
+CONTRACT_VARIABLES: dict[str, cel.Type] = {
+    "profile.age": cel.INT,
+    "profile.country": cel.STRING,
+    "profile.opted_out": cel.BOOL,
+    "profile.tier": cel.STRING,
+    "profile.ltv": cel.DOUBLE,
+    "profile.segments": cel.ListType(cel.STRING),
+    "profile.vip": cel.BOOL,
+    "profile.orders": cel.INT,
+    "profile.email": cel.STRING,
+    "cart.items": cel.ListType(cel.MapType(cel.STRING, cel.DYN)),
+    "request.channel": cel.STRING,
+    "request.path": cel.STRING,
+    "request.locale": cel.STRING,
+    "events.last_purchase": cel.TIMESTAMP,
+    "now": cel.TIMESTAMP,
+}
+
 ACTIVATION: dict[str, object] = {
     "profile": {
         "age": 34,
@@ -75,6 +97,33 @@ ACTIVATION: dict[str, object] = {
     "request": {"channel": "push", "path": "/checkout/payment", "locale": "de-DE"},
     "events": {"last_purchase": Timestamp(_NOW - 10 * 86_400 * 10**9)},
     "now": Timestamp(_NOW),
+}
+
+
+def _flatten(activation: dict[str, object]) -> dict[str, object]:
+    flat: dict[str, object] = {"now": activation["now"]}
+    for record in ("profile", "cart", "request", "events"):
+        values = activation[record]
+        assert isinstance(values, dict)
+        for name, value in values.items():
+            flat[f"{record}.{name}"] = value
+    return flat
+
+
+CONTRACT_ACTIVATION = _flatten(ACTIVATION)
+
+# name -> (declarations, activation, what it models)
+VARIANTS: dict[str, tuple[dict[str, cel.Type], dict[str, object], str]] = {
+    "contract-typed": (
+        CONTRACT_VARIABLES,
+        CONTRACT_ACTIVATION,
+        "typed attributes, as Arbiter compiles a policy set's contracts",
+    ),
+    "dyn-records": (
+        VARIABLES,
+        ACTIVATION,
+        "records declared map(string, dyn): type checks deferred to run time",
+    ),
 }
 
 PREDICATES: tuple[tuple[str, str], ...] = (
@@ -121,18 +170,19 @@ def _time_direct(fn: Callable[[Any], object], arg: object, runs: int, number: in
     return statistics.median(samples) / number * 1e9
 
 
-def measure(runs: int, number: int) -> list[Row]:
+def measure(runs: int, number: int, variant: str) -> list[Row]:
     oracle = _load_oracle()
-    arbiter_env = cel.Env(variables=VARIABLES)
-    oracle_env = oracle.OracleEnv(VARIABLES)
-    oracle_activation = oracle_env.activation(ACTIVATION)  # built once, not timed
+    variables, activation, _ = VARIANTS[variant]
+    arbiter_env = cel.Env(variables=variables)
+    oracle_env = oracle.OracleEnv(variables)
+    oracle_activation = oracle_env.activation(activation)  # built once, not timed
     rows = []
     for name, expr in PREDICATES:
         program = cel.compile(expr, arbiter_env)
         oracle_program = oracle_env.compile(expr)
-        ours = program.evaluate(ACTIVATION)
+        ours = program.evaluate(activation)
         theirs = oracle_program.evaluate(oracle_activation)
-        arbiter_ns = _time_direct(program.evaluate, ACTIVATION, runs, number)
+        arbiter_ns = _time_direct(program.evaluate, activation, runs, number)
         oracle_ns = _time_direct(oracle_program.evaluate_raw, oracle_activation, runs, number)
         rows.append(
             Row(
@@ -149,8 +199,9 @@ def measure(runs: int, number: int) -> list[Row]:
     return rows
 
 
-def _print_table(rows: list[Row], runs: int, number: int) -> None:
+def _print_table(rows: list[Row], runs: int, number: int, variant: str) -> None:
     print(
+        f"== {variant}: {VARIANTS[variant][2]}\n"
         "Evaluation of a compiled predicate on a prebuilt activation "
         f"(median of {runs} runs x {number} calls; compile and the oracle's "
         "activation/result conversion excluded)\n"
@@ -190,11 +241,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=7, help="timing runs per measurement")
     parser.add_argument("--number", type=int, default=20_000, help="evaluations per run")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--variant",
+        choices=[*VARIANTS, "all"],
+        default="all",
+        help="how the variables are declared (default: every variant)",
+    )
     args = parser.parse_args(argv)
     if importlib.util.find_spec("cel_expr_python") is None:
         parser.error("cel-expr-python is not installed (pip install -e '.[dev]')")
 
-    rows = measure(args.runs, args.number)
+    variants = list(VARIANTS) if args.variant == "all" else [args.variant]
+    results = {variant: measure(args.runs, args.number, variant) for variant in variants}
     if args.json:
         report = {
             "measured": (
@@ -206,14 +264,22 @@ def main(argv: list[str] | None = None) -> int:
             "number": args.number,
             "python": platform.python_version(),
             "cel_expr_python": metadata.version("cel-expr-python"),
-            "median_ratio": statistics.median(r.ratio for r in rows),
-            "predicates": [asdict(r) for r in rows],
+            "variants": {
+                variant: {
+                    "median_ratio": statistics.median(r.ratio for r in rows),
+                    "predicates": [asdict(r) for r in rows],
+                }
+                for variant, rows in results.items()
+            },
         }
         print(json.dumps(report, indent=2))
     else:
-        _print_table(rows, args.runs, args.number)
-    _report_mismatches(rows)
-    return 0 if all(r.results_match for r in rows) else 1
+        for variant, rows in results.items():
+            _print_table(rows, args.runs, args.number, variant)
+            print()
+    all_rows = [r for rows in results.values() for r in rows]
+    _report_mismatches(all_rows)
+    return 0 if all(r.results_match for r in all_rows) else 1
 
 
 if __name__ == "__main__":

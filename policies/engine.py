@@ -344,6 +344,10 @@ def _rank_key(c: _Passing) -> tuple[float, int, str]:
     return (-c.score, -c.ap.priority, c.ap.id)
 
 
+def _degradation_key(d: Degradation) -> tuple[str, str]:
+    return (d.reason.value, d.detail)
+
+
 def _order_key(entry: tuple[_ActionPlan, str]) -> int:
     return entry[0].order
 
@@ -845,7 +849,10 @@ def decide(
         held_out=tuple(_chosen(plan, ctx, c, did) for c in held_out),
         control_group=control,
         consent=ctx.consent_summary(plan.purposes(channels)),
-        degradations=tuple(ctx.degradations) if ctx.degradations else (),
+        # Sorted: the order of discovery depends on the candidate order (trace on/off).
+        degradations=tuple(sorted(ctx.degradations, key=_degradation_key))
+        if ctx.degradations
+        else (),
         candidates=candidates,
     )
     commit = DecisionCommit(
@@ -874,9 +881,11 @@ def _score(
         if missing:
             raise EvalError(f"value reads {_names(missing)}, unavailable")
         value = float(ap.value_expr.evaluate(activation))  # type: ignore[arg-type]
-    propensity = propensities.get(ap.id, plan.default_propensity) if propensities else None
-    if propensity is None:
-        propensity = plan.default_propensity
+    propensity = (
+        propensities.get(ap.id, plan.default_propensity)
+        if propensities
+        else plan.default_propensity
+    )
     if plan.default_score:
         score = float(ap.priority) * 1000.0 + value * float(propensity)
     else:

@@ -250,14 +250,11 @@ def apply_event(
     if "journeys" in snapshot.unavailable:
         raise StateUnavailableError("journey state unavailable: the event cannot be applied")
     at = min(event.time_ms, now_ms)
-    start = at - at % bucket_ms
     existing = snapshot.events.get(event.type)
+    # An existing counter keeps its bucket width; ``bucket_ms`` applies to new ones.
     width = existing.bucket_ms if existing is not None else bucket_ms
     increment = CounterIncrement(
-        event_type=event.type,
-        at_ms=at,
-        bucket_ms=width,
-        bucket_start_ms=at - at % width if existing is not None else start,
+        event_type=event.type, at_ms=at, bucket_ms=width, bucket_start_ms=at - at % width
     )
     # Expressions see the event counted.
     counted = dict(snapshot.events)

@@ -42,6 +42,7 @@ __all__ = [
     "PolicyError",
     "Severity",
     "SourceFile",
+    "YamlLoader",
     "digest_sources",
     "load_directory",
     "load_sources",
@@ -240,22 +241,22 @@ def load_directory(root: str | os.PathLike[str]) -> LoadedPolicySet:
 # --------------------------------------------------------------------------- YAML -> data
 
 
-class _YamlLoader(yaml.SafeLoader):
+class YamlLoader(yaml.SafeLoader):
     """SafeLoader resolving plain scalars by the YAML 1.2 core schema."""
 
 
-_YamlLoader.yaml_implicit_resolvers = {}
+YamlLoader.yaml_implicit_resolvers = {}
 
-_YamlLoader.add_implicit_resolver(
+YamlLoader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
-_YamlLoader.add_implicit_resolver(
+YamlLoader.add_implicit_resolver(
     "tag:yaml.org,2002:null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]
 )
-_YamlLoader.add_implicit_resolver(
+YamlLoader.add_implicit_resolver(
     "tag:yaml.org,2002:int", re.compile(r"^[-+]?[0-9]+$"), list("-+0123456789")
 )
-_YamlLoader.add_implicit_resolver(
+YamlLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(
         r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
@@ -368,7 +369,7 @@ def _scalar(node: yaml.ScalarNode) -> Any:
 
 def _parse_file(file: str, text: str, diags: list[Diagnostic]) -> tuple[Any, _FilePositions]:
     positions = _FilePositions()
-    loader = _YamlLoader(text)
+    loader = YamlLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:

@@ -86,7 +86,7 @@ from .effects import (
 )
 from .engine import decide, reconcile
 from .journeys import Event, apply_event
-from .loader import _YamlLoader
+from .loader import YamlLoader
 from .snapshot import (
     ConsentRecord,
     CustomerSnapshot,
@@ -285,7 +285,7 @@ def load_scenario_file(path: str | os.PathLike[str]) -> ScenarioFile:
     """Parse a scenario file (YAML 1.2 scalars, like policy files); raises ``ValueError``."""
     text = Path(path).read_text(encoding="utf-8")
     try:
-        data = yaml.load(text, Loader=_YamlLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=YamlLoader)  # a SafeLoader subclass (YAML 1.2 scalars)
         return msgspec.convert(data, ScenarioFile)
     except (yaml.YAMLError, msgspec.ValidationError) as exc:
         raise ValueError(f"{path}: {exc}") from exc
@@ -352,7 +352,10 @@ class _Run:
                 last_event_id=j.entry_event_id,
                 entries=j.entries,
             )
-        caps = {key: sorted(self.time(t, self.origin) for t in times) for key, times in given.caps.items()}
+        caps = {
+            key: sorted(self.time(t, self.origin) for t in times)
+            for key, times in given.caps.items()
+        }
         self.snapshot = msgspec.structs.replace(
             self.snapshot,
             profile=profile,
@@ -515,7 +518,9 @@ class _Run:
         summary = {c.purpose: c.reason.value for c in d.consent}
         for purpose, reason in e.consent.items():
             if summary.get(purpose) != reason:
-                self.fail(where, f"consent `{purpose}`: expected {reason}, got {summary.get(purpose)}")
+                self.fail(
+                    where, f"consent `{purpose}`: expected {reason}, got {summary.get(purpose)}"
+                )
         if e.fallback is not None:
             is_fallback = bool(d.actions) and d.actions[0].fallback
             if is_fallback != e.fallback:
@@ -549,7 +554,8 @@ class _Run:
                 want = getattr(expected, name)
                 if want is not None and getattr(state, name) != want:
                     self.fail(
-                        where, f"journey `{jid}` {name}: expected {want!r}, got {getattr(state, name)!r}"
+                        where,
+                        f"journey `{jid}` {name}: expected {want!r}, got {getattr(state, name)!r}",
                     )
         for key, count in e.caps.items():
             n = len(snap.caps.get(key, []))

@@ -24,6 +24,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     """Add the ``policy`` command group (``validate``, ``schema``) to ``arbiter``."""
     policy = subparsers.add_parser("policy", help="work with policy sets")
     commands = policy.add_subparsers(dest="policy_command", metavar="COMMAND", required=True)
+    # test / explain / bench live with the engine's CLI code.
+    from server import cli_policy_engine
+
+    cli_policy_engine.add_commands(commands)
 
     validate_cmd = commands.add_parser(
         "validate",

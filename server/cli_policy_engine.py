@@ -32,7 +32,7 @@ from policies.compiled import CompiledPolicy, compile_policy, load_policy
 from policies.decision import Decision, Request
 from policies.effects import DecisionCommit
 from policies.engine import decide
-from policies.loader import PolicyError, _YamlLoader, load_sources
+from policies.loader import PolicyError, YamlLoader, load_sources
 from policies.scenarios import Report, ScenarioResult, run_directory
 from policies.snapshot import (
     ConsentRecord,
@@ -46,9 +46,9 @@ __all__ = [
     "add_commands",
     "bench",
     "explain",
+    "run_tests",
     "synthetic_policy",
     "synthetic_snapshots",
-    "test",
 ]
 
 _Handler = Callable[[argparse.Namespace], int]
@@ -71,7 +71,7 @@ def add_commands(policy_subparsers: argparse._SubParsersAction[argparse.Argument
     )
     test_cmd.add_argument("directory", metavar="DIR")
     test_cmd.add_argument("-v", "--verbose", action="store_true", help="list passing scenarios too")
-    test_cmd.set_defaults(handler=lambda a: test(a.directory, verbose=a.verbose))
+    test_cmd.set_defaults(handler=lambda a: run_tests(a.directory, verbose=a.verbose))
 
     explain_cmd = policy_subparsers.add_parser(
         "explain",
@@ -112,7 +112,7 @@ def add_commands(policy_subparsers: argparse._SubParsersAction[argparse.Argument
 # =========================================================================== test
 
 
-def test(directory: str, *, verbose: bool = False, out: TextIO | None = None) -> int:
+def run_tests(directory: str, *, verbose: bool = False, out: TextIO | None = None) -> int:
     """Run the scenarios of ``directory``; print failures and the summary line."""
     out = out or sys.stdout
     try:
@@ -149,7 +149,7 @@ def _read_data(path: str) -> Any:
     text = Path(path).read_text(encoding="utf-8")
     if path.endswith(".json"):
         return json.loads(text)
-    return yaml.load(text, Loader=_YamlLoader)  # noqa: S506 - a SafeLoader subclass
+    return yaml.load(text, Loader=YamlLoader)  # a SafeLoader subclass (YAML 1.2 scalars)
 
 
 def _parse_now(text: str | None) -> int:
@@ -215,7 +215,9 @@ def _render(decision: Decision, commit: DecisionCommit) -> str:
     for c in decision.candidates:
         score = "" if c.score is None else f" score={c.score:g}"
         detail = f"  {c.detail}" if c.detail else ""
-        lines.append(f"  {c.action:<{width}}  {c.outcome.value:<12} {c.reason.value:<18}{score}{detail}")
+        lines.append(
+            f"  {c.action:<{width}}  {c.outcome.value:<12} {c.reason.value:<18}{score}{detail}"
+        )
     if decision.consent:
         lines.append("")
         lines.append("consent:")
@@ -241,7 +243,9 @@ _CHANNELS = ("email", "push", "sms", "in_app", "web")
 _PLACEMENTS = {"in_app": ("home_banner", "cart_drawer"), "web": ("web_home_hero",)}
 
 
-def synthetic_policy(n_actions: int = 100, n_journeys: int = 10, *, seed: int = 7) -> CompiledPolicy:
+def synthetic_policy(
+    n_actions: int = 100, n_journeys: int = 10, *, seed: int = 7
+) -> CompiledPolicy:
     """A realistic generated policy set: every feature the engine evaluates, at scale.
 
     ``n_journeys`` journeys of 3 stages; 80 % of the actions are journey
@@ -279,7 +283,8 @@ def synthetic_policy(n_actions: int = 100, n_journeys: int = 10, *, seed: int = 
         },
         "consent": {
             "purposes": [
-                {"id": p} for p in ("email_marketing", "push_marketing", "sms_marketing", "personalization")
+                {"id": p}
+                for p in ("email_marketing", "push_marketing", "sms_marketing", "personalization")
             ],
             "region_attribute": "region",
             "defaults": [
@@ -294,7 +299,11 @@ def synthetic_policy(n_actions: int = 100, n_journeys: int = 10, *, seed: int = 
             "do_not_contact": "do_not_contact",
         },
         "channels": [
-            {"id": "email", "purposes": ["email_marketing"], "caps": [{"limit": 4, "window": "7d"}]},
+            {
+                "id": "email",
+                "purposes": ["email_marketing"],
+                "caps": [{"limit": 4, "window": "7d"}],
+            },
             {
                 "id": "push",
                 "purposes": ["push_marketing"],
@@ -306,15 +315,31 @@ def synthetic_policy(n_actions: int = 100, n_journeys: int = 10, *, seed: int = 
                 "purposes": ["sms_marketing"],
                 "quiet_hours": [{"start": "20:00", "end": "09:00"}],
             },
-            {"id": "in_app", "purposes": ["personalization"], "placements": list(_PLACEMENTS["in_app"])},
+            {
+                "id": "in_app",
+                "purposes": ["personalization"],
+                "placements": list(_PLACEMENTS["in_app"]),
+            },
             {"id": "web", "purposes": ["personalization"], "placements": list(_PLACEMENTS["web"])},
             {"id": "receipts", "transactional": True},
         ],
         "caps": [
-            {"id": "outbound_daily", "scope": "channel", "targets": ["email", "push", "sms"], "limit": 3, "window": "24h"},
+            {
+                "id": "outbound_daily",
+                "scope": "channel",
+                "targets": ["email", "push", "sms"],
+                "limit": 3,
+                "window": "24h",
+            },
             {"id": "marketing_monthly", "scope": "global", "limit": 40, "window": "4w"},
             {"id": "per_journey_daily", "scope": "journey", "limit": 2, "window": "24h"},
-            {"id": "promotions_weekly", "scope": "tag", "targets": ["promo"], "limit": 2, "window": "7d"},
+            {
+                "id": "promotions_weekly",
+                "scope": "tag",
+                "targets": ["promo"],
+                "limit": 2,
+                "window": "7d",
+            },
         ],
         "suppressions": [
             {
@@ -335,7 +360,11 @@ def synthetic_policy(n_actions: int = 100, n_journeys: int = 10, *, seed: int = 
         "arbitration": {
             "score": "double(priority) * 10.0 + value * propensity",
             "default_propensity": 0.5,
-            "constraints": {"max_per_journey": 1, "max_per_channel": {"email": 1, "push": 1, "sms": 1}, "max_actions": 3},
+            "constraints": {
+                "max_per_journey": 1,
+                "max_per_channel": {"email": 1, "push": 1, "sms": 1},
+                "max_actions": 3,
+            },
         },
     }
     journeys = []
@@ -350,7 +379,13 @@ def synthetic_policy(n_actions: int = 100, n_journeys: int = 10, *, seed: int = 
                 "reentry": "after 7d",
                 "stages": [
                     {"id": "s0", "transitions": [{"after": "1h", "to": "s1"}]},
-                    {"id": "s1", "transitions": [{"after": "2d", "to": "s2"}, {"on": f"e{(j + 1) % 12}", "to": "s2"}]},
+                    {
+                        "id": "s1",
+                        "transitions": [
+                            {"after": "2d", "to": "s2"},
+                            {"on": f"e{(j + 1) % 12}", "to": "s2"},
+                        ],
+                    },
                     {"id": "s2", "transitions": [{"after": "3d", "to": "exit"}]},
                 ],
                 "exits": [{"on": "order_placed", "reason": "converted"}],
@@ -367,7 +402,7 @@ def synthetic_policy(n_actions: int = 100, n_journeys: int = 10, *, seed: int = 
         "profile.app_installed",
         'segments.contains("s{s}") && profile.email_verified',
         'events.since("e{e}") > duration("24h")',
-        'customer.local_hour() >= 9 && customer.local_hour() < 20',
+        "customer.local_hour() >= 9 && customer.local_hour() < 20",
         '!segments.contains("price_sensitive")',
         'context.has("cart_value") && context.cart_value > 30.0',
     ]
@@ -451,7 +486,9 @@ def synthetic_snapshots(
             if name == "region":
                 value = rng.choice(["US", "US", "US", "EU", "OTHER"])
             elif name == "timezone":
-                value = rng.choice(["America/New_York", "Europe/Berlin", "America/Los_Angeles", "UTC"])
+                value = rng.choice(
+                    ["America/New_York", "Europe/Berlin", "America/Los_Angeles", "UTC"]
+                )
             elif name in ("do_not_contact", "deceased"):
                 value = rng.random() < 0.02
             elif t == "bool":
@@ -515,7 +552,9 @@ def synthetic_snapshots(
                 profile=profile,
                 consent=consent,
                 events=events,
-                segments=frozenset(s for s in ("s0", "s1", "s2", "s3", "price_sensitive") if rng.random() < 0.3),
+                segments=frozenset(
+                    s for s in ("s0", "s1", "s2", "s3", "price_sensitive") if rng.random() < 0.3
+                ),
                 journeys=states,
                 caps=caps,
             )
@@ -563,8 +602,11 @@ def bench(
         quiet = msgspec.structs.replace(base, explain=False)
         loud = msgspec.structs.replace(base, explain=True)
         bound = [
-            (msgspec.structs.replace(quiet, customer_id=s.customer_id, request_id=f"b{i}"),
-             msgspec.structs.replace(loud, customer_id=s.customer_id, request_id=f"b{i}"), s)
+            (
+                msgspec.structs.replace(quiet, customer_id=s.customer_id, request_id=f"b{i}"),
+                msgspec.structs.replace(loud, customer_id=s.customer_id, request_id=f"b{i}"),
+                s,
+            )
             for i, s in enumerate(snapshots)
         ]
         candidates = chosen = 0
@@ -627,7 +669,9 @@ def _bench_command(args: argparse.Namespace) -> int:
     out = sys.stdout
     try:
         if args.synthetic_actions is not None:
-            policy = synthetic_policy(args.synthetic_actions, args.synthetic_journeys, seed=args.seed)
+            policy = synthetic_policy(
+                args.synthetic_actions, args.synthetic_journeys, seed=args.seed
+            )
         elif args.directory is not None:
             policy = load_policy(args.directory)
         else:

@@ -121,6 +121,14 @@ def _remaining(context: Any, default_s: float) -> float:
     return min(float(remaining) - _RESERVE_S, 3600.0)
 
 
+def _load_budget(context: Any, default_s: float) -> float:
+    """The read's share of the deadline: half of what is left (the commit needs the rest)."""
+    remaining = context.time_remaining()
+    if remaining is None:
+        return default_s
+    return min(float(remaining) - _RESERVE_S, 3600.0) / 2
+
+
 def _check_key(request_id: str) -> str:
     """The idempotency key of a Check (a valid store id, disjoint from Decide's request ids)."""
     return "check:" + hashlib.sha256(request_id.encode()).hexdigest()[:40]
@@ -185,9 +193,11 @@ class DecisionService(decision_pb2_grpc.DecisionServiceServicer):  # type: ignor
     ) -> Resp:
         """Run a handler; map any exception through the error table (never UNKNOWN, never a trace)."""
         started = time.perf_counter()
-        code = "OK"
+        code = "CANCELLED"  # unless set below: the call was cancelled (client gone, deadline)
         try:
-            return await handler(request, context)
+            response = await handler(request, context)
+            code = "OK"
+            return response
         except grpc.aio.AbortError:
             code = "ABORTED_BY_HANDLER"
             raise
@@ -231,7 +241,7 @@ class DecisionService(decision_pb2_grpc.DecisionServiceServicer):  # type: ignor
         context: Any,
     ) -> tuple[Loaded, str]:
         """Load for a decision; on a store failure an all-unavailable snapshot and why."""
-        budget = _remaining(context, self.store_timeout_s) / 2
+        budget = _load_budget(context, self.store_timeout_s)
         if budget < _MIN_STORE_S:
             why = "no time left in the deadline to read customer state"
         else:

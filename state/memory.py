@@ -18,15 +18,20 @@ admin thread). State is per process: several server processes need Redis.
 
 Expiry follows an injectable clock (seconds, :func:`time.monotonic` by
 default; :class:`ManualClock` in tests): idempotency records and event
-dedup markers are invisible once expired and are purged lazily on access
-and by an incremental sweep (a few customers per write), so memory stays
-bounded by the live data. Cap grant lists are pruned to the key's longest
-window on every commit and load; counter buckets by their retention
-(:func:`~policies.effects.apply_counter`); feedback to the newest
-:data:`~state.store.FEEDBACK_LIMIT` per customer. Profile, consent and
-journey states live until :meth:`MemoryStore.forget_customer`, as in Redis.
-Memory use is roughly a few hundred bytes per customer plus their live
-records; it is meant for one process, tests, demos and small deployments.
+dedup markers are invisible once expired, and are purged on access and by
+an incremental sweep (a few customers per write, O(1) for a customer with
+nothing due). Memory is bounded by the live data and by count: at most
+``max_decisions_per_customer`` idempotency records (1,000) and
+``max_events_per_customer`` dedup markers (10,000) per customer, oldest
+evicted first -- evicting early only matters to a client retrying a
+decision after a thousand newer ones for the same customer, and journey
+states keep their own dedup keys against a re-entry. Cap grant lists are
+pruned to the key's longest window on every commit and load, counter
+buckets by their retention (:func:`~policies.effects.apply_counter`),
+feedback to the newest :data:`~state.store.FEEDBACK_LIMIT` per customer.
+Profile, consent and journey states live until
+:meth:`MemoryStore.forget_customer`, as in Redis. Meant for one process:
+tests, demos, the embedded default and small deployments.
 
 Objects returned by :meth:`MemoryStore.load` share immutable structure
 with the store (frozen structs, lists that the store never mutates in
@@ -70,6 +75,7 @@ from .store import (
     CommitOutcome,
     EventOutcome,
     Loaded,
+    Store,
     StoredDecision,
     StoreUnavailable,
     build_export,
@@ -120,8 +126,7 @@ class _Customer:
     next_expiry: float = math.inf
 
     def expires(self, at: float) -> None:
-        if at < self.next_expiry:
-            self.next_expiry = at
+        self.next_expiry = min(self.next_expiry, at)
 
     def purge(self, now: float) -> bool:
         """Drop expired idempotency records and dedup markers; ``True`` if anything was due."""
@@ -166,8 +171,12 @@ class MemoryStore:
         *,
         clock: Callable[[], float] = time.monotonic,
         latency_s: float = 0.0,
+        max_decisions_per_customer: int = 1_000,
+        max_events_per_customer: int = 10_000,
     ) -> None:
         self._clock = clock
+        self._max_decisions = max_decisions_per_customer
+        self._max_events = max_events_per_customer
         self._customers: dict[str, _Customer] = {}
         self._lock = threading.Lock()
         self._sweep_keys: list[str] = []
@@ -230,6 +239,7 @@ class MemoryStore:
             expiry = now + ttl_s
             c.decisions[commit.request_id] = (StoredDecision(record=record, result=result), expiry)
             c.expires(expiry)
+            _bound(c.decisions, self._max_decisions)
             self._swept(now)
             return CommitOutcome(record=record, result=result)
 
@@ -260,6 +270,7 @@ class MemoryStore:
             c.snapshot = snapshot
             c.applied[effects.event_id] = expiry = now + dedup_ttl_s
             c.expires(expiry)
+            _bound(c.applied, self._max_events)
             c.feedback.extend(effects.feedback)
             self._swept(now)
             return "applied"
@@ -411,6 +422,17 @@ def _pick(source: dict[str, _V], names: Iterable[str]) -> dict[str, _V]:
     return {n: source[n] for n in names if n in source}
 
 
+def _bound(records: dict[str, Any], limit: int) -> None:
+    """Evict the oldest entries (insertion order) beyond ``limit``."""
+    while len(records) > limit:
+        del records[next(iter(records))]
+
+
 def _positive(value: float, name: str) -> None:
     if not value > 0:
         raise ValueError(f"{name} must be > 0")
+
+
+def _conforms(store: MemoryStore) -> Store:
+    """Static check (mypy): MemoryStore implements the Store protocol."""
+    return store

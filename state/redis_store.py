@@ -56,7 +56,7 @@ import asyncio
 import hashlib
 import math
 from collections.abc import Awaitable, Callable, Sequence
-from importlib import resources
+from pathlib import Path
 from typing import Any, Final, TypeAlias
 from urllib.parse import urlsplit, urlunsplit
 
@@ -127,14 +127,15 @@ _UNAVAILABLE_ERRORS: Final = (
 )
 
 
+_SCRIPT_DIR: Final = Path(__file__).resolve().parent / "redis_scripts"
+
+
 class Script:
     """One Lua script of ``state/redis_scripts``: its source and SHA1, for ``EVALSHA``."""
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.source = (
-            resources.files("state").joinpath("redis_scripts", f"{name}.lua").read_text("utf-8")
-        )
+        self.source = (_SCRIPT_DIR / f"{name}.lua").read_text("utf-8")
         self.sha = hashlib.sha1(self.source.encode("utf-8"), usedforsecurity=False).hexdigest()
 
 
@@ -329,6 +330,7 @@ class RedisStore:
         self.breaker = breaker if breaker is not None else CircuitBreaker()
         self.cluster = isinstance(client, RedisCluster)
         self._slots = asyncio.Semaphore(max_in_flight)
+        self._init_lock = asyncio.Lock()
         self._feedback_limit = feedback_limit
         self._plans: dict[SnapshotNeeds, _LoadPlan] = {}
         self._closed = False
@@ -355,8 +357,10 @@ class RedisStore:
             "socket_timeout": default_timeout_s,
             "socket_connect_timeout": default_timeout_s,
             "retry": _no_retry(),
-            "lib_name": None,
-            "lib_version": None,
+            # A new connection sends nothing before the first command: RESP2 needs
+            # no HELLO, and no CLIENT SETINFO (redis-py 8 sends both by default).
+            "protocol": 2,
+            "driver_info": None,
             "max_connections": max_in_flight,
         }
         client: Client
@@ -600,10 +604,10 @@ class RedisStore:
             return False
         try:
             async with asyncio.timeout(min(self.default_timeout_s, 1.0)):
-                await self._client.ping()  # type: ignore[misc]
+                await self._client.ping()
         except rex.ResponseError:
             pass  # it answered
-        except _UNAVAILABLE_ERRORS:
+        except Exception:  # never raises: any failure is "not serving"
             self.breaker.record_failure()
             return False
         except BaseException:
@@ -664,6 +668,8 @@ class RedisStore:
         timeout = self.default_timeout_s if timeout_s is None else timeout_s
         try:
             async with asyncio.timeout(max(timeout, 0.0)):
+                if self.cluster and getattr(self._client, "_initialize", False):
+                    await self._initialize_cluster()
                 async with self._slots:
                     reply = await self._eval(script, keys, args)
         except rex.ResponseError as exc:
@@ -686,6 +692,18 @@ class RedisStore:
             raise
         self.breaker.record_success()
         return reply
+
+    async def _initialize_cluster(self) -> None:
+        """Load the slot map once, before commands race for it.
+
+        redis-py lets concurrent first commands of a fresh (or just reset)
+        ``RedisCluster`` run into its initialisation; some of them then fail
+        with "Connection closed by server". Serialising it here costs one
+        attribute check per call once initialised.
+        """
+        async with self._init_lock:
+            if getattr(self._client, "_initialize", False):
+                await self._client.initialize()
 
     async def _eval(
         self, script: Script, keys: Sequence[str], args: Sequence[str | int | bytes]

@@ -7,10 +7,11 @@ themselves by key prefix and never flush). Servers run from the
 persistence, and are killed (and the directory removed) when the session
 ends -- also on interpreter exit, so an aborted run leaves nothing behind.
 
-Use the pytest fixtures (``redis_url``, ``redis_cluster_url``) through
-``pytest_plugins = ["redis_support"]`` with ``tests/`` on ``sys.path``, or
-the classes directly for tests that need to stop, freeze or restart a
-server of their own (:class:`RedisServer`).
+With ``tests/`` on ``sys.path``: import the session fixtures
+(``redis_url``, ``redis_cluster_url``) into a test module, call
+:func:`shared_redis_url` / :func:`shared_redis_cluster_url` with the pytest
+config (store factories do), or use the classes directly for tests that
+stop, freeze or restart a server of their own (:class:`RedisServer`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,8 @@ __all__ = [
     "free_port",
     "redis_cluster_url",
     "redis_url",
+    "shared_redis_cluster_url",
+    "shared_redis_url",
 ]
 
 HOST = "127.0.0.1"
@@ -241,29 +244,49 @@ def _cleanup() -> None:
         item.close()
 
 
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """A single-node Redis for the session: ``REDIS_URL`` when set, else a private server."""
-    env = os.environ.get("REDIS_URL")
-    if env:
-        yield env
-        return
-    server = RedisServer().start()
-    try:
-        yield server.url
-    finally:
-        server.close()
+_SHARED: dict[str, str] = {}
+
+
+def shared_redis_url(config: pytest.Config) -> str:
+    """The session's single-node Redis: ``REDIS_URL`` when set, else a private server
+    started on first use and closed when the session ends (``config.add_cleanup``)."""
+    return _shared(config, "single", "REDIS_URL", lambda: RedisServer().start())
+
+
+def shared_redis_cluster_url(config: pytest.Config) -> str:
+    """The session's 3-master Redis Cluster: ``REDIS_CLUSTER_URL`` when set, else a private one."""
+    return _shared(config, "cluster", "REDIS_CLUSTER_URL", lambda: RedisClusterServers().start())
+
+
+def _shared(
+    config: pytest.Config,
+    name: str,
+    env: str,
+    start: Callable[[], RedisServer | RedisClusterServers],
+) -> str:
+    if name in _SHARED:
+        return _SHARED[name]
+    url = os.environ.get(env)
+    if not url:
+        server = start()
+        url = server.url
+
+        def stop() -> None:
+            server.close()
+            _SHARED.pop(name, None)
+
+        config.add_cleanup(stop)
+    _SHARED[name] = url
+    return url
 
 
 @pytest.fixture(scope="session")
-def redis_cluster_url() -> Iterator[str]:
-    """A 3-master Redis Cluster for the session: ``REDIS_CLUSTER_URL`` when set, else a private one."""
-    env = os.environ.get("REDIS_CLUSTER_URL")
-    if env:
-        yield env
-        return
-    cluster = RedisClusterServers().start()
-    try:
-        yield cluster.url
-    finally:
-        cluster.close()
+def redis_url(pytestconfig: pytest.Config) -> str:
+    """A single-node Redis URL for the session (see :func:`shared_redis_url`)."""
+    return shared_redis_url(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(pytestconfig: pytest.Config) -> str:
+    """A ``redis+cluster://`` URL for the session (see :func:`shared_redis_cluster_url`)."""
+    return shared_redis_cluster_url(pytestconfig)

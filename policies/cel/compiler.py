@@ -68,6 +68,12 @@ _RELATIONS = {"_==_": "==", "_!=_": "!=", "_<_": "<", "_<=_": "<=", "_>_": ">", 
 _INT_ARITH = {"_+_": "+", "_-_": "-", "_*_": "*"}
 _DOUBLE_ARITH = {"_+_": "+", "_-_": "-", "_*_": "*", "_/_": "/"}
 _SIZED = (STRING, BYTES)
+_EXACT_DOUBLE_INT = 2**53
+# Operators whose cost does not grow with their operands' size: not charged
+# to the cost budget inside loops (the loop's iterations are).
+_CONSTANT_COST = frozenset(
+    {"_<_", "_<=_", "_>_", "_>=_", "_-_", "_*_", "_/_", "_%_", "-_", "!_", "size", "_[_]"}
+)
 # Cost units charged for a `matches` call with a non-constant pattern inside a
 # loop: compiling a regex costs tens of microseconds (constants are cached).
 _REGEX_COMPILE_COST = 64
@@ -112,7 +118,10 @@ class _Generator:
         dispatch: Mapping[str, Callable[..., object]],
         pool: _Pool,
         mode: Mode,
+        *,
+        domain_functions: frozenset[str] = frozenset(),
     ) -> None:
+        self.domain_functions = domain_functions
         self.checked = checked
         self.functions = functions
         self.dispatch = dispatch
@@ -215,18 +224,37 @@ class _Generator:
             return f"{self.fn(evalsupport.logical_not)}({operand})"
         if name == "_?_:_":
             return f"({self.gen(args[1])} if {self.boolean(args[0])} else {self.gen(args[2])})"
+        folded = self.fold(node, args)
+        if folded is not None:
+            return folded
         if self.fast:
             inline = self.inline(name, args)
             if inline is not None:
                 return inline
         rendered = ", ".join(self.gen(arg) for arg in args)
-        if self.in_comprehension:
+        if self.in_comprehension and name not in _CONSTANT_COST:
             charged = self.fn(evalsupport.charged_call)
             extra = 0
             if name == "matches" and not isinstance(args[-1], ast.Const):
                 extra = _REGEX_COMPILE_COST  # a dynamic pattern may be compiled per call
             return f"{charged}(_b, {extra}, {self.callee(node, args)}, {rendered})"
         return f"{self.callee(node, args)}({rendered})"
+
+    def fold(self, node: ast.Call, args: list[ast.Expr]) -> str | None:
+        """Evaluate a standard function of literals once, at compile time
+        (``duration("168h")``, ``timestamp("...")``); errors stay run-time."""
+        if not args or not all(isinstance(arg, ast.Const) for arg in args):
+            return None
+        if node.function in self.domain_functions:
+            return None
+        dispatcher = self.dispatch.get(node.function)
+        if dispatcher is None:
+            return None
+        try:
+            value = dispatcher(*(arg.value for arg in args if isinstance(arg, ast.Const)))
+        except CelError:
+            return None
+        return self.const(value)
 
     def boolean(self, node: ast.Expr) -> str:
         code = self.gen(node)
@@ -274,7 +302,7 @@ class _Generator:
                 )
                 if both_numeric or same or exact:
                     return f"({self.gen(args[0])} {op} {self.gen(args[1])})"
-                return None
+                return self.dyn_versus_int(name, op, args, types)
             if left == INT and right == INT and name in _INT_ARITH:
                 check = self.fn(evalsupport.check_int)
                 return f"{check}({self.gen(args[0])} {_INT_ARITH[name]} {self.gen(args[1])})"
@@ -306,6 +334,43 @@ class _Generator:
                 return f"{self.fn(evalsupport.check_int)}(-{self.gen(args[0])})"
             if name == "-_" and only == DOUBLE:
                 return f"(-{self.gen(args[0])})"
+        return None
+
+    def dyn_versus_int(
+        self, name: str, op: str, args: list[ast.Expr], types: list[Type]
+    ) -> str | None:
+        """``dyn <op> 18`` and ``dyn <op> 50.0``, guarded by the run-time type.
+
+        Against an int literal of at most 2**53, Python's comparison agrees
+        with CEL's for every value that is not a bool (ints and uints compare
+        exactly, doubles exactly either way, other types raise and fall back
+        to the strict body); a bool goes to dispatch. Against a double
+        literal only a double is compared inline (CEL converts an int to a
+        double first, Python compares exactly). Everything else dispatches.
+        """
+        for dyn_side, const_side in ((0, 1), (1, 0)):
+            const = args[const_side]
+            if types[dyn_side] != DYN or not isinstance(const, ast.Const):
+                continue
+            kind = type(const.value)
+            if kind is int and abs(const.value) <= _EXACT_DOUBLE_INT:  # type: ignore[arg-type]
+                guard = "is not"
+                guarded = self.fn(bool)
+            elif kind is float:
+                guard = "is"
+                guarded = self.fn(float)
+            else:
+                continue
+            temp = f"_t{args[dyn_side].id}"
+            operands = [temp, self.const(const.value)]
+            if dyn_side == 1:
+                operands.reverse()
+            dispatcher = self.fn(self.dispatch[name])
+            value = self.gen(args[dyn_side])
+            return (
+                f"({operands[0]} {op} {operands[1]} if {self.fn(type)}({temp} := {value}) "
+                f"{guard} {guarded} else {dispatcher}({operands[0]}, {operands[1]}))"
+            )
         return None
 
     # -- literals and macros -----------------------------------------------------
@@ -519,9 +584,10 @@ def compile(source: str | ast.Source, env: Env | None = None, *, macros: bool = 
     checked = check(tree, src, env, functions)
 
     pool = _Pool()
-    fast_gen = _Generator(checked, functions, dispatch, pool, "fast")
+    domain = frozenset(env.functions)
+    fast_gen = _Generator(checked, functions, dispatch, pool, "fast", domain_functions=domain)
     fast = fast_gen.gen(tree)
-    strict_gen = _Generator(checked, functions, dispatch, pool, "strict")
+    strict_gen = _Generator(checked, functions, dispatch, pool, "strict", domain_functions=domain)
     strict = strict_gen.gen(tree)
     budget = f"        _b = [{env.limits.max_cost}]\n"
     params = ", ".join(

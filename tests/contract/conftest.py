@@ -48,6 +48,7 @@ from store_contract import (  # noqa: E402 - needs the path above
     STORE_FACTORIES,
     MadeStore,
     StoreCase,
+    StoreFactory,
     open_case,
     register_store_factory,
 )
@@ -70,8 +71,22 @@ async def memory_store(request: pytest.FixtureRequest) -> AsyncIterator[MadeStor
         await store.close()
 
 
+def _broken(module: str, error: BaseException) -> StoreFactory:
+    """A factory that fails every case: a module that does not import must not pass silently,
+    nor take the other stores' cases down with it."""
+
+    async def fail(request: pytest.FixtureRequest) -> AsyncIterator[MadeStore]:
+        pytest.fail(f"{module} did not import: {error!r}", pytrace=False)
+        yield  # pragma: no cover - makes this an async generator
+
+    return fail
+
+
 for _path in sorted(_HERE.glob("factories_*.py")):
-    importlib.import_module(_path.stem)
+    try:
+        importlib.import_module(_path.stem)
+    except Exception as exc:  # reported per case by _broken
+        STORE_FACTORIES[f"{_path.stem}:import-error"] = _broken(_path.stem, exc)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

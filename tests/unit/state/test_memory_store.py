@@ -307,3 +307,14 @@ def test_build_export_is_plain_json_with_a_fixed_shape() -> None:
             "result": {"granted": ["t"], "rejected": [], "skipped_journeys": []},
         }
     ]
+
+
+def test_records_per_customer_are_bounded_oldest_first() -> None:
+    store = MemoryStore(max_decisions_per_customer=3, max_events_per_customer=2)
+    for i in range(5):
+        run(store.commit_decision(commit("c", f"r{i}", T0), b"{}"))
+        run(store.apply_event(event("c", f"e{i}")))
+    doc = run(store.export_customer("c"))
+    assert [d["request_id"] for d in doc["decisions"]] == ["r2", "r3", "r4"]
+    assert doc["applied_events"] == ["e3", "e4"]
+    assert run(store.apply_event(event("c", "e0"))) == "applied"  # evicted: applies again

@@ -1,0 +1,591 @@
+"""RedisStore against real private Redis servers: TTLs, round trips, concurrency, faults, Cluster.
+
+The behaviour every store shares is in ``tests/contract/``; this module checks
+what only Redis has: key TTLs, one command per read and per commit, atomicity
+under heavy concurrency (in one process and across two), the script cache,
+timeouts, the circuit breaker and recovery after SIGSTOP / kill + restart.
+Servers are private (free 127.0.0.1 ports, temporary directories) and
+removed afterwards. Tests print their numbers (``pytest -s`` shows them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+_TESTS = str(Path(__file__).resolve().parents[1])
+if _TESTS not in sys.path:
+    sys.path.insert(0, _TESTS)
+
+from redis_support import (  # noqa: E402
+    RedisServer,
+    free_port,
+    redis_cluster_url,
+    redis_url,
+)
+
+from policies.effects import (  # noqa: E402
+    CapIncrement,
+    CounterIncrement,
+    DecisionCommit,
+    EventEffects,
+    FeedbackKind,
+    FeedbackRecord,
+    Grant,
+    JourneyChange,
+)
+from policies.snapshot import PARTS, JourneyState, SnapshotNeeds, cap_count  # noqa: E402
+from state.circuit import CircuitBreaker  # noqa: E402
+from state.redis_keys import PARTS as KEY_PARTS  # noqa: E402
+from state.redis_keys import customer_keys  # noqa: E402
+from state.redis_store import RedisStore  # noqa: E402
+from state.store import StoreUnavailable  # noqa: E402
+
+__all__ = ["redis_cluster_url", "redis_url"]  # session fixtures, re-exported for pytest
+
+T0 = 1_700_000_000_000
+HOUR = 3_600_000
+DAY = 24 * HOUR
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cap(key: str, limit: int, window_ms: int) -> CapIncrement:
+    return CapIncrement(cap_id=key.split("/", 1)[0], key=key, window_ms=window_ms, limit=limit)
+
+
+def commit(cid: str, rid: str, *caps: CapIncrement, now_ms: int = T0) -> DecisionCommit:
+    return DecisionCommit(
+        customer_id=cid,
+        request_id=rid,
+        decision_id=f"dec-{rid}",
+        now_ms=now_ms,
+        policy_version="1+test",
+        grants=(Grant(tracking_id=f"{rid}.a", action="a", channel="email", caps=caps),),
+    )
+
+
+def event(cid: str, eid: str, *, journey: bool = False, at_ms: int = T0) -> EventEffects:
+    changes: tuple[JourneyChange, ...] = ()
+    if journey:
+        st = JourneyState(
+            status="active",
+            stage="s1",
+            entered_ms=at_ms,
+            stage_entered_ms=at_ms,
+            entry_event_id=eid,
+            last_event_id=eid,
+        )
+        changes = (
+            JourneyChange(
+                journey="welcome", kind="enter", cause_event_id=eid, at_ms=at_ms, state=st
+            ),
+        )
+    return EventEffects(
+        customer_id=cid,
+        event_id=eid,
+        event_type="purchase",
+        event_ms=at_ms,
+        now_ms=at_ms,
+        counters=(
+            CounterIncrement(
+                event_type="purchase",
+                at_ms=at_ms,
+                bucket_ms=HOUR,
+                bucket_start_ms=at_ms - at_ms % HOUR,
+            ),
+        ),
+        journeys=changes,
+        feedback=(
+            FeedbackRecord(
+                kind=FeedbackKind.CLICK, decision_id="dec-1", event_id=eid, at_ms=at_ms
+            ),
+        ),
+    )
+
+
+NEEDS = SnapshotNeeds(
+    parts=frozenset(PARTS),
+    profile_attributes=frozenset({"email", "country", "tier"}),
+    consent_purposes=frozenset({"email_marketing", "push"}),
+    event_types=frozenset({"purchase"}),
+    cap_keys=frozenset({"daily", "weekly", "channel/email"}),
+)
+
+
+@pytest.fixture
+def private_redis() -> Iterator[RedisServer]:
+    """A redis-server of this test's own (it may be frozen, killed or restarted)."""
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def _unique(label: str) -> str:
+    return f"{label}-{os.getpid()}-{time.monotonic_ns() % 10**9}"
+
+
+async def _info(store: RedisStore, section: str) -> dict[str, Any]:
+    info: dict[str, Any] = await store.client.info(section)  # type: ignore[misc]
+    return info
+
+
+# =========================================================================== keys and TTLs
+
+
+def test_every_key_of_a_customer_is_in_one_cluster_slot() -> None:
+    from redis.crc import key_slot
+
+    for cid in ("c1", "user:42@x.io", "a.b-c+d"):
+        keys = customer_keys(cid, "arb")
+        assert {k.rsplit(":", 1)[1] for k in keys} == set(KEY_PARTS)
+        assert len({key_slot(k.encode()) for k in keys}) == 1
+    with pytest.raises(ValueError):
+        customer_keys("x}{y")
+
+
+def test_no_windowed_key_without_a_ttl_after_10000_grants(redis_url: str) -> None:
+    prefix = _unique("ttl")
+    customers, per_customer = 250, 40
+    daily, weekly, hourly = cap("daily", 30, DAY), cap("weekly", 100, 7 * DAY), cap("ch/e", 5, HOUR)
+
+    async def main() -> tuple[int, Counter[str], dict[str, int]]:
+        store = RedisStore.from_url(redis_url, prefix=prefix, default_timeout_s=5.0)
+        try:
+            started = time.perf_counter()
+            granted = 0
+            for batch in range(per_customer):
+                outs = await asyncio.gather(
+                    *(
+                        store.commit_decision(
+                            commit(
+                                f"c{i}",
+                                f"r{batch}",
+                                daily,
+                                weekly,
+                                hourly,
+                                now_ms=T0 + batch * 60_000,
+                            ),
+                            b"{}",
+                            ttl_s=600,
+                        )
+                        for i in range(customers)
+                    )
+                )
+                granted += sum(len(o.result.granted) for o in outs)
+            await asyncio.gather(
+                *(
+                    store.apply_event(event(f"c{i}", f"e{i}", journey=True))
+                    for i in range(customers)
+                )
+            )
+            elapsed = time.perf_counter() - started
+            types: Counter[str] = Counter()
+            least: dict[str, int] = {}
+            seen = {k async for k in store.client.scan_iter(match=f"{prefix}:*", count=1000)}
+            for key in seen:
+                part = key.decode().rsplit(":", 1)[1]
+                ttl = await store.client.pttl(key)  # type: ignore[misc]
+                types[f"{part}:{'ttl' if ttl > 0 else 'none'}"] += 1
+                least[part] = min(least.get(part, ttl), ttl)
+            print(
+                f"\n10,000 commits ({granted} grants) + {customers} events in {elapsed:.2f}s; "
+                f"keys by part/TTL: {dict(sorted(types.items()))}; least PTTL per part: {least}"
+            )
+            for i in range(customers):
+                await store.forget_customer(f"c{i}")
+            return granted, types, least
+        finally:
+            await store.close()
+
+    granted, types, least = asyncio.run(main())
+    # 40 commits per customer at one per minute: the hourly cap (5) binds first.
+    assert granted == customers * 5
+    assert not [t for t in types if t.endswith(":none") and t[0] not in "pj"], types
+    assert types["k:ttl"] == types["e:ttl"] == types["r:ttl"] == types["q:ttl"] == customers
+    assert types["d:ttl"] == types["f:ttl"] == types["j:none"] == customers
+    assert least["k"] > 7 * DAY - 60_000  # the longest window written
+    assert 0 < least["r"] <= 600_000 and 0 < least["q"] <= 600_000
+
+
+# =========================================================================== round trips
+
+
+def test_one_command_per_load_and_per_commit(private_redis: RedisServer) -> None:
+    """Counted on the server (INFO commandstats) and on the client (commands sent)."""
+
+    async def main() -> None:
+        store = RedisStore.from_url(private_redis.url, prefix="rt")
+        sent: list[str] = []
+        real = store.client.execute_command
+
+        async def counting(*args: Any, **kwargs: Any) -> Any:
+            if args[0] != "INFO":
+                sent.append(str(args[0]))
+            return await real(*args, **kwargs)
+
+        store.client.execute_command = counting  # type: ignore[method-assign]
+        try:
+            n = 50
+            await store.load("warm", NEEDS, T0)  # NOSCRIPT -> EVAL once: load the script cache
+            await store.commit_decision(commit("warm", "w", cap("daily", 3, DAY)), b"{}")
+            sent.clear()
+            before = await _info(store, "commandstats")
+            for i in range(n):
+                loaded = await store.load(f"c{i}", NEEDS, T0, request_id=f"r{i}")
+                assert loaded.replay is None
+                await store.commit_decision(commit(f"c{i}", f"r{i}", cap("daily", 3, DAY)), b"{}")
+                again = await store.load(f"c{i}", NEEDS, T0, request_id=f"r{i}")
+                assert again.replay is not None and cap_count(again.snapshot.caps["daily"], T0, DAY) == 1
+            after = await _info(store, "commandstats")
+            delta = {
+                name: after[name]["calls"] - before.get(name, {"calls": 0})["calls"]
+                for name in after
+                if name.startswith("cmdstat_")
+            }
+            print(f"\ncommands sent by the client: {Counter(sent)}; server commandstats delta: {delta}")
+            assert Counter(sent) == {"EVALSHA": 3 * n}
+            assert delta["cmdstat_evalsha"] == 3 * n
+            assert "cmdstat_eval" not in delta or delta["cmdstat_eval"] == 0
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+def test_script_cache_loss_falls_back_to_eval_once(private_redis: RedisServer) -> None:
+    async def main() -> None:
+        store = RedisStore.from_url(private_redis.url, prefix="nos")
+        try:
+            await store.load("c", NEEDS, T0)
+            await store.client.script_flush()  # type: ignore[misc]
+            base = await _info(store, "commandstats")
+            await store.load("c", NEEDS, T0)
+            await store.load("c", NEEDS, T0)
+            after = await _info(store, "commandstats")
+            evals = after["cmdstat_eval"]["calls"] - base.get("cmdstat_eval", {"calls": 0})["calls"]
+            shas = after["cmdstat_evalsha"]["calls"] - base["cmdstat_evalsha"]["calls"]
+            assert (evals, shas) == (1, 2)  # NOSCRIPT, EVAL (caches it), then EVALSHA again
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+def test_a_commit_is_never_retried_after_a_connection_error() -> None:
+    """A fake server that reads one command and hangs up: exactly one EVALSHA arrives."""
+    received: list[bytes] = []
+
+    async def main() -> None:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            data = await reader.read(65536)
+            received.append(data)
+            writer.close()
+
+        port = free_port()
+        server = await asyncio.start_server(handle, "127.0.0.1", port)
+        store = RedisStore.from_url(f"redis://127.0.0.1:{port}", default_timeout_s=1.0)
+        try:
+            with pytest.raises(StoreUnavailable):
+                await store.commit_decision(commit("c", "r", cap("daily", 3, DAY)), b"{}")
+        finally:
+            await store.close()
+            server.close()
+            await server.wait_closed()
+
+    asyncio.run(main())
+    assert sum(chunk.count(b"EVALSHA") for chunk in received) == 1, received
+
+
+# =========================================================================== concurrency
+
+
+@pytest.mark.parametrize("kind", ["single", "cluster"])
+def test_200_concurrent_duplicates_of_one_event_apply_once(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue("redis_url" if kind == "single" else "redis_cluster_url")
+
+    async def main() -> tuple[Counter[str], int]:
+        store = RedisStore.from_url(url, prefix=_unique("dup"), default_timeout_s=5.0)
+        try:
+            e = event("c", "evt-dup", journey=True)
+            outs = await asyncio.gather(*(store.apply_event(e) for _ in range(200)))
+            snap = (await store.load("c", NEEDS, T0)).snapshot
+            exported = await store.export_customer("c")
+            await store.forget_customer("c")
+            assert len(exported["feedback"]) == 1
+            return Counter(outs), snap.events["purchase"].total
+        finally:
+            await store.close()
+
+    outcomes, total = asyncio.run(main())
+    print(f"\n[{kind}] 200 concurrent duplicates: {dict(outcomes)}, counter total {total}")
+    assert outcomes == {"applied": 1, "duplicate": 199}
+    assert total == 1
+
+
+async def _cap_rounds(
+    url: str, prefix: str, rounds: int, concurrency: int, limit: int
+) -> list[tuple[int, int, float]]:
+    """Per round: (grants, cap usage read back, seconds) for ``concurrency`` commits at once."""
+    store = RedisStore.from_url(url, prefix=prefix, default_timeout_s=10.0)
+    daily = cap("daily", limit, DAY)
+    out = []
+    try:
+        for r in range(rounds):
+            cid = f"cap-{r}"
+            started = time.perf_counter()
+            outs = await asyncio.gather(
+                *(
+                    store.commit_decision(commit(cid, f"r{i}", daily), b"{}", ttl_s=60)
+                    for i in range(concurrency)
+                )
+            )
+            elapsed = time.perf_counter() - started
+            grants = sum(len(o.result.granted) for o in outs)
+            snap = (await store.load(cid, NEEDS, T0)).snapshot
+            out.append((grants, cap_count(snap.caps.get("daily", []), T0, DAY), elapsed))
+            await store.forget_customer(cid)
+    finally:
+        await store.close()
+    return out
+
+
+@pytest.mark.parametrize(("kind", "rounds"), [("single", 20), ("cluster", 5)])
+def test_1000_concurrent_commits_against_a_cap_of_3_grant_exactly_3(
+    kind: str, rounds: int, request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue("redis_url" if kind == "single" else "redis_cluster_url")
+    results = asyncio.run(_cap_rounds(url, _unique("cap"), rounds, 1000, 3))
+    times = sorted(t for _, _, t in results)
+    print(
+        f"\n[{kind}] {rounds} rounds x 1,000 concurrent commits, cap 3: grants per round "
+        f"{[g for g, _, _ in results]}; round time p50 {times[len(times) // 2] * 1000:.0f} ms, "
+        f"max {times[-1] * 1000:.0f} ms ({1000 / times[len(times) // 2]:.0f} commits/s)"
+    )
+    assert all(g == 3 and used == 3 for g, used, _ in results), results
+
+
+_WORKER = textwrap.dedent(
+    """
+    import asyncio, json, sys, time
+    from policies.effects import CapIncrement, DecisionCommit, Grant
+    from state.redis_store import RedisStore
+
+    url, prefix, tag, rounds, n, start = sys.argv[1:7]
+    rounds, n, start = int(rounds), int(n), float(start)
+    daily = CapIncrement(cap_id="daily", key="daily", window_ms=86_400_000, limit=3)
+
+    async def main():
+        store = RedisStore.from_url(url, prefix=prefix, default_timeout_s=10.0)
+        grants = []
+        for r in range(rounds):
+            # Both processes start round r at the same wall-clock instant.
+            await asyncio.sleep(max(0.0, start + r * 0.5 - time.time()))
+            outs = await asyncio.gather(*(
+                store.commit_decision(DecisionCommit(
+                    customer_id=f"mp-{r}", request_id=f"{tag}-{i}", decision_id=f"{tag}-{i}",
+                    now_ms=1_700_000_000_000, policy_version="v",
+                    grants=(Grant(tracking_id=f"{tag}-{i}", action="a", channel="email",
+                                  caps=(daily,)),)), b"{}", ttl_s=60)
+                for i in range(n)))
+            grants.append(sum(len(o.result.granted) for o in outs))
+        await store.close()
+        print(json.dumps(grants))
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_two_processes_500_concurrent_commits_each_grant_exactly_3(redis_url: str) -> None:
+    rounds, per_process = 10, 500
+    prefix = _unique("mp")
+    start = time.time() + 2.0  # both interpreters are up by then
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                _WORKER,
+                redis_url,
+                prefix,
+                tag,
+                str(rounds),
+                str(per_process),
+                str(start),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
+        for tag in ("p1", "p2")
+    ]
+    outs = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=60)
+        assert p.returncode == 0, stderr
+        outs.append(json.loads(stdout.strip().splitlines()[-1]))
+    per_round = [a + b for a, b in zip(*outs, strict=True)]
+    print(
+        f"\n2 processes x 500 concurrent commits, cap 3, {rounds} rounds: "
+        f"p1 {outs[0]}, p2 {outs[1]}, total per round {per_round}"
+    )
+    assert per_round == [3] * rounds
+
+    async def cleanup() -> None:
+        store = RedisStore.from_url(redis_url, prefix=prefix)
+        for r in range(rounds):
+            await store.forget_customer(f"mp-{r}")
+        await store.close()
+
+    asyncio.run(cleanup())
+
+
+# =========================================================================== faults
+
+
+@dataclass
+class _Load:
+    """A steady load of load+commit pairs, recording every call's outcome and latency."""
+
+    store: RedisStore
+    timeout_s: float
+    workers: int = 8
+    calls: list[tuple[float, float, str]] = field(default_factory=list)  # (start, latency, outcome)
+    grants: list[float] = field(default_factory=list)  # when a capped grant was confirmed
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def _call(self, coro: Any) -> Any:
+        started = time.monotonic()
+        try:
+            result = await coro
+        except StoreUnavailable as exc:
+            self.calls.append((started, time.monotonic() - started, exc.detail.split(" ")[0]))
+            return None
+        self.calls.append((started, time.monotonic() - started, "ok"))
+        return result
+
+    async def worker(self, w: int) -> None:
+        i = 0
+        while not self.stop.is_set():
+            i += 1
+            cid = f"f{w}"
+            loaded = await self._call(
+                self.store.load(cid, NEEDS, T0, request_id=f"r{i}", timeout_s=self.timeout_s)
+            )
+            if loaded is not None:
+                out = await self._call(
+                    self.store.commit_decision(
+                        commit(cid, f"w{w}-{i}", cap("daily", 10**9, DAY)),
+                        b"{}",
+                        ttl_s=60,
+                        timeout_s=self.timeout_s,
+                    )
+                )
+                if out is not None and out.result.granted:
+                    self.grants.append(time.monotonic())
+            await asyncio.sleep(0.002)
+
+    def summary(self, since: float, until: float) -> Counter[str]:
+        return Counter(o for s, _, o in self.calls if since <= s < until)
+
+
+async def _fault_run(
+    server: RedisServer, fault: str, outage_s: float = 1.5
+) -> tuple[_Load, dict[str, float]]:
+    breaker = CircuitBreaker()
+    store = RedisStore.from_url(server.url, prefix="fault", default_timeout_s=0.1, breaker=breaker)
+    load = _Load(store, timeout_s=0.1)
+    tasks = [asyncio.create_task(load.worker(w)) for w in range(load.workers)]
+    marks: dict[str, float] = {}
+    try:
+        await asyncio.sleep(0.7)
+        marks["down"] = time.monotonic()
+        if fault == "sigstop":
+            server.freeze()
+        else:
+            server.kill()
+        await asyncio.sleep(outage_s)
+        health_down = await store.ping()
+        marks["up"] = time.monotonic()
+        if fault == "sigstop":
+            server.thaw()
+        else:
+            server.start()
+        deadline = marks["up"] + 6.0
+        while time.monotonic() < deadline:
+            if load.grants and load.grants[-1] > marks["up"]:
+                break
+            await asyncio.sleep(0.01)
+        marks["recovered"] = next((g for g in load.grants if g > marks["up"]), float("inf"))
+        health_ok = False
+        for _ in range(100):
+            if await store.ping():
+                health_ok = True
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        marks["end"] = time.monotonic()
+        marks["health_down"] = float(health_down)
+        marks["health_ok"] = float(health_ok)
+        marks["opened"] = breaker.opened
+        marks["rejected"] = breaker.rejected
+    finally:
+        load.stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await store.close()
+    return load, marks
+
+
+def _report(fault: str, load: _Load, marks: dict[str, float]) -> None:
+    before = load.summary(0, marks["down"])
+    during = load.summary(marks["down"], marks["up"])
+    after = load.summary(marks["recovered"], marks["end"])
+    worst = max(lat for _, lat, _ in load.calls)
+    grants_during = sum(1 for g in load.grants if marks["down"] + 0.1 < g < marks["up"])
+    print(
+        f"\n[{fault}] calls before: {dict(before)}; during outage "
+        f"({marks['up'] - marks['down']:.2f}s): {dict(during)}; after recovery: {dict(after)}\n"
+        f"[{fault}] slowest call {worst * 1000:.1f} ms (timeout 100 ms); breaker opened "
+        f"{marks['opened']:.0f}x, {marks['rejected']:.0f} calls failed fast; grants confirmed "
+        f"during the outage: {grants_during}; health during outage: {bool(marks['health_down'])}; "
+        f"recovery (first confirmed grant after the server returned): "
+        f"{(marks['recovered'] - marks['up']) * 1000:.0f} ms"
+    )
+
+
+@pytest.mark.parametrize("fault", ["sigstop", "kill-restart"])
+def test_redis_outage_fails_fast_opens_the_circuit_and_recovers(
+    fault: str, private_redis: RedisServer
+) -> None:
+    load, marks = asyncio.run(_fault_run(private_redis, "sigstop" if fault == "sigstop" else "kill"))
+    _report(fault, load, marks)
+    # Every call answered within its deadline (plus scheduling slack on a busy 2-core box).
+    assert max(lat for _, lat, _ in load.calls) < 0.1 + 0.15
+    # Nothing was confirmed while the server was away (a commit in flight at the freeze may
+    # still be applied when it thaws; the caller saw it fail and granted nothing).
+    assert not [g for g in load.grants if marks["down"] + 0.1 < g < marks["up"]]
+    during = load.summary(marks["down"] + 0.1, marks["up"])
+    assert during["ok"] == 0 and during["circuit"] > 0  # failed fast once the breaker opened
+    assert marks["opened"] >= 1 and marks["health_down"] == 0.0
+    assert marks["recovered"] - marks["up"] < 5.0 and marks["health_ok"] == 1.0
+    after = load.summary(marks["recovered"], marks["end"])
+    assert after["ok"] > 0 and sum(after.values()) == after["ok"]

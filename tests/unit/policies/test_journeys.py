@@ -1,0 +1,284 @@
+"""Journey state machine and the effects contract: entry, idempotency, dedup,
+re-entry, transitions, exits, timers, counters, feedback, profile precedence."""
+
+from __future__ import annotations
+
+import pytest
+
+from policies.compiled import CompiledPolicy, compile_policy
+from policies.effects import (
+    ConsentUpdate,
+    FeedbackKind,
+    ProfileUpdate,
+    StateConflict,
+    apply_effects,
+    apply_profile_update,
+    merge_consent,
+)
+from policies.journeys import Event, StateUnavailableError, advance_timers, apply_event
+from policies.loader import load_sources
+from policies.snapshot import ConsentRecord, CustomerSnapshot, ProfileValue, event_count
+
+NOW = 1_748_876_400_000
+HOUR = 3_600_000
+DAY = 24 * HOUR
+
+POLICY = """
+policy_set: {id: t, version: "1"}
+contracts:
+  profile:
+    plan: {type: string, default: basic}
+    dnc: {type: bool, default: false}
+  events:
+    cart: {properties: {cart_id: string, items: int}}
+    order: {properties: {total: double}}
+    open: {}
+    click: {}
+channels:
+  - {id: receipts, transactional: true}
+consent:
+  do_not_contact: dnc
+journeys:
+  - id: cart
+    owner: t
+    status: active
+    triggers:
+      - event: cart
+        when: event.properties.items > 0
+        dedup: {key: event.properties.cart_id, window: 7d}
+    reentry: after 3d
+    stages:
+      - {id: wait, transitions: [{after: 1h, to: remind}]}
+      - {id: remind, transitions: [{on: open, to: done_stage}, {after: 1d, to: exit}]}
+      - {id: done_stage}
+    exits:
+      - {on: order, reason: converted}
+      - {on: cart, when: event.properties.items == 0, reason: emptied}
+    max_duration: 5d
+  - id: once
+    owner: t
+    status: active
+    triggers: [{event: order, when: 'profile.plan == "basic" && events.count("order") == 1'}]
+    stages: [{id: only}]
+  - id: always
+    owner: t
+    status: active
+    triggers: [{event: open}]
+    reentry: always
+    stages: [{id: only, transitions: [{on: click, to: exit}]}]
+  - id: paused
+    owner: t
+    status: paused
+    triggers: [{event: open}]
+    stages: [{id: only}]
+actions:
+  - {id: r, channel: receipts, always_on: true}
+"""
+
+
+@pytest.fixture(scope="module")
+def policy() -> CompiledPolicy:
+    return compile_policy(load_sources({"p.yaml": POLICY}))
+
+
+def track(
+    policy: CompiledPolicy, s: CustomerSnapshot, event_id: str, type_: str, at: int, **props: object
+):  # type: ignore[no-untyped-def]
+    effects = apply_event(
+        policy, s, Event(event_id=event_id, type=type_, time_ms=at, properties=props), at
+    )
+    return apply_effects(s, effects), effects
+
+
+def test_entry_records_its_cause_and_counts_the_event(policy: CompiledPolicy) -> None:
+    s = CustomerSnapshot(customer_id="c")
+    s, fx = track(policy, s, "e1", "cart", NOW, cart_id="k1", items=2)
+    state = s.journeys["cart"]
+    assert (state.status, state.stage, state.entries) == ("active", "wait", 1)
+    assert state.entry_event_id == state.last_event_id == "e1"
+    assert state.dedup == {"k1": NOW}
+    assert [(c.kind, c.cause_event_id, c.expect_last_event_id) for c in fx.journeys] == [
+        ("enter", "e1", None)
+    ]
+    counter = s.events["cart"]
+    assert counter.total == 1 and counter.last_ms == NOW
+    assert event_count(counter, NOW, HOUR) == 1
+
+
+def test_trigger_condition_and_idempotent_entry(policy: CompiledPolicy) -> None:
+    s = CustomerSnapshot(customer_id="c")
+    s, fx = track(policy, s, "e0", "cart", NOW, cart_id="k1", items=0)
+    assert fx.journeys == () and "cart" not in s.journeys
+    s, _ = track(policy, s, "e1", "cart", NOW, cart_id="k1", items=2)
+    # The store drops a repeated event id; even if it did not, the state remembers it.
+    again = apply_event(
+        policy,
+        s,
+        Event(event_id="e1", type="cart", time_ms=NOW, properties={"cart_id": "k1", "items": 2}),
+        NOW + 1,
+    )
+    assert again.journeys == ()
+
+
+def test_dedup_key_and_reentry_after(policy: CompiledPolicy) -> None:
+    s = CustomerSnapshot(customer_id="c")
+    s, _ = track(policy, s, "e1", "cart", NOW, cart_id="k1", items=2)
+    s, _ = track(policy, s, "e2", "order", NOW + HOUR // 2, total=10.0)
+    assert s.journeys["cart"].status == "exited"
+    assert s.journeys["cart"].exit_reason == "converted"
+    # Re-entry is allowed after 3d, but cart k1 is deduplicated for 7d.
+    s, fx = track(policy, s, "e3", "cart", NOW + 4 * DAY, cart_id="k1", items=1)
+    assert fx.journeys == ()
+    # Too early for a new cart (< 3d after the entry):
+    _, fx = track(policy, s, "e4", "cart", NOW + 2 * DAY, cart_id="k2", items=1)
+    assert fx.journeys == ()
+    s, fx = track(policy, s, "e5", "cart", NOW + 4 * DAY, cart_id="k2", items=1)
+    assert [c.kind for c in fx.journeys] == ["reenter"]
+    assert s.journeys["cart"].entries == 2
+    assert set(s.journeys["cart"].dedup) == {"k1", "k2"}
+
+
+def test_reentry_never_and_always(policy: CompiledPolicy) -> None:
+    s = CustomerSnapshot(customer_id="c")
+    s, fx = track(policy, s, "o1", "order", NOW, total=1.0)
+    assert [c.journey for c in fx.journeys] == ["once"]
+    # `reentry` defaults to never (and the trigger sees this order counted: 2 orders now).
+    s, fx = track(policy, s, "o2", "order", NOW + 30 * DAY, total=1.0)
+    assert fx.journeys == () and s.journeys["once"].entries == 1
+    s, fx = track(policy, s, "a1", "open", NOW)
+    assert [(c.kind, c.journey) for c in fx.journeys] == [("enter", "always")]  # not "paused"
+    s, fx = track(policy, s, "a2", "click", NOW + 1)
+    assert s.journeys["always"].status == "completed"
+    s, fx = track(policy, s, "a3", "open", NOW + 2)
+    assert [(c.kind, c.journey) for c in fx.journeys] == [("reenter", "always")]
+    assert s.journeys["always"].entries == 2
+
+
+def test_timers_then_event_transition_then_exit_order(policy: CompiledPolicy) -> None:
+    s = CustomerSnapshot(customer_id="c")
+    s, _ = track(policy, s, "e1", "cart", NOW, cart_id="k1", items=2)
+    # Two hours later an `open` arrives: the 1h timer moves wait -> remind first,
+    # then the event moves remind -> done_stage.
+    s, fx = track(policy, s, "e2", "open", NOW + 2 * HOUR)
+    assert [(c.kind, c.from_stage, c.to_stage) for c in fx.journeys[:2]] == [
+        ("transition", "wait", "remind"),
+        ("transition", "remind", "done_stage"),
+    ]
+    timer, event = fx.journeys[:2]
+    assert timer.cause_event_id == f"timer:wait->remind@{NOW + HOUR}"
+    assert event.expect_last_event_id == timer.state.last_event_id  # chained preconditions
+    assert s.journeys["cart"].stage == "done_stage"
+
+
+def test_exit_with_condition_and_max_duration(policy: CompiledPolicy) -> None:
+    s = CustomerSnapshot(customer_id="c")
+    s, _ = track(policy, s, "e1", "cart", NOW, cart_id="k1", items=2)
+    t, _ = track(policy, s, "e2", "cart", NOW + 10, cart_id="k1", items=0)
+    assert t.journeys["cart"].exit_reason == "emptied"
+    s, _ = track(policy, s, "e3", "open", NOW + 2 * HOUR)  # -> done_stage (no timers there)
+    states, changes = advance_timers(policy, s.journeys, {}, NOW + 6 * DAY)
+    assert [c.kind for c in changes] == ["timeout"]
+    assert states["cart"].exit_reason == "max_duration"
+    assert states["cart"].exited_ms == NOW + 5 * DAY
+
+
+def test_stale_effects_conflict(policy: CompiledPolicy) -> None:
+    s = CustomerSnapshot(customer_id="c")
+    fx1 = apply_event(
+        policy,
+        s,
+        Event(event_id="e1", type="cart", time_ms=NOW, properties={"cart_id": "a", "items": 1}),
+        NOW,
+    )
+    fx2 = apply_event(
+        policy,
+        s,
+        Event(event_id="e2", type="cart", time_ms=NOW, properties={"cart_id": "b", "items": 1}),
+        NOW,
+    )
+    s1 = apply_effects(s, fx1)
+    with pytest.raises(StateConflict):
+        apply_effects(s1, fx2)  # computed from the snapshot before e1: re-read and re-run
+
+
+def test_feedback_is_tied_to_the_decision(policy: CompiledPolicy) -> None:
+    s = CustomerSnapshot(customer_id="c")
+    fx = apply_event(
+        policy,
+        s,
+        Event(
+            event_id="f1",
+            type="click",
+            time_ms=NOW,
+            decision_id="d1",
+            tracking_id="d1.promo.x",
+            feedback=FeedbackKind.CLICK,
+        ),
+        NOW,
+    )
+    (record,) = fx.feedback
+    assert (record.kind, record.decision_id, record.action, record.event_id) == (
+        "click",
+        "d1",
+        "promo.x",
+        "f1",
+    )
+
+
+def test_future_events_are_clamped_and_unavailable_journeys_refuse(policy: CompiledPolicy) -> None:
+    s = CustomerSnapshot(customer_id="c")
+    fx = apply_event(policy, s, Event(event_id="e", type="open", time_ms=NOW + DAY), NOW)
+    assert fx.counters[0].at_ms == NOW
+    with pytest.raises(StateUnavailableError):
+        apply_event(
+            policy,
+            CustomerSnapshot(customer_id="c", unavailable=frozenset({"journeys"})),
+            Event(event_id="e", type="open", time_ms=NOW),
+            NOW,
+        )
+
+
+def test_consent_precedence() -> None:
+    denied = ConsentRecord(state="denied", updated_ms=10)
+    granted = ConsentRecord(state="granted", updated_ms=10)
+    assert merge_consent(None, granted)
+    assert not merge_consent(denied, granted)  # equal timestamp: denied wins
+    assert merge_consent(granted, denied)
+    assert not merge_consent(denied, ConsentRecord(state="granted", updated_ms=9))
+    assert merge_consent(denied, ConsentRecord(state="granted", updated_ms=11))
+
+
+def test_profile_update_precedence_and_tombstones() -> None:
+    s = CustomerSnapshot(
+        customer_id="c", profile={"plan": ProfileValue(value="premium", updated_ms=100)}
+    )
+    s, results = apply_profile_update(
+        s,
+        ProfileUpdate(customer_id="c", source="old", timestamp_ms=50, traits={"plan": "basic"}),
+    )
+    assert s.profile["plan"].value == "premium"
+    assert [(r.name, r.applied, r.stored_ms) for r in results] == [("plan", False, 100)]
+    s, _ = apply_profile_update(
+        s, ProfileUpdate(customer_id="c", source="crm", timestamp_ms=200, traits={"plan": None})
+    )
+    assert s.profile["plan"] == ProfileValue(value=None, updated_ms=200, source="crm")
+    s, _ = apply_profile_update(
+        s, ProfileUpdate(customer_id="c", source="old", timestamp_ms=150, traits={"plan": "basic"})
+    )
+    assert s.profile["plan"].value is None  # the tombstone keeps the older write out
+    s, results = apply_profile_update(
+        s,
+        ProfileUpdate(
+            customer_id="c",
+            source="cmp",
+            timestamp_ms=300,
+            consents=(ConsentUpdate(purpose="email", state="granted", expires_ms=400),),
+            do_not_contact=True,
+        ),
+        do_not_contact_attribute="dnc",
+    )
+    assert s.consent["email"] == ConsentRecord(
+        state="granted", updated_ms=300, source="cmp", expires_ms=400
+    )
+    assert s.profile["dnc"].value is True
+    assert {r.kind for r in results} == {"consent", "do_not_contact"}

@@ -1,0 +1,115 @@
+"""`arbiter policy test` on the example set, and the scenario runner itself."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import pytest
+
+from policies.compiled import CompiledPolicy, load_policy
+from policies.decision import Request
+from policies.scenarios import find_scenario_files, run_directory
+from server.cli_policy_engine import bench as run_bench
+from server.cli_policy_engine import explain, run_tests, synthetic_policy, synthetic_snapshots
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "policies"
+
+
+@pytest.fixture(scope="module")
+def example() -> CompiledPolicy:
+    return load_policy(EXAMPLES)
+
+
+def test_every_example_scenario_passes(example: CompiledPolicy) -> None:
+    report = run_directory(EXAMPLES, policy=example)
+    failures = [f"{r.file}: {r.name}: {f}" for r in report.results for f in r.failures]
+    assert failures == []
+    assert report.errors == ()
+    assert report.passed >= 40
+
+
+def test_cli_prints_the_summary_line() -> None:
+    out = io.StringIO()
+    assert run_tests(str(EXAMPLES), out=out) == 0
+    last = out.getvalue().strip().splitlines()[-1]
+    passed, failed = last.split(", ")
+    assert passed.endswith(" passed") and int(passed.split()[0]) >= 40
+    assert failed == "0 failed"
+
+
+def test_scenario_files_are_exactly_what_the_loader_skips() -> None:
+    files = [p.relative_to(EXAMPLES).as_posix() for p in find_scenario_files(EXAMPLES)]
+    assert files and all(f.startswith("tests/") for f in files)
+
+
+def test_a_wrong_expectation_fails_with_an_explanation(tmp_path: Path) -> None:
+    root = tmp_path / "policies"
+    shutil.copytree(EXAMPLES, root, ignore=shutil.ignore_patterns("tests"))
+    (root / "tests").mkdir()
+    (root / "tests" / "wrong.yaml").write_text(
+        """
+scenarios:
+  - name: expects the email where consent denies it
+    given:
+      now: 2025-06-02T15:00:00Z
+      profile: {region: EU, email_verified: true}
+      events:
+        - {type: cart_updated, at: -2h, properties: {cart_id: k1, item_count: 2, cart_value: 40.0}}
+    steps:
+      - decide: {channels: [email]}
+        expect: {actions: [cart_reminder_email]}
+"""
+    )
+    (root / "tests" / "typo.yaml").write_text(
+        """
+scenarios:
+  - name: a typo in an expectation is an error, not a pass
+    given: {now: 2025-06-02T15:00:00Z}
+    steps:
+      - decide: {}
+        expect: {acions: []}
+"""
+    )
+    out = io.StringIO()
+    assert run_tests(str(root), out=out) == 1
+    text = out.getvalue()
+    assert "CONSENT_UNKNOWN" in text  # the trace of the expected action explains the failure
+    assert "unknown field `acions`" in text
+    assert text.strip().endswith("0 passed, 2 failed")
+
+
+def test_explain_prints_decision_and_trace(tmp_path: Path) -> None:
+    (tmp_path / "req.json").write_text(
+        '{"customer_id": "alice", "channels": ["push"], "request_id": "r1"}'
+    )
+    (tmp_path / "snap.yaml").write_text(
+        """
+customer_id: alice
+profile:
+  region: {value: US}
+  app_installed: {value: true}
+journeys:
+  cart_abandonment: {status: active, stage: reminder, entered_ms: 1748869200000, stage_entered_ms: 1748872800000}
+"""
+    )
+    out = io.StringIO()
+    code = explain(
+        str(EXAMPLES),
+        str(tmp_path / "req.json"),
+        str(tmp_path / "snap.yaml"),
+        now="2025-06-02T15:00:00Z",
+        out=out,
+    )
+    assert code == 0
+    text = out.getvalue()
+    assert "cart_reminder_push" in text and "SELECTED" in text and "commit:" in text
+
+
+def test_bench_runs_on_a_small_synthetic_set() -> None:
+    policy = synthetic_policy(20, 3)
+    assert len(policy.actions) >= 20 and len(policy.journeys) == 3
+    snapshots = synthetic_snapshots(policy, 20)
+    (result,) = run_bench(policy, snapshots, [("all", Request(customer_id="x", limit=3))], rounds=1)
+    assert result.decisions == 20 and result.off_median_us > 0 and result.on_median_us > 0
