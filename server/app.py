@@ -63,11 +63,11 @@ def make_store(settings: Settings) -> Store:
         from state.memory import MemoryStore
 
         return MemoryStore()
-    try:
-        from state.redis_store import RedisStore  # type: ignore[import-not-found,unused-ignore]
-    except ImportError as exc:  # pragma: no cover - depends on the Redis store being installed
-        raise RuntimeError("--redis-url given, but the Redis store is not available") from exc
-    store: Store = RedisStore.from_url(settings.redis_url)
+    from state.redis_store import RedisStore
+
+    store: Store = RedisStore.from_url(
+        settings.redis_url, default_timeout_s=settings.store_timeout_s
+    )
     return store
 
 

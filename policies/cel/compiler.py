@@ -69,6 +69,8 @@ _INT_ARITH = {"_+_": "+", "_-_": "-", "_*_": "*"}
 _DOUBLE_ARITH = {"_+_": "+", "_-_": "-", "_*_": "*", "_/_": "/"}
 _SIZED = (STRING, BYTES)
 _EXACT_DOUBLE_INT = 2**53
+# Receiver string functions with the same meaning as Python's str methods.
+_STRING_METHODS = {"startsWith": "startswith", "endsWith": "endswith", "contains": "__contains__"}
 # Operators whose cost does not grow with their operands' size: not charged
 # to the cost budget inside loops (the loop's iterations are).
 _CONSTANT_COST = frozenset(
@@ -290,6 +292,15 @@ class _Generator:
             left, right = types
             both_numeric = left in _NUMERIC and right in _NUMERIC
             op = _RELATIONS.get(name)
+            if op is not None and left == right and left in (TIMESTAMP, DURATION):
+                # Compare the nanosecond counts: no Python-level __lt__ call.
+                return f"({self.gen(args[0])}.nanos {op} {self.gen(args[1])}.nanos)"
+            if left == STRING and right == STRING and name in _STRING_METHODS:
+                if name == "contains":
+                    if self.in_comprehension:
+                        return None  # O(n): charged like any call inside a loop
+                    return f"({self.gen(args[1])} in {self.gen(args[0])})"
+                return f"{self.gen(args[0])}.{_STRING_METHODS[name]}({self.gen(args[1])})"
             if op is not None:
                 same = left == right and (
                     left in _EQUAL_SAME if op in "==!=" else left in _ORDERED_SAME

@@ -2,15 +2,17 @@
 -- commit: one decision, atomically -- idempotency, per-grant cap re-check + count, journey CAS.
 -- Mirrors policies.effects.apply_commit exactly (the contract suite compares it with MemoryStore).
 -- KEYS: j k r q (see state/redis_keys.py)
--- ARGV: now_ms, request_id, ttl_ms, record, n_grants,
---       per grant: tracking_id, action, n_caps, per cap: cap_id, key, window_ms, limit
---       n_changes, per change: journey, has_expect (0/1), expect_last_event_id, value
+-- ARGV: msgpack plan, record, journey state values (one per change, in order)
+--       plan = {now_ms, request_id, ttl_ms, grants, changes}
+--       grants = {{tracking_id, action, {{cap_id, key, window_ms, limit}...}}...}
+--       changes = {{journey, has_expect (0/1), expect_last_event_id}...}
 -- Returns {1, stored record} when request_id already has a live record (nothing applied),
 -- else {0, msgpack result} where result = {{granted...}, {{tracking_id, action, cap_id, key}...},
 -- {skipped journeys...}}.
 local t = redis.call('TIME')
 local clock = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local rid = ARGV[2]
+local plan = cmsgpack.unpack(ARGV[1])
+local rid = plan[2]
 local exp = redis.call('ZSCORE', KEYS[4], rid)
 if exp and tonumber(exp) > clock then
   local stored = redis.call('HGET', KEYS[3], rid)
@@ -19,8 +21,8 @@ if exp and tonumber(exp) > clock then
   end
 end
 
-local now = tonumber(ARGV[1])
-local ttl = tonumber(ARGV[3])
+local now = plan[1]
+local ttl = plan[3]
 
 -- cap key -> {w = longest window seen, ts = grant instants ascending}
 local caps = {}
@@ -46,31 +48,27 @@ local function cap(key)
 end
 
 local granted, rejected = {}, {}
-local i = 6
-for _ = 1, tonumber(ARGV[5]) do
-  local tid, action, ncaps = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
-  i = i + 3
+for _, g in ipairs(plan[4]) do
+  local incs = g[3]
   local refused = nil
-  for k = 0, ncaps - 1 do
-    local base = i + 4 * k
-    local since = now - tonumber(ARGV[base + 2])
+  for _, inc in ipairs(incs) do
+    local since = now - inc[3]
     local used = 0
-    for _, at in ipairs(cap(ARGV[base + 1]).ts) do
+    for _, at in ipairs(cap(inc[2]).ts) do
       if at > since and at <= now then
         used = used + 1
       end
     end
-    if used + 1 > tonumber(ARGV[base + 3]) then
-      refused = base
+    if used + 1 > inc[4] then
+      refused = inc
       break
     end
   end
   if refused then
-    rejected[#rejected + 1] = {tid, action, ARGV[refused], ARGV[refused + 1]}
+    rejected[#rejected + 1] = {g[1], g[2], refused[1], refused[2]}
   else
-    for k = 0, ncaps - 1 do
-      local base = i + 4 * k
-      local key, window = ARGV[base + 1], tonumber(ARGV[base + 2])
+    for _, inc in ipairs(incs) do
+      local key, window = inc[2], inc[3]
       local c = cap(key)
       local since = now - window
       local kept = {}
@@ -90,9 +88,8 @@ for _ = 1, tonumber(ARGV[5]) do
       end
       dirty[key] = true
     end
-    granted[#granted + 1] = tid
+    granted[#granted + 1] = g[1]
   end
-  i = i + 4 * ncaps
 end
 
 for key in pairs(dirty) do
@@ -121,15 +118,14 @@ local function last_event(value)
 end
 local found = {}
 local skipped = {}
-for _ = 1, tonumber(ARGV[i]) do
-  local journey, has_expect, expect, value = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-  i = i + 4
+for n, ch in ipairs(plan[5]) do
+  local journey, value = ch[1], ARGV[2 + n]
   local cur = found[journey]
   if cur == nil then
     local raw = redis.call('HGET', KEYS[1], journey)
     cur = raw and last_event(raw) or false
   end
-  if (has_expect == '1' and cur == expect) or (has_expect == '0' and cur == false) then
+  if (ch[2] == 1 and cur == ch[3]) or (ch[2] == 0 and cur == false) then
     redis.call('HSET', KEYS[1], journey, value)
     found[journey] = last_event(value)
   else
@@ -139,7 +135,7 @@ for _ = 1, tonumber(ARGV[i]) do
 end
 
 local result = cmsgpack.pack({granted, rejected, skipped})
-redis.call('HSET', KEYS[3], rid, string.format('%d:', #result) .. result .. ARGV[4])
+redis.call('HSET', KEYS[3], rid, string.format('%d:', #result) .. result .. ARGV[2])
 redis.call('ZADD', KEYS[4], string.format('%d', clock + ttl), rid)
 local old = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', clock, 'LIMIT', 0, 100)
 if #old > 0 then

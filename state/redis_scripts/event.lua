@@ -2,15 +2,16 @@
 -- event: one event's effects, atomically -- dedup, journey compare-and-set, counters, feedback.
 -- Mirrors policies.effects.apply_effects (dedup and feedback are the store's part).
 -- KEYS: j e d f (see state/redis_keys.py)
--- ARGV: event_id, dedup_ttl_ms, feedback_limit, feedback_ttl_ms,
---       n_changes, per change: journey, has_expect (0/1), expect_last_event_id, value
---       n_counters, per counter: event_type, at_ms, bucket_ms, bucket_start_ms, count, retention_ms
---       n_feedback, per record: value
+-- ARGV: msgpack plan, journey state values (one per change, in order), feedback records
+--       plan = {event_id, dedup_ttl_ms, feedback_limit, feedback_ttl_ms, changes, counters}
+--       changes = {{journey, has_expect (0/1), expect_last_event_id}...}
+--       counters = {{event_type, at_ms, bucket_ms, bucket_start_ms, count, retention_ms}...}
 -- Returns {1} applied, {0} duplicate, or {2, journey, has_expect, expect, has_found, found}
 -- when a journey precondition fails (then nothing was written).
 local t = redis.call('TIME')
 local clock = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local eid = ARGV[1]
+local plan = cmsgpack.unpack(ARGV[1])
+local eid = plan[1]
 local seen = redis.call('ZSCORE', KEYS[3], eid)
 if seen and tonumber(seen) > clock then
   return {0}
@@ -23,20 +24,18 @@ local function last_event(value)
 end
 
 -- Check every journey precondition, in order, before writing anything.
-local i = 5
-local n = tonumber(ARGV[i])
+local changes = plan[5]
 local found = {}
 local writes = {}
-for _ = 1, n do
-  local journey, has_expect, expect, value = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-  i = i + 4
+for n, ch in ipairs(changes) do
+  local journey, value = ch[1], ARGV[1 + n]
   local cur = found[journey]
   if cur == nil then
     local raw = redis.call('HGET', KEYS[1], journey)
     cur = raw and last_event(raw) or false
   end
-  if not ((has_expect == '1' and cur == expect) or (has_expect == '0' and cur == false)) then
-    return {2, journey, has_expect, expect, cur and '1' or '0', cur or ''}
+  if not ((ch[2] == 1 and cur == ch[3]) or (ch[2] == 0 and cur == false)) then
+    return {2, journey, ch[2], ch[3], cur and 1 or 0, cur or ''}
   end
   found[journey] = last_event(value)
   writes[#writes + 1] = journey
@@ -47,15 +46,11 @@ if #writes > 0 then
 end
 
 -- Counters: {total, first (false = none), last, bucket_ms, start, count, start, count, ...}.
-i = i + 1
 local counters = {}
 local order = {}
 local maxret = 0
-for _ = 1, tonumber(ARGV[i]) do
-  local etype = ARGV[i + 1]
-  local at, bucket_ms = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
-  local start, count, retention = tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6])
-  i = i + 6
+for _, inc in ipairs(plan[6]) do
+  local etype, at, bucket_ms, start, count, retention = inc[1], inc[2], inc[3], inc[4], inc[5], inc[6]
   local c = counters[etype]
   if c == nil then
     local raw = redis.call('HGET', KEYS[2], etype)
@@ -112,18 +107,17 @@ if #order > 0 then
 end
 
 -- Feedback, newest last, capped.
-i = i + 1
-n = tonumber(ARGV[i])
-if n > 0 then
-  redis.call('RPUSH', KEYS[4], unpack(ARGV, i + 1, i + n))
-  redis.call('LTRIM', KEYS[4], -tonumber(ARGV[3]), -1)
-  if redis.call('PTTL', KEYS[4]) < tonumber(ARGV[4]) then
-    redis.call('PEXPIRE', KEYS[4], ARGV[4])
+local first = 2 + #changes
+if #ARGV >= first then
+  redis.call('RPUSH', KEYS[4], unpack(ARGV, first, #ARGV))
+  redis.call('LTRIM', KEYS[4], -plan[3], -1)
+  if redis.call('PTTL', KEYS[4]) < plan[4] then
+    redis.call('PEXPIRE', KEYS[4], string.format('%d', plan[4]))
   end
 end
 
 -- Remember the event id; drop expired markers.
-local ttl = tonumber(ARGV[2])
+local ttl = plan[2]
 redis.call('ZADD', KEYS[3], string.format('%d', clock + ttl), eid)
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', clock)
 if redis.call('PTTL', KEYS[3]) < ttl then

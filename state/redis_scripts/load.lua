@@ -1,11 +1,12 @@
 #!lua flags=no-writes
 -- load: one customer's snapshot parts and the idempotency record of a request, in one round trip.
 -- KEYS: p j k e r q (see state/redis_keys.py)
--- ARGV: request_id ("" = none), want_journeys (0/1),
---       n_fields, <p fields...>, events (-1 = all, else n), <event types...>, n_caps, <cap keys...>
+-- ARGV: request_id ("" = none), msgpack plan
+--       {want_journeys (0/1), {p fields...}, all_events (0/1), {event types...}, {cap keys...}}
 -- Returns {record or nil, {p values}, {journey, value, ...}, events, {cap values}} where events is
 -- {type, value, ...} (all) or {values} (listed). Read-only; record expiry by the server clock.
 local rid = ARGV[1]
+local plan = cmsgpack.unpack(ARGV[2])
 local record = false
 if rid ~= '' then
   local exp = redis.call('ZSCORE', KEYS[6], rid)
@@ -16,29 +17,22 @@ if rid ~= '' then
     end
   end
 end
-local i = 3
-local n = tonumber(ARGV[i])
 local profile = {}
-if n > 0 then
-  profile = redis.call('HMGET', KEYS[1], unpack(ARGV, i + 1, i + n))
+if #plan[2] > 0 then
+  profile = redis.call('HMGET', KEYS[1], unpack(plan[2]))
 end
-i = i + n + 1
 local journeys = {}
-if ARGV[2] == '1' then
+if plan[1] == 1 then
   journeys = redis.call('HGETALL', KEYS[2])
 end
-n = tonumber(ARGV[i])
 local events = {}
-if n < 0 then
+if plan[3] == 1 then
   events = redis.call('HGETALL', KEYS[4])
-  n = 0
-elseif n > 0 then
-  events = redis.call('HMGET', KEYS[4], unpack(ARGV, i + 1, i + n))
+elseif #plan[4] > 0 then
+  events = redis.call('HMGET', KEYS[4], unpack(plan[4]))
 end
-i = i + n + 1
-n = tonumber(ARGV[i])
 local caps = {}
-if n > 0 then
-  caps = redis.call('HMGET', KEYS[3], unpack(ARGV, i + 1, i + n))
+if #plan[5] > 0 then
+  caps = redis.call('HMGET', KEYS[3], unpack(plan[5]))
 end
 return {record, profile, journeys, events, caps}

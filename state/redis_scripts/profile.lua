@@ -3,14 +3,14 @@
 -- Mirrors policies.effects.apply_profile_update: newer wins; a trait at an equal timestamp
 -- applies; a consent at an equal timestamp applies only if it is a denial.
 -- KEYS: p (see state/redis_keys.py)
--- ARGV: n, per field: field, kind ('t' trait / 'c' consent), timestamp_ms, flag ('-', 'g', 'd'), value
+-- ARGV: msgpack plan, then one stored value per field, in order
+--       plan = {{field, kind ('t' trait / 'c' consent), timestamp_ms, flag ('-', 'g', 'd')}...}
 -- Returns {applied (0/1), stored_ms, ...} per field, in order.
+local plan = cmsgpack.unpack(ARGV[1])
 local cache = {}
 local out = {}
-local i = 2
-for _ = 1, tonumber(ARGV[1]) do
-  local field, kind, ts, flag, value = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3], ARGV[i + 4]
-  i = i + 5
+for n, f in ipairs(plan) do
+  local field, kind, ts, flag = f[1], f[2], f[3], f[4]
   local cur = cache[field]
   if cur == nil then
     local raw = redis.call('HGET', KEYS[1], field)
@@ -30,7 +30,7 @@ for _ = 1, tonumber(ARGV[1]) do
     apply = ts > cur.ms or (ts == cur.ms and flag == 'd')
   end
   if apply then
-    redis.call('HSET', KEYS[1], field, value)
+    redis.call('HSET', KEYS[1], field, ARGV[1 + n])
     cur = {ms = ts, flag = flag}
     out[#out + 1] = 1
   else

@@ -39,6 +39,7 @@ from google.protobuf import timestamp_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from policies.effects import StateConflict
 from state.store import StoreUnavailable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -679,6 +680,61 @@ def test_unexpected_errors_are_internal_without_details(
     details = err.value.details() or ""
     assert details.startswith("internal error (ref ")
     assert "secret" not in details and "Traceback" not in details
+
+
+def test_track_reapplies_after_a_journey_state_conflict_then_aborts(
+    stub: Any, arbiter_server: ServerHandle, customer: str
+) -> None:
+    store = arbiter_server.store
+    original = store.apply_event
+    conflicts = {"left": 1}
+
+    async def racing(effects: Any, **kwargs: Any) -> Any:
+        if conflicts["left"] > 0:
+            conflicts["left"] -= 1
+            raise StateConflict("onboarding", None, "someone-else")
+        return await original(effects, **kwargs)
+
+    store.apply_event = racing  # type: ignore[method-assign]
+    try:
+        first = stub.Track(decision_pb2.TrackRequest(events=[_event(customer)]), timeout=5)
+        assert [r.status for r in first.results] == [decision_pb2.EVENT_STATUS_APPLIED]
+        conflicts["left"] = 100  # never settles: bounded retries, then ABORTED
+        with pytest.raises(grpc.RpcError) as err:
+            stub.Track(decision_pb2.TrackRequest(events=[_event(customer)]), timeout=5)
+    finally:
+        del store.apply_event
+    assert err.value.code() is grpc.StatusCode.ABORTED
+    assert arbiter_server.export(customer)["events"]["order_placed"]["total"] == 1
+
+
+def test_writes_are_unavailable_while_the_store_is_down(
+    stub: Any, arbiter_server: ServerHandle, customer: str
+) -> None:
+    arbiter_server.store.unavailable = True
+    try:
+        for method, request in (
+            ("Track", decision_pb2.TrackRequest(events=[_event(customer)])),
+            ("UpdateProfile", _profile_req(customer)),
+        ):
+            with pytest.raises(grpc.RpcError) as err:
+                getattr(stub, method)(request, timeout=5)
+            assert err.value.code() is grpc.StatusCode.UNAVAILABLE, method
+        check = stub.Check(
+            decision_pb2.CheckRequest(
+                request_id=uuid.uuid4().hex,
+                customer_id=customer,
+                action_id="default_home_banner",
+                channel="in_app",
+                record=True,
+            ),
+            timeout=5,
+        )
+    finally:
+        arbiter_server.store.unavailable = False
+    assert not check.allowed and not check.recorded
+    assert check.reason == decision_pb2.REASON_STATE_UNAVAILABLE
+    assert check.degradations
 
 
 # =========================================================================== shutdown
