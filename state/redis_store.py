@@ -157,9 +157,9 @@ _decode_result = msgspec.msgpack.Decoder(
 
 
 class _LoadPlan(msgspec.Struct, frozen=True):
-    """The ``load.lua`` arguments for one ``SnapshotNeeds`` and how to read the reply."""
+    """The ``load.lua`` plan for one ``SnapshotNeeds`` and how to read the reply."""
 
-    args: tuple[str | int, ...]
+    blob: bytes  # msgpack {want_journeys, {p fields}, all_events, {event types}, {cap keys}}
     fields: tuple[tuple[str, str], ...]  # (kind "t"/"c"/"g", name) per requested p field
     event_types: tuple[str, ...] | None  # None: all counters were read
     cap_keys: tuple[str, ...]
@@ -178,17 +178,16 @@ def _load_plan(needs: SnapshotNeeds) -> _LoadPlan:
     if "events" in parts:
         event_types = None if needs.event_types is None else tuple(sorted(needs.event_types))
     cap_keys = tuple(sorted(needs.cap_keys)) if "caps" in parts else ()
-    args: list[str | int] = [
-        1 if "journeys" in parts else 0,
-        len(fields),
-        *(_field(kind, name) for kind, name in fields),
-    ]
-    if event_types is None:
-        args.append(-1)
-    else:
-        args += [len(event_types), *event_types]
-    args += [len(cap_keys), *cap_keys]
-    return _LoadPlan(tuple(args), tuple(fields), event_types, cap_keys)
+    blob = _encode(
+        [
+            1 if "journeys" in parts else 0,
+            [_field(kind, name) for kind, name in fields],
+            1 if event_types is None else 0,
+            list(event_types or ()),
+            list(cap_keys),
+        ]
+    )
+    return _LoadPlan(blob, tuple(fields), event_types, cap_keys)
 
 
 def _field(kind: str, name: str) -> str:
@@ -276,12 +275,13 @@ def _decode_commit_result(raw: bytes) -> CommitResult:
     )
 
 
-def _journey_args(changes: Sequence[JourneyChange]) -> list[str | int | bytes]:
-    args: list[str | int | bytes] = [len(changes)]
+def _journey_plan(changes: Sequence[JourneyChange]) -> list[list[str | int]]:
+    """``{journey, has_expect, expect}`` per change (the new states travel as separate ARGV)."""
+    plan: list[list[str | int]] = []
     for ch in changes:
         expect = ch.expect_last_event_id
-        args += [ch.journey, 0 if expect is None else 1, expect or "", _journey_value(ch.state)]
-    return args
+        plan.append([ch.journey, 0 if expect is None else 1, expect or ""])
+    return plan
 
 
 def _ms(seconds: float, name: str) -> int:
@@ -404,7 +404,7 @@ class RedisStore:
             "load",
             _SCRIPTS["load"],
             keys[:6],
-            (request_id or "", *plan.args),
+            (request_id or "", plan.blob),
             timeout_s,
         )
         record, pvals, jflat, evals, kvals = reply
@@ -457,18 +457,17 @@ class RedisStore:
     ) -> CommitOutcome:
         keys = customer_keys(commit.customer_id, self.prefix)
         validate_id(commit.request_id, "request_id")
-        args: list[str | int | bytes] = [
+        plan = [
             commit.now_ms,
             commit.request_id,
             _ms(ttl_s, "ttl_s"),
-            bytes(record),
-            len(commit.grants),
+            [
+                [g.tracking_id, g.action, [[c.cap_id, c.key, c.window_ms, c.limit] for c in g.caps]]
+                for g in commit.grants
+            ],
+            _journey_plan(commit.journeys),
         ]
-        for g in commit.grants:
-            args += [g.tracking_id, g.action, len(g.caps)]
-            for inc in g.caps:
-                args += [inc.cap_id, inc.key, inc.window_ms, inc.limit]
-        args += _journey_args(commit.journeys)
+        args = [_encode(plan), bytes(record), *(_journey_value(c.state) for c in commit.journeys)]
         replayed, raw = await self._run(
             "commit_decision",
             _SCRIPTS["commit"],
@@ -490,18 +489,22 @@ class RedisStore:
     ) -> EventOutcome:
         keys = customer_keys(effects.customer_id, self.prefix)
         validate_id(effects.event_id, "event_id")
-        args: list[str | int | bytes] = [
+        plan = [
             effects.event_id,
             _ms(dedup_ttl_s, "dedup_ttl_s"),
             self._feedback_limit,
             FEEDBACK_TTL_MS,
-            *_journey_args(effects.journeys),
-            len(effects.counters),
+            _journey_plan(effects.journeys),
+            [
+                [c.event_type, c.at_ms, c.bucket_ms, c.bucket_start_ms, c.count, c.retention_ms]
+                for c in effects.counters
+            ],
         ]
-        for c in effects.counters:
-            args += [c.event_type, c.at_ms, c.bucket_ms, c.bucket_start_ms, c.count, c.retention_ms]
-        args.append(len(effects.feedback))
-        args += [_encode(fb) for fb in effects.feedback]
+        args = [
+            _encode(plan),
+            *(_journey_value(c.state) for c in effects.journeys),
+            *(_encode(fb) for fb in effects.feedback),
+        ]
         reply = await self._run(
             "apply_event",
             _SCRIPTS["event"],
@@ -517,8 +520,8 @@ class RedisStore:
         _, journey, has_expect, expect, has_found, found = reply
         raise StateConflict(
             _text(journey),
-            _text(expect) if has_expect == b"1" else None,
-            _text(found) if has_found == b"1" else None,
+            _text(expect) if has_expect == 1 else None,
+            _text(found) if has_found == 1 else None,
         )
 
     async def update_profile(
@@ -532,30 +535,33 @@ class RedisStore:
         if update.do_not_contact is not None and do_not_contact_attribute is None:
             raise ValueError("the policy declares no do-not-contact attribute")
         ts, source = update.timestamp_ms, update.source
-        fields: list[
-            tuple[str, str]
-        ] = []  # (FieldResult kind, name), in apply_profile_update order
-        args: list[str | int | bytes] = [0]
+        # (FieldResult kind, name), in the order of apply_profile_update
+        fields: list[tuple[str, str]] = []
+        plan: list[list[str | int]] = []
+        values: list[bytes] = []
         for name in sorted(update.traits):
             value = ProfileValue(value=update.traits[name], updated_ms=ts, source=source)
             fields.append(("trait", name))
-            args += ["t:" + name, "t", ts, "-", _trait_value(value)]
+            plan.append(["t:" + name, "t", ts, "-"])
+            values.append(_trait_value(value))
         if update.do_not_contact is not None:
             assert do_not_contact_attribute is not None
             value = ProfileValue(value=update.do_not_contact, updated_ms=ts, source=source)
             fields.append(("do_not_contact", do_not_contact_attribute))
-            args += ["t:" + do_not_contact_attribute, "t", ts, "-", _trait_value(value)]
+            plan.append(["t:" + do_not_contact_attribute, "t", ts, "-"])
+            values.append(_trait_value(value))
         for c in update.consents:
             rec = ConsentRecord(
                 state=c.state, updated_ms=ts, source=source, expires_ms=c.expires_ms
             )
             fields.append(("consent", c.purpose))
-            args += ["c:" + c.purpose, "c", ts, "d" if c.state == "denied" else "g"]
-            args.append(_consent_value(rec))
+            plan.append(["c:" + c.purpose, "c", ts, "d" if c.state == "denied" else "g"])
+            values.append(_consent_value(rec))
         if not fields:
             return ()
-        args[0] = len(fields)
-        reply = await self._run("update_profile", _SCRIPTS["profile"], keys[:1], args, timeout_s)
+        reply = await self._run(
+            "update_profile", _SCRIPTS["profile"], keys[:1], [_encode(plan), *values], timeout_s
+        )
         return tuple(
             FieldResult(
                 kind=kind,  # type: ignore[arg-type]
@@ -663,11 +669,14 @@ class RedisStore:
         """One script call under the deadline, the in-flight bound and the circuit breaker."""
         if self._closed:
             raise StoreUnavailable(operation, "store closed")
+        timeout = self.default_timeout_s if timeout_s is None else timeout_s
+        if timeout <= 0:
+            # The caller's deadline has passed: not the server's fault, not a breaker failure.
+            raise StoreUnavailable(operation, "deadline already passed")
         if not self.breaker.allow():
             raise StoreUnavailable(operation, "circuit open")
-        timeout = self.default_timeout_s if timeout_s is None else timeout_s
         try:
-            async with asyncio.timeout(max(timeout, 0.0)):
+            async with asyncio.timeout(timeout):
                 if self.cluster and getattr(self._client, "_initialize", False):
                     await self._initialize_cluster()
                 async with self._slots:

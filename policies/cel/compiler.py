@@ -132,6 +132,7 @@ class _Generator:
         self.fast = mode == "fast"
         self.scopes: list[dict[str, str]] = []
         self.loop_depth = 0
+        self.no_walrus = 0
         self.uses_budget = False
 
     @property
@@ -359,6 +360,8 @@ class _Generator:
         literal only a double is compared inline (CEL converts an int to a
         double first, Python compares exactly). Everything else dispatches.
         """
+        if self.no_walrus:
+            return None
         for dyn_side, const_side in ((0, 1), (1, 0)):
             const = args[const_side]
             if types[dyn_side] != DYN or not isinstance(const, ast.Const):
@@ -413,7 +416,12 @@ class _Generator:
             var2 = f"_w{node.id}"
             scope[node.iter_var2] = var2
             target = f"({var}, {var2})"
-        items = f"{self.fn(ranger)}(_b, {self.gen(node.iter_range)})"
+        # Python forbids `:=` in a comprehension's iterable expression.
+        self.no_walrus += 1
+        try:
+            items = f"{self.fn(ranger)}(_b, {self.gen(node.iter_range)})"
+        finally:
+            self.no_walrus -= 1
         self.scopes.append(scope)
         self.loop_depth += 1
         try:

@@ -78,8 +78,17 @@ _TOKEN = re.compile(
 )
 
 _SIMPLE = {
-    "n": b"\n", "t": b"\t", "r": b"\r", "a": b"\a", "b": b"\b", "f": b"\f",
-    "v": b"\v", "\\": b"\\", "'": b"'", '"': b'"', "?": b"?",
+    "n": b"\n",
+    "t": b"\t",
+    "r": b"\r",
+    "a": b"\a",
+    "b": b"\b",
+    "f": b"\f",
+    "v": b"\v",
+    "\\": b"\\",
+    "'": b"'",
+    '"': b'"',
+    "?": b"?",
 }
 
 
@@ -126,7 +135,7 @@ def tokenize(text: str) -> list[tuple[str, str]]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m:
-            raise ValueError(f"cannot tokenize at {pos}: {text[pos:pos + 40]!r}")
+            raise ValueError(f"cannot tokenize at {pos}: {text[pos : pos + 40]!r}")
         pos = m.end()
         kind = m.lastgroup
         if kind == "space":
@@ -289,10 +298,10 @@ def _rfc3339(seconds: int, nanos: int) -> str:
     moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
     text = moment.strftime("%Y-%m-%dT%H:%M:%S")
     if nanos:
-        text = f"{moment.year:04d}" + text[len(str(moment.year)):] if moment.year < 1000 else text
+        text = f"{moment.year:04d}" + text[len(str(moment.year)) :] if moment.year < 1000 else text
         text += "." + f"{nanos:09d}".rstrip("0")
     elif moment.year < 1000:
-        text = f"{moment.year:04d}" + text[len(str(moment.year)):]
+        text = f"{moment.year:04d}" + text[len(str(moment.year)) :]
     return text + "Z"
 
 
@@ -369,8 +378,12 @@ def convert_value(msg: Message, needs: Needs) -> dict:
     if kind == "map_value":
         entries = []
         for entry in all_(body, "entries"):
-            entries.append([convert_value(one(entry, "key") or [], needs),
-                            convert_value(one(entry, "value") or [], needs)])
+            entries.append(
+                [
+                    convert_value(one(entry, "key") or [], needs),
+                    convert_value(one(entry, "value") or [], needs),
+                ]
+            )
         return {"map": entries}
     if kind == "type_value":
         return {"type": body.as_text()}
@@ -378,8 +391,12 @@ def convert_value(msg: Message, needs: Needs) -> dict:
         needs.add("proto_enum")
         type_ = one(body, "type")
         value = one(body, "value")
-        return {"enum": {"type": type_.as_text() if type_ else "",
-                         "value": int(value.raw) if value else 0}}
+        return {
+            "enum": {
+                "type": type_.as_text() if type_ else "",
+                "value": int(value.raw) if value else 0,
+            }
+        }
     if kind == "object_value":
         return convert_object(body, needs)
     raise ValueError(f"unknown value kind {kind!r}")
@@ -450,8 +467,13 @@ def convert_test(file: str, section: str, test: Message) -> dict:
             ):
                 needs.add("proto_message")
     elif (error := one(test, "eval_error")) is not None:
-        expect = {"error": [one(e, "message").as_text() for e in all_(error, "errors")
-                            if one(e, "message") is not None]}
+        expect = {
+            "error": [
+                one(e, "message").as_text()
+                for e in all_(error, "errors")
+                if one(e, "message") is not None
+            ]
+        }
     elif (any_errors := one(test, "any_eval_errors")) is not None:
         messages = []
         for group in all_(any_errors, "errors"):
@@ -464,8 +486,9 @@ def convert_test(file: str, section: str, test: Message) -> dict:
         expect = {"unknown": [_int(s) for s in all_(unknown, "exprs")]}
     elif (any_unknowns := one(test, "any_unknowns")) is not None:
         needs.add("unknown")
-        expect = {"unknown": [[_int(s) for s in all_(g, "exprs")]
-                              for g in all_(any_unknowns, "unknowns")]}
+        expect = {
+            "unknown": [[_int(s) for s in all_(g, "exprs")] for g in all_(any_unknowns, "unknowns")]
+        }
     else:
         expect = {"value": {"bool": True}}
     case["expect"] = expect

@@ -142,3 +142,40 @@ def test_unchecked_mode_dispatches_dynamically() -> None:
     assert run("x + 'b'", env, x="a") == "ab"
     with pytest.raises(cel.EvalError):
         run("x + 1", env, x="a")
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "[dyn(1) > 0].all(x, x)",
+        "[1].all(x, [dyn(x) > 0].all(z, z))",
+        "[[dyn(2) > 1]].all(y, y.all(z, z))",
+    ],
+)
+def test_guarded_dyn_comparisons_inside_comprehension_ranges(expr: str) -> None:
+    # Python forbids `:=` in a comprehension's iterable; the generator must not emit it there.
+    assert run(expr) is True
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(30, True), (17.5, False), (2**60, True)],
+)
+def test_guarded_dyn_comparison_matches_cel(value: object, expected: bool) -> None:
+    env = cel.Env(variables={"m": PROFILE})
+    assert run("m.x >= 18", env, m={"x": value}) is expected
+
+
+def test_guarded_dyn_comparison_rejects_bools_like_cel() -> None:
+    env = cel.Env(variables={"m": PROFILE})
+    with pytest.raises(cel.EvalError, match="no such overload"):
+        run("m.x >= 18", env, m={"x": True})
+    assert run("m.x == 1", env, m={"x": True}) is False
+
+
+def test_constant_calls_are_folded_and_errors_stay_at_run_time() -> None:
+    program = cel.compile('duration("168h") > duration("1h")')
+    assert "duration" not in program.python_source.split("def _evaluate")[1]
+    assert program.evaluate({}) is True
+    with pytest.raises(cel.EvalError):
+        cel.compile('duration("bogus") > duration("1h")').evaluate({})
