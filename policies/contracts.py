@@ -55,7 +55,7 @@ from typing import Any, Final
 from . import cel
 from .cel import timefns
 from .cel.errors import EvalError
-from .snapshot import EventCounter, JourneyState, event_count
+from .snapshot import EventCounter, JourneyState, ProfileValue, event_count
 
 __all__ = [
     "CONTEXT",
@@ -168,7 +168,12 @@ class FieldsView:
         self.present = present
 
     def has(self, name: str) -> bool:
-        return name in self.present
+        if isinstance(self.present, frozenset):
+            return name in self.present
+        value = self.present.get(name)
+        if isinstance(value, ProfileValue):
+            value = value.value  # a removed attribute is a tombstone: not present
+        return value is not None
 
 
 class EventsView:

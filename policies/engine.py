@@ -48,6 +48,7 @@ from . import bucketing
 from .cel import Timestamp, timefns
 from .cel.errors import EvalError
 from .compiled import CompiledAction, CompiledPolicy, CompiledSuppression, build_activation
+from .contracts import JourneysView
 from .decision import (
     CandidateTrace,
     ChosenAction,
@@ -654,6 +655,8 @@ def decide(
         if changes:
             states = advanced
             journey_changes = tuple(changes)
+            # Expressions see the same journey states the candidates come from.
+            activation["journeys"] = JourneysView(states)
 
     # -- control group ---------------------------------------------------------------------------
     holdout = policy.holdout

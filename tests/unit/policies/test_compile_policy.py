@@ -516,3 +516,16 @@ def test_validate_unreadable_directory(tmp_path: Path) -> None:
     err = io.StringIO()
     assert validate(str(tmp_path / "missing"), out=io.StringIO(), err=err) == 2
     assert validate(str(tmp_path), out=io.StringIO(), err=err) == 2
+
+
+def test_a_removed_attribute_is_not_present_to_has() -> None:
+    """A trait set to null is stored as a tombstone; `profile.has()` must say absent."""
+    from policies.contracts import FieldsView
+    from policies.snapshot import ProfileValue
+
+    view = FieldsView(
+        {"gone": ProfileValue(value=None, updated_ms=5), "kept": ProfileValue(value=1)}
+    )
+    assert view.has("kept") is True
+    assert view.has("gone") is False
+    assert view.has("never") is False
