@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SHARED ?= ../shared
 
-.PHONY: venv install test check lint format typecheck bench conformance proto proto-check proto-lint clean
+.PHONY: venv install test check lint format typecheck bench bench-policy bench-store conformance proto proto-check proto-lint clean
 
 venv: $(VENV)/.installed
 
@@ -46,6 +46,13 @@ check: lint typecheck proto-lint test
 
 bench: venv
 	$(PY) -m benchmarks.cel_bench
+
+bench-policy: venv
+	$(VENV)/bin/arbiter policy bench examples/policies
+	$(VENV)/bin/arbiter policy bench --synthetic-actions 100 --synthetic-journeys 10
+
+bench-store: venv
+	$(PY) -m benchmarks.store_bench
 
 # The server on the embedded store with the example policies (Ctrl-C stops it gracefully).
 # Flags and ARBITER_* variables: `arbiter serve --help`; e.g. `make serve ARGS="--listen 0.0.0.0:50051"`.
