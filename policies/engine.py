@@ -44,6 +44,8 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+import msgspec
+
 from . import bucketing
 from .cel import Timestamp, timefns
 from .cel.errors import EvalError
@@ -1057,34 +1059,13 @@ def reconcile(decision: Decision, rejected_actions: Iterable[str], detail: str =
     if not refused:
         return decision
     why = detail or "cap reached concurrently (store re-check)"
-    actions = tuple(a for a in decision.actions if a.action not in refused)
-    candidates = tuple(
-        CandidateTrace(
-            action=c.action,
-            journey=c.journey,
-            stage=c.stage,
-            channel=c.channel,
-            outcome=Outcome.FILTERED,
-            reason=_R.CAPPED,
-            detail=why,
-            score=c.score,
-            variant=c.variant,
-        )
-        if c.action in refused
-        else c
-        for c in decision.candidates
-    )
-    degradations = decision.degradations
-    return Decision(
-        decision_id=decision.decision_id,
-        request_id=decision.request_id,
-        customer_id=decision.customer_id,
-        policy_version=decision.policy_version,
-        decided_ms=decision.decided_ms,
-        actions=actions,
-        held_out=decision.held_out,
-        control_group=decision.control_group,
-        consent=decision.consent,
-        degradations=degradations,
-        candidates=candidates,
+    return msgspec.structs.replace(
+        decision,
+        actions=tuple(a for a in decision.actions if a.action not in refused),
+        candidates=tuple(
+            msgspec.structs.replace(c, outcome=Outcome.FILTERED, reason=_R.CAPPED, detail=why)
+            if c.action in refused
+            else c
+            for c in decision.candidates
+        ),
     )
