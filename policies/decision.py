@@ -72,6 +72,10 @@ class ReasonCode(StrEnum):
     LIMIT_REACHED = "LIMIT_REACHED"
     # A part of the snapshot the candidate needs could not be read; fail safe.
     STATE_UNAVAILABLE = "STATE_UNAVAILABLE"
+    # Check: the action's channel is not the one asked about, or not allowed for the call.
+    CHANNEL_NOT_ALLOWED = "CHANNEL_NOT_ALLOWED"
+    # Check: the action belongs to a journey stage the customer is not in.
+    NOT_IN_STAGE = "NOT_IN_STAGE"
     # The value or score expression failed; the candidate is not sent.
     ERROR = "ERROR"
 

@@ -78,11 +78,8 @@ MAX_CONFLICT_RETRIES: Final = 3
 _DECISION: Final = msgspec.json.Decoder(Decision)
 _ENCODE: Final = msgspec.json.Encoder().encode
 _R = ReasonCode
-# Check-only reasons; the proto has them, the engine's ReasonCode may not yet (then the closest).
-_NOT_IN_STAGE: Final = ReasonCode.__members__.get("NOT_IN_STAGE", ReasonCode.INELIGIBLE)
-_CHANNEL_NOT_ALLOWED: Final = ReasonCode.__members__.get(
-    "CHANNEL_NOT_ALLOWED", ReasonCode.INELIGIBLE
-)
+_NOT_IN_STAGE: Final = ReasonCode.NOT_IN_STAGE
+_CHANNEL_NOT_ALLOWED: Final = ReasonCode.CHANNEL_NOT_ALLOWED
 
 
 class _Metrics:
