@@ -58,6 +58,8 @@ TYPE_DENOTATIONS: Mapping[str, Type] = {
 }
 
 
+# A key no CEL identifier can be: marks the scopes that are loop bodies.
+_LOOP_MARK = " loop"
 _FREE_ELEM = TypeParam("_elem")
 _FREE_KEY = TypeParam("_key")
 _FREE_VALUE = TypeParam("_value")
@@ -454,6 +456,13 @@ class _Checker:
         return _join(results) if len(results) > 1 else results[0]
 
     def visit_comprehension(self, node: ast.Comprehension) -> Type:
+        loops = sum(1 for scope in self.scopes if scope.get(_LOOP_MARK) is not None) + 1
+        if node.macro != "bind" and loops > self.env.limits.max_comprehension_depth:
+            self.error(
+                node,
+                f"comprehensions nest {loops} deep; the limit is "
+                f"{self.env.limits.max_comprehension_depth}",
+            )
         range_type = self.visit(node.iter_range)
         if node.macro == "bind":
             self.scopes.append({node.iter_var: range_type})
@@ -467,6 +476,7 @@ class _Checker:
             scope = {node.iter_var: key_type if isinstance(range_type, MapType) else value_type}
         else:
             scope = {node.iter_var: key_type, node.iter_var2: value_type}
+        scope[_LOOP_MARK] = DYN  # marks a loop scope (bind scopes are not loops)
         self.scopes.append(scope)
         try:
             if node.predicate is not None:

@@ -28,12 +28,13 @@ class Limits:
     max_nesting_depth: int = 64  # parenthesis / call / literal nesting while parsing
     max_ast_nodes: int = 1_024
     max_literal_elements: int = 512  # per list or map literal
+    max_comprehension_depth: int = 12  # macros nested inside macros (each level multiplies cost)
     max_regex_length: int = 1_024  # characters of a regex pattern (checked at run time)
     # Cost units per evaluation: one per comprehension iteration (charged
     # with the range length before each loop) plus, for function calls
     # inside a comprehension, one per call and one per 64 elements or
     # characters of its arguments. About 1-2 ms of work on this hardware.
-    max_cost: int = 10_000
+    max_cost: int = 5_000
     max_value_size: int = (
         1_000_000  # elements/characters of a string, bytes or list built at run time
     )

@@ -11,6 +11,7 @@ happen in the parser, which knows whether a unary minus was folded in.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Final, NamedTuple
 
 __all__ = ["KEYWORDS", "RESERVED_WORDS", "LexError", "Token", "tokenize"]
@@ -209,6 +210,14 @@ def tokenize(text: str) -> list[Token]:
     Raises :class:`LexError` listing every lexical error (bad characters,
     unterminated or malformed literals), up to a small cap.
     """
+    return list(iter_tokens(text))
+
+
+def iter_tokens(text: str) -> Iterator[Token]:
+    """:func:`tokenize`, lazily: the parser pulls tokens as it goes, so input
+    it rejects early (too deep, too large) is never lexed to its end. After
+    the first lexical error no more tokens are yielded; the rest of the text
+    is scanned for further errors and :class:`LexError` is raised."""
     tokens: list[Token] = []
     errors: list[tuple[int, str]] = []
     append = tokens.append
@@ -263,10 +272,13 @@ def tokenize(text: str) -> list[Token]:
         if len(errors) >= _MAX_ERRORS:
             break
         pos = end
+        if tokens and not errors:
+            yield from tokens
+            tokens.clear()
     if errors:
         raise LexError(errors)
     append(Token("eof", None, length, length))
-    return tokens
+    yield from tokens
 
 
 def _string(

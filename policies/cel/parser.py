@@ -45,6 +45,7 @@ function or field name; ``_[_]`` at ``[``; macros at the macro name.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Final, NoReturn, cast
 
 from .ast import (
@@ -62,7 +63,7 @@ from .ast import (
 )
 from .env import Limits
 from .errors import CompileError, Issue
-from .lexer import RESERVED_WORDS, LexError, Token, tokenize
+from .lexer import RESERVED_WORDS, LexError, Token, iter_tokens
 from .values import INT64_MAX, INT64_MIN, UINT64_MAX, UInt
 
 __all__ = ["parse"]
@@ -142,14 +143,16 @@ def parse(
         raise _compile_error(anchor, [(0, message)])
     if isinstance(source, str):
         source = Source(source)
+    tokens = iter_tokens(text)
     try:
-        tokens = tokenize(text)
+        parser = _Parser(source, tokens, limits, macros)
     except LexError as error:
         raise _compile_error(source, error.errors) from None
-    parser = _Parser(source, tokens, limits, macros)
     result: Expr | None
     try:
         result = parser.parse()
+    except LexError as error:
+        raise _compile_error(source, error.errors) from None
     except _Abort:
         result = None
     except RecursionError:
@@ -180,18 +183,18 @@ class _Parser:
         "_limits",
         "_macros",
         "_nesting",
-        "_pos",
+        "_next_token",
         "_text",
         "_tok",
-        "_tokens",
         "issues",
     )
 
-    def __init__(self, source: Source, tokens: list[Token], limits: Limits, macros: bool) -> None:
+    def __init__(
+        self, source: Source, tokens: Iterator[Token], limits: Limits, macros: bool
+    ) -> None:
         self._text = source.text
-        self._tokens = tokens
-        self._pos = 0
-        self._tok = tokens[0]
+        self._next_token = tokens.__next__
+        self._tok = self._next_token()
         self._limits = limits
         self._macros = macros
         self._depths: list[int] = [0]
@@ -213,8 +216,7 @@ class _Parser:
     def _advance(self) -> Token:
         tok = self._tok
         if tok.kind != "eof":
-            self._pos += 1
-            self._tok = self._tokens[self._pos]
+            self._tok = self._next_token()
         return tok
 
     def _expect(self, kind: str, expected: str) -> Token:

@@ -1551,18 +1551,18 @@ _add(
     "value",
     True,
     variables=_XS,
-    activation=_xs(9_900),
-    note="just under the default cost budget (10,000): must still finish within 10 ms",
+    activation=_xs(4_900),
+    note="just under the default cost budget (5,000): must still finish within 10 ms",
 )
 _add(
     "comp-budget-edge-nested",
     "comprehension-bomb",
     "size(xs.map(x, xs.map(y, xs.map(z, 0))))",
     "value",
-    20,
+    16,
     variables=_XS,
-    activation=_xs(20),
-    note="20 + 20^2 + 20^3 = 8,420 iterations, under the 10,000 budget",
+    activation=_xs(16),
+    note="16 + 16^2 + 16^3 = 4,368 iterations, under the 5,000 budget",
 )
 _add(
     "comp-small-legit",
