@@ -47,6 +47,12 @@ check: lint typecheck proto-lint test
 bench: venv
 	$(PY) -m benchmarks.cel_bench
 
+# Decide end to end on Redis (100,000 seeded customers) vs the embedded store, same run.
+# Flags: `make bench-decide ARGS="--seconds 3 --levels 1,4,16"`.
+.PHONY: bench-decide
+bench-decide: venv
+	$(PY) -m benchmarks.decide_bench $(ARGS)
+
 bench-policy: venv
 	$(VENV)/bin/arbiter policy bench examples/policies
 	$(VENV)/bin/arbiter policy bench --synthetic-actions 100 --synthetic-journeys 10

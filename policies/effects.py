@@ -17,7 +17,8 @@ Decision commit (``DecisionCommit``), in one atomic step:
    :class:`~policies.decision.Decision` as finally reconciled, see 4) with
    the store's idempotency TTL.
 2. **Grants, in order** (best first). For each grant, for each of its
-   :class:`CapIncrement`: ``used = |{t in caps[key] : now_ms - window_ms < t <= now_ms}|``
+   :class:`CapIncrement`: ``used = |{t in caps[key] : t > now_ms - window_ms}|`` (no upper
+   bound: a commit stamped earlier may land after one stamped later)
    plus the increments of grants accepted earlier in this commit. If
    ``used + 1 > limit`` for *any* of its caps the grant is **rejected** and
    increments nothing; otherwise it is accepted and ``now_ms`` is appended
@@ -364,9 +365,13 @@ def prune_grants(grants: Iterable[int], now_ms: int, window_ms: int) -> list[int
 
 
 def cap_usage(grants: list[int], now_ms: int, window_ms: int) -> int:
-    """Grants in ``(now - window, now]`` (same as :func:`policies.snapshot.cap_count`)."""
+    """Grants after ``now - window`` -- with no upper bound: this is the
+    commit-time re-check, and a concurrent commit stamped slightly later than
+    this one (servers stamp ``now`` when a request arrives, and commits can
+    land out of order) must count too, or the cap is overshot. Evaluation
+    (:func:`policies.snapshot.cap_count`) keeps ``(now - window, now]``."""
     since = now_ms - window_ms
-    return sum(1 for t in grants if since < t <= now_ms)
+    return sum(1 for t in grants if t > since)
 
 
 def apply_commit(

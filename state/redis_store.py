@@ -609,7 +609,10 @@ class RedisStore:
         if self._closed or not self.breaker.allow():
             return False
         try:
-            async with asyncio.timeout(min(self.default_timeout_s, 1.0)):
+            async with asyncio.timeout(min(self.default_timeout_s, 1.0)), self._slots:
+                # Under the same semaphore as every other call: the pool has
+                # exactly max_in_flight connections, and a health ping must
+                # never take one a decision is waiting for.
                 await self._client.ping()
         except rex.ResponseError:
             pass  # it answered

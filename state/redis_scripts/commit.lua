@@ -55,7 +55,8 @@ for _, g in ipairs(plan[4]) do
     local since = now - inc[3]
     local used = 0
     for _, at in ipairs(cap(inc[2]).ts) do
-      if at > since and at <= now then
+      -- No upper bound: a commit stamped earlier may land after a later one.
+      if at > since then
         used = used + 1
       end
     end

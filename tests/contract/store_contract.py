@@ -645,6 +645,25 @@ def test_caps_are_rechecked_across_commits(store: Store, store_case: StoreCase) 
     assert used(load(store_case, cid, everything(cap_keys=["daily"]), T0 + 5), "daily", T0 + 5) == 3
 
 
+def test_cap_recheck_counts_grants_stamped_after_the_commits_own_now(
+    store: Store, store_case: StoreCase
+) -> None:
+    """Servers stamp ``now`` when a request arrives, so commits can reach the
+    store out of order: one stamped T0 may land after three stamped T0+1. The
+    re-check must still count those later grants, or the cap is overshot."""
+    cid = store_case.customer()
+    daily = cap("daily", limit=3)
+    outs = [
+        store_case.run(
+            store.commit_decision(
+                commit(cid, f"r{i}", now, grant("a", daily)), record(f"r{i}"), ttl_s=60
+            )
+        )
+        for i, now in enumerate([T0 + 1, T0 + 1, T0 + 1, T0])
+    ]
+    assert [o.result.granted for o in outs] == [("d.a",)] * 3 + [()]
+
+
 def test_caps_are_rechecked_within_one_commit(store: Store, store_case: StoreCase) -> None:
     cid = store_case.customer()
     daily = cap("daily", limit=3)
