@@ -56,19 +56,19 @@ from .types import (
     Type,
     TypeParam,
 )
-from .values import TypeValue
+from .values import TypeValue, UInt
 
 __all__ = ["Program", "compile"]
 
 _NUMERIC = frozenset({INT, UINT, DOUBLE})
 _ORDERED_SAME = frozenset({STRING, BYTES, BOOL, TIMESTAMP, DURATION})
 _EQUAL_SAME = _ORDERED_SAME | {NULL}
-_EXACT_EQ = frozenset({STRING, BYTES, NULL})
 _RELATIONS = {"_==_": "==", "_!=_": "!=", "_<_": "<", "_<=_": "<=", "_>_": ">", "_>=_": ">="}
 _INT_ARITH = {"_+_": "+", "_-_": "-", "_*_": "*"}
 _DOUBLE_ARITH = {"_+_": "+", "_-_": "-", "_*_": "*", "_/_": "/"}
 _SIZED = (STRING, BYTES)
 _EXACT_DOUBLE_INT = 2**53
+_NUMERIC_VALUES = frozenset({int, UInt, float})
 # Receiver string functions with the same meaning as Python's str methods.
 _STRING_METHODS = {"startsWith": "startswith", "endsWith": "endswith", "contains": "__contains__"}
 # Operators whose cost does not grow with their operands' size: not charged
@@ -306,15 +306,9 @@ class _Generator:
                 same = left == right and (
                     left in _EQUAL_SAME if op in "==!=" else left in _ORDERED_SAME
                 )
-                # A string, bytes or null on one side: Python's == agrees
-                # with CEL's heterogeneous equality whatever the other side
-                # holds (no other CEL value compares equal to them).
-                exact = op in ("==", "!=") and (
-                    (left in _EXACT_EQ and right == DYN) or (right in _EXACT_EQ and left == DYN)
-                )
-                if both_numeric or same or exact:
+                if both_numeric or same:
                     return f"({self.gen(args[0])} {op} {self.gen(args[1])})"
-                return self.dyn_versus_int(name, op, args, types)
+                return self.dyn_versus_literal(name, op, args, types)
             if left == INT and right == INT and name in _INT_ARITH:
                 check = self.fn(evalsupport.check_int)
                 return f"{check}({self.gen(args[0])} {_INT_ARITH[name]} {self.gen(args[1])})"
@@ -323,11 +317,20 @@ class _Generator:
             if name == "@in":
                 if self.in_comprehension:
                     return None  # O(n): charged like any call inside a loop
+                # Membership of a string (or bytes) among strings: Python's
+                # == is CEL's. (Not for a dyn element: it could be a host object.)
+                among_text = left in (STRING, BYTES)
                 if (
                     isinstance(right, ListType)
                     and right.elem == left
                     and left in (INT, UINT, STRING, BOOL)
-                ) or (isinstance(right, MapType) and right.key == STRING and left == STRING):
+                ) or (
+                    among_text
+                    and (
+                        (isinstance(right, ListType) and right.elem in (STRING, BYTES))
+                        or (isinstance(right, MapType) and right.key == STRING)
+                    )
+                ):
                     return f"({self.gen(args[0])} in {self.gen(args[1])})"
                 return None
             if (
@@ -348,17 +351,18 @@ class _Generator:
                 return f"(-{self.gen(args[0])})"
         return None
 
-    def dyn_versus_int(
+    def dyn_versus_literal(
         self, name: str, op: str, args: list[ast.Expr], types: list[Type]
     ) -> str | None:
-        """``dyn <op> 18`` and ``dyn <op> 50.0``, guarded by the run-time type.
+        """``dyn <op> literal``, compared inline when the run-time type allows.
 
-        Against an int literal of at most 2**53, Python's comparison agrees
-        with CEL's for every value that is not a bool (ints and uints compare
-        exactly, doubles exactly either way, other types raise and fall back
-        to the strict body); a bool goes to dispatch. Against a double
-        literal only a double is compared inline (CEL converts an int to a
-        double first, Python compares exactly). Everything else dispatches.
+        The dyn operand is bound once and its type checked against a set for
+        which Python's operator equals CEL's: ints, uints and doubles against
+        an int literal of at most 2**53 (exact either way); only doubles
+        against a double literal (CEL converts an int to a double first);
+        only the literal's own type for ``==``/``!=`` with a string, bytes
+        or null literal. Any other value -- including host objects, whose
+        Python protocol methods must never run -- goes to dynamic dispatch.
         """
         if self.no_walrus:
             return None
@@ -368,11 +372,11 @@ class _Generator:
                 continue
             kind = type(const.value)
             if kind is int and abs(const.value) <= _EXACT_DOUBLE_INT:  # type: ignore[arg-type]
-                guard = "is not"
-                guarded = self.fn(bool)
+                allowed = _NUMERIC_VALUES
             elif kind is float:
-                guard = "is"
-                guarded = self.fn(float)
+                allowed = frozenset({float})
+            elif kind in (str, bytes, type(None)) and op in ("==", "!="):
+                allowed = frozenset({kind})
             else:
                 continue
             temp = f"_t{args[dyn_side].id}"
@@ -383,7 +387,7 @@ class _Generator:
             value = self.gen(args[dyn_side])
             return (
                 f"({operands[0]} {op} {operands[1]} if {self.fn(type)}({temp} := {value}) "
-                f"{guard} {guarded} else {dispatcher}({operands[0]}, {operands[1]}))"
+                f"in {self.pool.ref(allowed)} else {dispatcher}({operands[0]}, {operands[1]}))"
             )
         return None
 

@@ -239,6 +239,34 @@ class HostCanary:
 
     __radd__ = __add__
 
+    # Comparisons: generated code must never hand a host object to Python's
+    # operators (the compiler inlines some comparisons of dyn values).
+    def __eq__(self, other: object) -> bool:
+        HOST_ACCESS_LOG.append("__eq__")
+        return True
+
+    def __ne__(self, other: object) -> bool:
+        HOST_ACCESS_LOG.append("__ne__")
+        return False
+
+    def __lt__(self, other: object) -> bool:
+        HOST_ACCESS_LOG.append("__lt__")
+        return True
+
+    def __le__(self, other: object) -> bool:
+        HOST_ACCESS_LOG.append("__le__")
+        return True
+
+    def __gt__(self, other: object) -> bool:
+        HOST_ACCESS_LOG.append("__gt__")
+        return True
+
+    def __ge__(self, other: object) -> bool:
+        HOST_ACCESS_LOG.append("__ge__")
+        return True
+
+    __hash__ = object.__hash__
+
 
 def _recording_system(command: object) -> int:
     HOST_ACCESS_LOG.append(f"system({command!r})")
@@ -890,6 +918,10 @@ _HOST_CASES: Final[dict[str, tuple[str, Callable[[], object]]]] = {
     "canary-has": ("has(x.secret)", HostCanary),
     "canary-matches": ('x.matches("s")', HostCanary),
     "canary-starts-with": ('x.startsWith("s")', HostCanary),
+    "canary-ge-int": ("x >= 18", HostCanary),
+    "canary-lt-int-reversed": ("18 < x", HostCanary),
+    "canary-gt-double": ("x > 1.5", HostCanary),
+    "canary-size-dyn": ("size(x)", HostCanary),
     "lambda-globals": ("x.__globals__", _host_lambda),
     "lambda-code": ("x.__code__", _host_lambda),
     "lambda-closure": ("x.__closure__", _host_lambda),
@@ -915,6 +947,24 @@ for _name, (_expr, _factory) in _HOST_CASES.items():
         "eval_error",
         variables=_HOST,
         activation=(lambda factory=_factory: {"x": factory()}),
+    )
+# Equality never errors in CEL: a host object equals no literal. The value is
+# decided without calling the object's __eq__ (the canary records any call).
+for _name, (_expr, _value) in {
+    "canary-eq-string": ('x == "secret"', False),
+    "canary-ne-string": ('x != "secret"', True),
+    "canary-eq-null": ("x == null", False),
+    "canary-in-string-list": ('x in ["secret"]', False),
+    "canary-eq-in-loop": ('[1].all(i, x == "secret")', False),
+}.items():
+    _add(
+        f"host-{_name}",
+        "host-object",
+        _expr,
+        "value",
+        _value,
+        variables=_HOST,
+        activation=lambda: {"x": HostCanary()},
     )
 _add(
     "host-module-system-call",
