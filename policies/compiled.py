@@ -982,10 +982,12 @@ class _Compiler:
                 start = self.hhmm(q.start, (*path, "quiet_hours", j, "start"))
                 end = self.hhmm(q.end, (*path, "quiet_hours", j, "end"))
                 if start is not None and end is not None:
-                    if start == end:
+                    if start == end and not q.days:
+                        # start == end is a whole day; on every day, the channel is never usable.
                         self.report(
                             (*path, "quiet_hours", j),
-                            "quiet hours start and end at the same time",
+                            "quiet hours start and end at the same time on every day: "
+                            "the channel is always quiet",
                             "warning",
                         )
                     windows.append(
