@@ -58,7 +58,13 @@ Profile and consent (``ProfileUpdate``): per field, newer source timestamp
 wins; a trait write at an equal timestamp applies (a retry is idempotent);
 a consent write at an equal timestamp applies only if it is a denial
 ("denied wins"). A trait set to ``None`` is stored as a tombstone so that an
-older write cannot resurrect it. Each field reports applied / ignored-stale.
+older write cannot resurrect it. Segments (``ProfileUpdate.segments``, when
+not ``None``) are the customer's *complete* membership as of
+``timestamp_ms`` (a CDP sync sends the whole set), one field with a trait's
+precedence: the set replaces the stored one when ``timestamp_ms >=``
+``CustomerSnapshot.segments_updated_ms`` and is ignored as stale when older;
+an empty set is a membership too (it empties the stored one and keeps its
+timestamp). Each field reports applied / ignored-stale.
 """
 
 from __future__ import annotations
@@ -268,7 +274,8 @@ class ProfileUpdate(_Effect, frozen=True, kw_only=True):
 
     ``traits``: name -> value, ``None`` removes. ``do_not_contact`` is written
     to the profile attribute the policy's consent section names (``None``
-    leaves it unchanged).
+    leaves it unchanged). ``segments`` is the complete segment membership
+    (``None`` leaves it unchanged; ``()`` empties it).
     """
 
     customer_id: str
@@ -277,10 +284,11 @@ class ProfileUpdate(_Effect, frozen=True, kw_only=True):
     traits: dict[str, Any] = {}
     consents: tuple[ConsentUpdate, ...] = ()
     do_not_contact: bool | None = None
+    segments: tuple[str, ...] | None = None
 
 
 class FieldResult(_Effect, frozen=True, kw_only=True):
-    kind: Literal["trait", "consent", "do_not_contact"]
+    kind: Literal["trait", "consent", "do_not_contact", "segments"]
     name: str
     applied: bool
     stored_ms: int  # the timestamp of the stored value after the call
@@ -355,6 +363,23 @@ def apply_profile_update(
                 )
             )
     new = msgspec.structs.replace(snapshot, profile=profile, consent=consent)
+    if update.segments is not None:
+        # A whole-set write with a trait's precedence: newer or equal wins.
+        applied = update.timestamp_ms >= snapshot.segments_updated_ms
+        if applied:
+            new = msgspec.structs.replace(
+                new,
+                segments=frozenset(update.segments),
+                segments_updated_ms=update.timestamp_ms,
+            )
+        results.append(
+            FieldResult(
+                kind="segments",
+                name="segments",
+                applied=applied,
+                stored_ms=new.segments_updated_ms,
+            )
+        )
     return new, tuple(results)
 
 

@@ -114,6 +114,8 @@ class CustomerSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     consent: dict[str, ConsentRecord] = {}
     events: dict[str, EventCounter] = {}
     segments: frozenset[str] = frozenset()
+    # Source timestamp of the stored segment membership (0: never written), for precedence.
+    segments_updated_ms: int = 0
     journeys: dict[str, JourneyState] = {}
     # Cap key (see ``CapBinding.key``) -> grant instants (ms), ascending.
     caps: dict[str, list[int]] = {}

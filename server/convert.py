@@ -88,6 +88,7 @@ _FIELD_KINDS: Final = {
     "trait": decision_pb2.PROFILE_FIELD_KIND_TRAIT,
     "consent": decision_pb2.PROFILE_FIELD_KIND_CONSENT,
     "do_not_contact": decision_pb2.PROFILE_FIELD_KIND_DO_NOT_CONTACT,
+    "segments": decision_pb2.PROFILE_FIELD_KIND_SEGMENTS,
 }
 
 
@@ -352,7 +353,8 @@ def event_from_proto(
 def profile_update(
     request: decision_pb2.UpdateProfileRequest, profile: Mapping[str, CompiledField]
 ) -> ProfileUpdate:
-    """A validated UpdateProfileRequest as a :class:`~policies.effects.ProfileUpdate` (null removes a trait)."""
+    """A validated UpdateProfileRequest as a :class:`~policies.effects.ProfileUpdate`
+    (null removes a trait; ``segments`` unset -> ``None``, set -> the whole membership)."""
     return ProfileUpdate(
         customer_id=request.customer_id,
         source=request.source,
@@ -367,6 +369,7 @@ def profile_update(
             for c in request.consents
         ),
         do_not_contact=request.do_not_contact if request.HasField("do_not_contact") else None,
+        segments=tuple(request.segments.segments) if request.HasField("segments") else None,
     )
 
 

@@ -21,6 +21,8 @@ Rules (DESIGN.md §2, §5):
 - Timestamps of events and profile writes: after the Unix epoch and not
   more than :data:`MAX_FUTURE_MS` ahead of the server clock (a far-future
   profile write would otherwise win over every later write).
+- Segment memberships: at most :data:`MAX_SEGMENTS` segment ids, each an
+  id as above, none twice.
 - Event batches: 1-:data:`MAX_EVENTS` events. An event that is well formed
   but breaks its type's contract is not an error of the call: Track reports
   it ``REJECTED`` on its own (:func:`event_contract_violation`).
@@ -49,6 +51,7 @@ __all__ = [
     "MAX_FUTURE_MS",
     "MAX_ID_LENGTH",
     "MAX_LIMIT",
+    "MAX_SEGMENTS",
     "MAX_STRING",
     "ValidationError",
     "check_id",
@@ -69,6 +72,7 @@ MAX_DEPTH: Final = 8  # nesting levels of lists and maps inside one value
 MAX_STRING: Final = 8192  # characters of a string, bytes of a bytes value
 MAX_EVENTS: Final = 500  # events in one Track call
 MAX_CONSENTS: Final = 64
+MAX_SEGMENTS: Final = 256  # segment ids in one UpdateProfile membership
 MAX_FUTURE_MS: Final = 3_600_000  # clock skew tolerated on event and profile timestamps
 
 _ID: Final = re.compile(r"[A-Za-z0-9._:@+\-]{1,128}")
@@ -366,7 +370,8 @@ def event_contract_violation(
 def validate_update_profile(
     request: decision_pb2.UpdateProfileRequest, policy: CompiledPolicy, now_ms: int
 ) -> None:
-    """An UpdateProfileRequest: traits against the profile contract, purposes against the policy."""
+    """An UpdateProfileRequest: traits against the profile contract, purposes against the policy,
+    segment ids well formed (any id: segments come from the CDP, not the policy set)."""
     check_id(request.request_id, "request_id", required=False)
     check_id(request.customer_id, "customer_id")
     check_id(request.source, "source")
@@ -406,3 +411,14 @@ def validate_update_profile(
             raise ValidationError(
                 f"traits.{attribute}", "written twice (also set by do_not_contact)"
             )
+    if request.HasField("segments"):
+        segments = request.segments.segments
+        if len(segments) > MAX_SEGMENTS:
+            raise ValidationError("segments.segments", f"more than {MAX_SEGMENTS} entries")
+        listed: set[str] = set()
+        for index, segment in enumerate(segments):
+            path = f"segments.segments[{index}]"
+            check_id(segment, path)
+            if segment in listed:
+                raise ValidationError(path, "segment listed twice")
+            listed.add(segment)

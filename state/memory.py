@@ -340,8 +340,8 @@ class MemoryStore:
 
     def seed(self, snapshot: CustomerSnapshot) -> None:
         """Replace a customer's stored state with ``snapshot`` (all parts), for tests,
-        scenario runs and benchmarks. The only way to set ``segments`` today: the
-        contract has no segment write yet (see ``docs/``)."""
+        scenario runs and benchmarks (``update_profile`` is the write path of
+        segments; ``segments_updated_ms`` is seeded as given)."""
         validate_id(snapshot.customer_id)
         with self._lock:
             c = self._customer(snapshot.customer_id)
@@ -401,6 +401,7 @@ class MemoryStore:
             consent=consent,
             events=events,
             segments=s.segments if "segments" in parts else frozenset(),
+            segments_updated_ms=s.segments_updated_ms if "segments" in parts else 0,
             journeys=dict(s.journeys) if "journeys" in parts else {},
             caps=caps,
         )

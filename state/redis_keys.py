@@ -11,7 +11,7 @@ cannot break out of its tag.
 part    type   content                                              TTL                     written by
 ======  =====  ===================================================  ======================  ==================
 ``p``   HASH   ``t:<attr>`` traits, ``c:<purpose>`` consent,        none (lives until       update_profile
-               ``g`` segments (msgpack list)                        forget)
+               ``g`` segments (see below)                           forget)
 ``j``   HASH   ``<journey>`` -> journey state                       none (until forget)     commit, event
 ``k``   HASH   ``<cap key>`` -> msgpack ``[longest window, t...]``  >= longest window       commit
                (grant instants, ascending)                          written (PEXPIRE max)
@@ -27,9 +27,11 @@ part    type   content                                              TTL         
 Value encodings (the Lua scripts read only the headers):
 
 - ``p`` fields: ``<updated_ms>|<flag><msgpack>`` -- ``flag`` is ``-`` for a
-  trait, ``g`` / ``d`` for a granted / denied consent; the msgpack body is
-  the :class:`~policies.snapshot.ProfileValue` /
-  :class:`~policies.snapshot.ConsentRecord` as the engine defines it.
+  trait and for ``g``, ``g`` / ``d`` for a granted / denied consent; the
+  msgpack body is the :class:`~policies.snapshot.ProfileValue` /
+  :class:`~policies.snapshot.ConsentRecord` as the engine defines it, for
+  ``g`` the sorted list of segment ids (``updated_ms`` is
+  ``segments_updated_ms``).
 - ``j`` fields: ``<n>:<last_event_id (n bytes)><msgpack JourneyState>`` --
   the header is the compare-and-set token of journey changes.
 - ``r`` fields: ``<n>:<msgpack result (n bytes)><record bytes>`` -- the

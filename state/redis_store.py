@@ -12,7 +12,8 @@ method              script           what runs atomically on the server
                                      record + result stored with their TTL
 ``apply_event``     ``event.lua``    dedup marker, journey compare-and-set (all or nothing),
                                      counters, feedback
-``update_profile``  ``profile.lua``  per-field timestamp precedence (consent: denied wins ties)
+``update_profile``  ``profile.lua``  per-field timestamp precedence (consent: denied wins ties;
+                                     segments: one whole-set field)
 ``export_customer`` ``export.lua``   all keys, live records only
 ``forget_customer`` ``forget.lua``   ``DEL`` of all keys
 ==================  ===============  ==========================================================
@@ -219,6 +220,16 @@ def _consent_value(record: ConsentRecord) -> bytes:
     return b"%d|%b%b" % (record.updated_ms, flag, _encode(record))
 
 
+def _segments_value(segments: frozenset[str], updated_ms: int) -> bytes:
+    return b"%d|-%b" % (updated_ms, _encode(sorted(segments)))
+
+
+def _decode_segments_value(raw: bytes) -> tuple[frozenset[str], int]:
+    """The ``g`` field: (segments, updated_ms)."""
+    head, at = _split_header(raw, b"|")
+    return frozenset(_decode_segments(memoryview(raw)[at + 1 :])), int(head)
+
+
 def _p_body(raw: bytes) -> memoryview:
     _, at = _split_header(raw, b"|")
     return memoryview(raw)[at + 1 :]
@@ -411,6 +422,7 @@ class RedisStore:
         profile: dict[str, ProfileValue] = {}
         consent: dict[str, ConsentRecord] = {}
         segments: frozenset[str] = frozenset()
+        segments_ms = 0
         for (kind, name), raw in zip(plan.fields, pvals, strict=True):
             if raw is None:
                 continue
@@ -419,7 +431,7 @@ class RedisStore:
             elif kind == "c":
                 consent[name] = _decode_consent(_p_body(raw))
             else:
-                segments = frozenset(_decode_segments(raw))
+                segments, segments_ms = _decode_segments_value(raw)
         journeys = {name: _decode_journey_value(raw) for name, raw in _pairs(jflat)}
         if plan.event_types is None:
             events = {name: _decode_counter(raw) for name, raw in _pairs(evals)}
@@ -441,6 +453,7 @@ class RedisStore:
             consent=consent,
             events=events,
             segments=segments,
+            segments_updated_ms=segments_ms,
             journeys=journeys,
             caps=caps,
         )
@@ -557,6 +570,10 @@ class RedisStore:
             fields.append(("consent", c.purpose))
             plan.append(["c:" + c.purpose, "c", ts, "d" if c.state == "denied" else "g"])
             values.append(_consent_value(rec))
+        if update.segments is not None:
+            fields.append(("segments", "segments"))
+            plan.append(["g", "g", ts, "-"])
+            values.append(_segments_value(frozenset(update.segments), ts))
         if not fields:
             return ()
         reply = await self._run(
@@ -578,19 +595,21 @@ class RedisStore:
         profile: dict[str, ProfileValue] = {}
         consent: dict[str, ConsentRecord] = {}
         segments: frozenset[str] = frozenset()
+        segments_ms = 0
         for field, raw in _pairs(p):
             if field.startswith("t:"):
                 profile[field[2:]] = _decode_profile(_p_body(raw))
             elif field.startswith("c:"):
                 consent[field[2:]] = _decode_consent(_p_body(raw))
             elif field == "g":
-                segments = frozenset(_decode_segments(raw))
+                segments, segments_ms = _decode_segments_value(raw)
         snapshot = CustomerSnapshot(
             customer_id=customer_id,
             profile=profile,
             consent=consent,
             events={name: _decode_counter(raw) for name, raw in _pairs(e)},
             segments=segments,
+            segments_updated_ms=segments_ms,
             journeys={name: _decode_journey_value(raw) for name, raw in _pairs(j)},
             caps={name: _decode_caps(raw, None) for name, raw in _pairs(k)},
         )
@@ -644,8 +663,8 @@ class RedisStore:
             p += ["t:" + name, _trait_value(value)]
         for name, rec in snapshot.consent.items():
             p += ["c:" + name, _consent_value(rec)]
-        if snapshot.segments:
-            p += ["g", _encode(sorted(snapshot.segments))]
+        if snapshot.segments or snapshot.segments_updated_ms:
+            p += ["g", _segments_value(snapshot.segments, snapshot.segments_updated_ms)]
         j: list[str | bytes] = []
         for name, state in snapshot.journeys.items():
             j += [name, _journey_value(state)]

@@ -278,15 +278,17 @@ class Store(Protocol):
         do_not_contact_attribute: str | None = None,
         timeout_s: float | None = None,
     ) -> tuple[FieldResult, ...]:
-        """Write traits and consent with source-timestamp precedence, atomically.
+        """Write traits, consent and segments with source-timestamp precedence, atomically.
 
         Exactly :func:`policies.effects.apply_profile_update`: newer wins,
         a trait at an equal timestamp applies, a consent at an equal
         timestamp applies only if it is a denial, a trait set to ``None``
         is stored as a tombstone (a ``ProfileValue`` whose value is
-        ``None``). ``update.do_not_contact`` is written to the profile
-        attribute ``do_not_contact_attribute`` (``ValueError`` if it is
-        ``None`` then). One :class:`FieldResult` per field, in the order of
+        ``None``), ``update.segments`` replaces the whole stored set like a
+        trait (:meth:`load` returns it with ``segments_updated_ms``).
+        ``update.do_not_contact`` is written to the profile attribute
+        ``do_not_contact_attribute`` (``ValueError`` if it is ``None``
+        then). One :class:`FieldResult` per field, in the order of
         :func:`~policies.effects.apply_profile_update`.
         """
         ...
@@ -346,7 +348,7 @@ def build_export(
     ``applied_events`` are the live dedup markers. The result::
 
         {"customer_id": ..., "profile": {...}, "consent": {...}, "events": {...},
-         "segments": [...], "journeys": {...}, "caps": {...},
+         "segments": [...], "segments_updated_ms": ..., "journeys": {...}, "caps": {...},
          "decisions": [{"request_id", "record" (text), "result"}], sorted by request id,
          "feedback": [...], "applied_events": [...] (sorted)}
     """

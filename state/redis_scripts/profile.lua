@@ -1,10 +1,11 @@
 #!lua
--- profile: traits and consent with source-timestamp precedence, atomically.
--- Mirrors policies.effects.apply_profile_update: newer wins; a trait at an equal timestamp
--- applies; a consent at an equal timestamp applies only if it is a denial.
+-- profile: traits, consent and segments with source-timestamp precedence, atomically.
+-- Mirrors policies.effects.apply_profile_update: newer wins; a trait or the segment set at an
+-- equal timestamp applies; a consent at an equal timestamp applies only if it is a denial.
 -- KEYS: p (see state/redis_keys.py)
 -- ARGV: msgpack plan, then one stored value per field, in order
---       plan = {{field, kind ('t' trait / 'c' consent), timestamp_ms, flag ('-', 'g', 'd')}...}
+--       plan = {{field, kind ('t' trait / 'c' consent / 'g' segments), timestamp_ms,
+--                flag ('-', 'g', 'd')}...}
 -- Returns {applied (0/1), stored_ms, ...} per field, in order.
 local plan = cmsgpack.unpack(ARGV[1])
 local cache = {}
@@ -24,10 +25,10 @@ for n, f in ipairs(plan) do
   local apply
   if cur == false then
     apply = true
-  elseif kind == 't' then
-    apply = ts >= cur.ms
-  else
+  elseif kind == 'c' then
     apply = ts > cur.ms or (ts == cur.ms and flag == 'd')
+  else
+    apply = ts >= cur.ms
   end
   if apply then
     redis.call('HSET', KEYS[1], field, ARGV[1 + n])

@@ -550,6 +550,7 @@ def test_profile_update_matches_the_pure_semantics(store: Store, store_case: Sto
                 ConsentUpdate(purpose="push", state="denied", expires_ms=T0 + DAY),
             ),
             do_not_contact=False,
+            segments=("vip", "eu"),
         ),
         ProfileUpdate(
             customer_id=cid,
@@ -557,6 +558,7 @@ def test_profile_update_matches_the_pure_semantics(store: Store, store_case: Sto
             timestamp_ms=T0 - 1,
             traits={"x": 2, "z": None},
             consents=(ConsentUpdate(purpose="sms", state="denied"),),
+            segments=("churn_risk",),
         ),
         ProfileUpdate(
             customer_id=cid,
@@ -568,6 +570,7 @@ def test_profile_update_matches_the_pure_semantics(store: Store, store_case: Sto
                 ConsentUpdate(purpose="push", state="granted"),
             ),
             do_not_contact=True,
+            segments=("eu",),
         ),
         ProfileUpdate(
             customer_id=cid,
@@ -589,6 +592,48 @@ def test_profile_update_matches_the_pure_semantics(store: Store, store_case: Sto
     )
     assert snap.profile == reference.profile
     assert snap.consent == reference.consent
+    assert snap.segments == reference.segments == {"eu"}
+    assert snap.segments_updated_ms == reference.segments_updated_ms == T0
+
+
+def segments(customer_id: str, ts: int, *names: str) -> ProfileUpdate:
+    return ProfileUpdate(customer_id=customer_id, source="cdp", timestamp_ms=ts, segments=names)
+
+
+def test_segments_are_replaced_as_a_whole_set_with_precedence(
+    store: Store, store_case: StoreCase
+) -> None:
+    cid = store_case.customer()
+    run = store_case.run
+    first = run(store.update_profile(segments(cid, T0, "vip", "eu")))
+    assert [(r.kind, r.name, r.applied, r.stored_ms) for r in first] == [
+        ("segments", "segments", True, T0)
+    ]
+    newer = run(store.update_profile(segments(cid, T0 + 10, "eu", "churn_risk")))
+    assert [(r.applied, r.stored_ms) for r in newer] == [(True, T0 + 10)]
+    stale = run(store.update_profile(segments(cid, T0 + 5, "vip")))
+    assert [(r.kind, r.applied, r.stored_ms) for r in stale] == [("segments", False, T0 + 10)]
+    snap = load(store_case, cid, SnapshotNeeds(parts=frozenset({"segments"})))
+    assert snap.segments == {"eu", "churn_risk"}  # replaced, not merged; the stale set ignored
+    assert snap.segments_updated_ms == T0 + 10
+
+    equal = run(store.update_profile(segments(cid, T0 + 10, "vip")))  # equal timestamp: applies
+    assert [(r.applied, r.stored_ms) for r in equal] == [(True, T0 + 10)]
+    assert load(store_case, cid).segments == {"vip"}
+    # Segments are not read when the policy does not need them.
+    unread = load(store_case, cid, SnapshotNeeds(parts=frozenset({"profile"})))
+    assert unread.segments == frozenset() and unread.segments_updated_ms == 0
+
+    doc = run(store.export_customer(cid))
+    assert (doc["segments"], doc["segments_updated_ms"]) == (["vip"], T0 + 10)
+
+    emptied = run(store.update_profile(segments(cid, T0 + 20)))  # the empty set is a membership
+    assert [(r.applied, r.stored_ms) for r in emptied] == [(True, T0 + 20)]
+    assert not run(store.update_profile(segments(cid, T0 + 15, "vip")))[0].applied
+    snap = load(store_case, cid)
+    assert (snap.segments, snap.segments_updated_ms) == (frozenset(), T0 + 20)
+    doc = run(store.export_customer(cid))
+    assert (doc["segments"], doc["segments_updated_ms"]) == ([], T0 + 20)
 
 
 # =========================================================================== decision commits
@@ -943,6 +988,7 @@ def empty_export(customer_id: str) -> dict[str, Any]:
         "consent": {},
         "events": {},
         "segments": [],
+        "segments_updated_ms": 0,
         "journeys": {},
         "caps": {},
         "decisions": [],

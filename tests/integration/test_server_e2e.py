@@ -31,6 +31,7 @@ from arbiter_client import (
     ConsentUpdate,
     Event,
     EventStatus,
+    ProfileFieldKind,
     ProfileWriteOutcome,
     Reason,
     Timeouts,
@@ -322,6 +323,58 @@ def test_consent_precedence_and_denial_removes_the_channel(
     assert arbiter_server.export(customer)["consent"]["personalization"]["state"] == "denied"
 
 
+# =========================================================================== segments
+
+
+def test_segments_written_by_update_profile_are_read_by_policies(
+    stub: Any, client: ArbiterClient, arbiter_server: ServerHandle, customer: str
+) -> None:
+    """A CDP sync writes the whole membership; `segments.contains("vip")` sees it."""
+    t1 = (_now() - timedelta(minutes=1)).replace(microsecond=0)
+    t0 = t1 - timedelta(minutes=10)
+    client.update_profile(
+        customer,
+        source="crm",
+        timestamp=t0,
+        traits={"region": "US", "subscription_status": "active"},
+        consents=[ConsentUpdate("personalization", ConsentState.GRANTED)],
+    )
+
+    def sync(at: datetime, *segments: str) -> tuple[ProfileFieldKind, ProfileWriteOutcome]:
+        result = client.update_profile(customer, source="cdp", timestamp=at, segments=segments)
+        [only] = result.results
+        assert only.name == "segments"
+        return only.kind, only.outcome
+
+    def banner() -> list[str]:
+        return [a.action_id for a in _decide(stub, customer).actions]
+
+    assert banner() == ["default_home_banner"]  # no segments yet
+    assert sync(t1, "vip", "eu") == (ProfileFieldKind.SEGMENTS, ProfileWriteOutcome.APPLIED)
+    assert banner() == ["vip_referral_banner"]
+    stale = sync(t0, "eu")  # older than the stored membership
+    assert stale == (ProfileFieldKind.SEGMENTS, ProfileWriteOutcome.IGNORED_STALE)
+    assert banner() == ["vip_referral_banner"]
+    exported = arbiter_server.export(customer)
+    assert exported["segments"] == ["eu", "vip"]
+    assert exported["segments_updated_ms"] == int(t1.timestamp() * 1000)
+
+    # The raw wire form: an empty SegmentMembership empties the set (equal timestamp applies).
+    request = _profile_req(customer, timestamp=_stamp(t1))
+    request.ClearField("traits")
+    request.segments.SetInParent()
+    reply = stub.UpdateProfile(request, timeout=5)
+    assert [(r.kind, r.name, r.outcome) for r in reply.results] == [
+        (
+            decision_pb2.PROFILE_FIELD_KIND_SEGMENTS,
+            "segments",
+            decision_pb2.PROFILE_WRITE_OUTCOME_APPLIED,
+        )
+    ]
+    assert banner() == ["default_home_banner"]
+    assert arbiter_server.export(customer)["segments"] == []
+
+
 # =========================================================================== validation
 
 
@@ -394,6 +447,8 @@ def _profile_req(customer: str, **changes: Any) -> decision_pb2.UpdateProfileReq
                 request.traits[key].CopyFrom(item)
         elif name == "consents":
             request.consents.extend(value)
+        elif name == "segments":
+            request.segments.segments.extend(value)
         else:
             setattr(request, name, value)
     return request
@@ -587,6 +642,15 @@ INVALID: list[BadCase] = [
             c, consents=[_consent("push_marketing", GRANTED), _consent("push_marketing", GRANTED)]
         ),
         "consents[1].purpose",
+    ),
+    ("UpdateProfile", lambda c: _profile_req(c, segments=["vip", "a b"]), "segments.segments[1]"),
+    ("UpdateProfile", lambda c: _profile_req(c, segments=["vip", ""]), "segments.segments[1]"),
+    ("UpdateProfile", lambda c: _profile_req(c, segments=["x" * 129]), "segments.segments[0]"),
+    ("UpdateProfile", lambda c: _profile_req(c, segments=["vip", "vip"]), "segments.segments[1]"),
+    (
+        "UpdateProfile",
+        lambda c: _profile_req(c, segments=[f"s{i}" for i in range(257)]),
+        "segments.segments",
     ),
 ]
 

@@ -219,7 +219,11 @@ def test_cap_holds_under_1000_concurrent_decides_across_two_server_processes(
 # =========================================================================== faults
 
 DEADLINE_S = 0.100
-SLACK_S = 0.050
+# "Answered within the deadline" is judged by the status: gRPC enforces the
+# deadline, so a late answer is DEADLINE_EXCEEDED. The wall-clock bound below
+# only catches hangs; it includes the test driver's own scheduling on a
+# shared 2-core machine (156 ms seen once under load for an OK call).
+SLACK_S = 0.250
 WORKERS = 8
 RECOVERY_LIMIT_S = 5.0
 
@@ -445,7 +449,7 @@ def test_fail_safe_through_the_service_when_redis_is_frozen_then_killed_and_rest
     if late:
         failures.append(f"{len(late)} calls not answered within the deadline: {late[:3]}")
     if max_latency > DEADLINE_S + SLACK_S:
-        failures.append(f"max latency {max_latency * 1000:.1f} ms > deadline + slack")
+        failures.append(f"max latency {max_latency * 1000:.1f} ms > deadline + slack (a hang)")
     for key in ("freeze_recovery_s", "restart_recovery_s"):
         if not results[key] <= RECOVERY_LIMIT_S:
             failures.append(f"{key}: {results[key]:.2f}s > {RECOVERY_LIMIT_S}s")

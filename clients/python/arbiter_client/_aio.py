@@ -187,6 +187,7 @@ class AsyncArbiterClient(ClientBase):
         traits: Mapping[str, object] | None = None,
         consents: Iterable[ConsentUpdate] = (),
         do_not_contact: bool | None = None,
+        segments: Iterable[str] | None = None,
         request_id: str | None = None,
         timeout: float | None = None,
     ) -> ProfileUpdateResult:
@@ -198,6 +199,7 @@ class AsyncArbiterClient(ClientBase):
             traits=traits,
             consents=consents,
             do_not_contact=do_not_contact,
+            segments=segments,
             request_id=request_id,
         )
         response = await self._invoke(

@@ -111,6 +111,7 @@ class ClientBase:
         traits: Mapping[str, object] | None,
         consents: Iterable[ConsentUpdate],
         do_not_contact: bool | None,
+        segments: Iterable[str] | None,
         request_id: str | None,
     ) -> decision_pb2.UpdateProfileRequest:
         return _convert.update_profile_request(
@@ -121,6 +122,7 @@ class ClientBase:
             traits=traits,
             consents=consents,
             do_not_contact=do_not_contact,
+            segments=segments,
         )
 
     # -- the fallback rule -------------------------------------------------------

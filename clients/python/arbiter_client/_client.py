@@ -188,13 +188,16 @@ class ArbiterClient(ClientBase):
         traits: Mapping[str, object] | None = None,
         consents: Iterable[ConsentUpdate] = (),
         do_not_contact: bool | None = None,
+        segments: Iterable[str] | None = None,
         request_id: str | None = None,
         timeout: float | None = None,
     ) -> ProfileUpdateResult:
-        """Write traits and consent observed by ``source`` at ``timestamp`` (default: now).
+        """Write traits, consent and segments from ``source`` at ``timestamp`` (default: now).
 
-        A ``None`` trait value removes the trait. Older writes never overwrite
-        newer ones; the result says which fields were ignored as stale.
+        A ``None`` trait value removes the trait. ``segments`` is the
+        customer's complete segment membership (``None`` leaves it unchanged,
+        an empty one empties it). Older writes never overwrite newer ones; the
+        result says which fields were ignored as stale.
         """
         request = self._update_profile_request(
             customer_id=customer_id,
@@ -203,6 +206,7 @@ class ArbiterClient(ClientBase):
             traits=traits,
             consents=consents,
             do_not_contact=do_not_contact,
+            segments=segments,
             request_id=request_id,
         )
         response = self._invoke(

@@ -184,8 +184,9 @@ def update_profile_request(
     traits: Mapping[str, object] | None,
     consents: Iterable[ConsentUpdate],
     do_not_contact: bool | None,
+    segments: Iterable[str] | None = None,
 ) -> decision_pb2.UpdateProfileRequest:
-    """Build an ``UpdateProfileRequest``."""
+    """Build an ``UpdateProfileRequest`` (``segments``: ``None`` leaves them unchanged)."""
     request = decision_pb2.UpdateProfileRequest(
         request_id=request_id, customer_id=customer_id, source=source
     )
@@ -202,6 +203,11 @@ def update_profile_request(
             )
     if do_not_contact is not None:
         request.do_not_contact = do_not_contact
+    if segments is not None:
+        # A bare string is one segment, not a set of one-letter segments.
+        names = (segments,) if isinstance(segments, str) else segments
+        request.segments.SetInParent()  # set, even when empty: the empty membership
+        request.segments.segments.extend(names)
     return request
 
 

@@ -116,6 +116,7 @@ class ProfileFieldKind(StrEnum):
     TRAIT = "TRAIT"
     CONSENT = "CONSENT"
     DO_NOT_CONTACT = "DO_NOT_CONTACT"
+    SEGMENTS = "SEGMENTS"
 
 
 class FallbackReason(StrEnum):

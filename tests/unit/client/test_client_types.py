@@ -95,6 +95,26 @@ def test_update_profile_request() -> None:
     assert request.consents[0].state == decision_pb2.CONSENT_STATE_DENIED
     assert request.consents[0].HasField("expires_at")
     assert not request.HasField("do_not_contact")
+    assert not request.HasField("segments")  # None: unchanged
+
+
+def test_update_profile_request_segments() -> None:
+    def build(segments: object) -> decision_pb2.UpdateProfileRequest:
+        return _convert.update_profile_request(
+            request_id="r",
+            customer_id="c",
+            source="cdp",
+            timestamp=datetime(2024, 5, 5, tzinfo=UTC),
+            traits=None,
+            consents=(),
+            do_not_contact=None,
+            segments=segments,  # type: ignore[arg-type]
+        )
+
+    assert list(build(["vip", "eu"]).segments.segments) == ["vip", "eu"]
+    assert list(build("vip").segments.segments) == ["vip"]
+    empty = build([])  # the empty membership is set, not absent
+    assert empty.HasField("segments") and not empty.segments.segments
 
 
 def test_decision_from_response() -> None:

@@ -282,3 +282,30 @@ def test_profile_update_precedence_and_tombstones() -> None:
     )
     assert s.profile["dnc"].value is True
     assert {r.kind for r in results} == {"consent", "do_not_contact"}
+
+
+def test_segments_update_replaces_the_whole_set_with_trait_precedence() -> None:
+    def sync(ts: int, *names: str) -> ProfileUpdate:
+        return ProfileUpdate(customer_id="c", source="cdp", timestamp_ms=ts, segments=names)
+
+    s = CustomerSnapshot(customer_id="c", profile={"plan": ProfileValue(value="x", updated_ms=9)})
+    s, results = apply_profile_update(s, sync(100, "vip", "eu"))
+    assert (s.segments, s.segments_updated_ms) == ({"vip", "eu"}, 100)
+    assert [(r.kind, r.name, r.applied, r.stored_ms) for r in results] == [
+        ("segments", "segments", True, 100)
+    ]
+    s, results = apply_profile_update(s, sync(99, "churn_risk"))  # older: ignored as stale
+    assert (s.segments, s.segments_updated_ms) == ({"vip", "eu"}, 100)
+    assert [(r.applied, r.stored_ms) for r in results] == [(False, 100)]
+    s, results = apply_profile_update(s, sync(100, "eu"))  # equal: applies, replaces the set
+    assert (s.segments, s.segments_updated_ms) == ({"eu"}, 100)
+    assert [(r.applied, r.stored_ms) for r in results] == [(True, 100)]
+    s, results = apply_profile_update(s, sync(200))  # the empty set empties the membership
+    assert (s.segments, s.segments_updated_ms) == (frozenset(), 200)
+    assert results[0].applied
+    # None leaves segments unchanged and reports nothing for them.
+    s2, results = apply_profile_update(
+        s, ProfileUpdate(customer_id="c", source="crm", timestamp_ms=300, traits={"plan": "y"})
+    )
+    assert (s2.segments, s2.segments_updated_ms) == (frozenset(), 200)
+    assert [r.kind for r in results] == ["trait"]

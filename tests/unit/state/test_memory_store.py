@@ -292,6 +292,7 @@ def test_build_export_is_plain_json_with_a_fixed_shape() -> None:
         "consent",
         "events",
         "segments",
+        "segments_updated_ms",
         "journeys",
         "caps",
         "decisions",

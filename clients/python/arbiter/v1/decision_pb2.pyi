@@ -76,6 +76,7 @@ class ProfileFieldKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PROFILE_FIELD_KIND_TRAIT: _ClassVar[ProfileFieldKind]
     PROFILE_FIELD_KIND_CONSENT: _ClassVar[ProfileFieldKind]
     PROFILE_FIELD_KIND_DO_NOT_CONTACT: _ClassVar[ProfileFieldKind]
+    PROFILE_FIELD_KIND_SEGMENTS: _ClassVar[ProfileFieldKind]
 REASON_UNSPECIFIED: Reason
 REASON_SELECTED: Reason
 REASON_ELIGIBLE: Reason
@@ -121,6 +122,7 @@ PROFILE_FIELD_KIND_UNSPECIFIED: ProfileFieldKind
 PROFILE_FIELD_KIND_TRAIT: ProfileFieldKind
 PROFILE_FIELD_KIND_CONSENT: ProfileFieldKind
 PROFILE_FIELD_KIND_DO_NOT_CONTACT: ProfileFieldKind
+PROFILE_FIELD_KIND_SEGMENTS: ProfileFieldKind
 
 class DecideRequest(_message.Message):
     __slots__ = ("request_id", "customer_id", "placement", "channels", "limit", "context", "explain", "dry_run")
@@ -349,7 +351,7 @@ class EventResult(_message.Message):
     def __init__(self, event_id: _Optional[str] = ..., status: _Optional[_Union[EventStatus, str]] = ..., field: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class UpdateProfileRequest(_message.Message):
-    __slots__ = ("request_id", "customer_id", "source", "timestamp", "traits", "consents", "do_not_contact")
+    __slots__ = ("request_id", "customer_id", "source", "timestamp", "traits", "consents", "do_not_contact", "segments")
     class TraitsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -364,6 +366,7 @@ class UpdateProfileRequest(_message.Message):
     TRAITS_FIELD_NUMBER: _ClassVar[int]
     CONSENTS_FIELD_NUMBER: _ClassVar[int]
     DO_NOT_CONTACT_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     customer_id: str
     source: str
@@ -371,7 +374,14 @@ class UpdateProfileRequest(_message.Message):
     traits: _containers.MessageMap[str, _value_pb2.Value]
     consents: _containers.RepeatedCompositeFieldContainer[ConsentUpdate]
     do_not_contact: bool
-    def __init__(self, request_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., source: _Optional[str] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., traits: _Optional[_Mapping[str, _value_pb2.Value]] = ..., consents: _Optional[_Iterable[_Union[ConsentUpdate, _Mapping]]] = ..., do_not_contact: _Optional[bool] = ...) -> None: ...
+    segments: SegmentMembership
+    def __init__(self, request_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., source: _Optional[str] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., traits: _Optional[_Mapping[str, _value_pb2.Value]] = ..., consents: _Optional[_Iterable[_Union[ConsentUpdate, _Mapping]]] = ..., do_not_contact: _Optional[bool] = ..., segments: _Optional[_Union[SegmentMembership, _Mapping]] = ...) -> None: ...
+
+class SegmentMembership(_message.Message):
+    __slots__ = ("segments",)
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    segments: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, segments: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ConsentUpdate(_message.Message):
     __slots__ = ("purpose", "state", "expires_at")

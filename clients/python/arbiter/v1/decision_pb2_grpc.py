@@ -95,8 +95,8 @@ class DecisionServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateProfile(self, request, context):
-        """UpdateProfile writes profile traits and consent. Every write carries a
-        source timestamp; an older write never overwrites a newer one.
+        """UpdateProfile writes profile traits, consent and segments. Every write
+        carries a source timestamp; an older write never overwrites a newer one.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
