@@ -170,6 +170,7 @@ class ProfileSpec(_Spec, frozen=True, kw_only=True):
     traits: dict[str, Any] = {}
     consent: dict[str, str | ConsentGiven] = {}
     do_not_contact: bool | None = None
+    segments: tuple[str, ...] | None = None  # the complete membership, as a CDP sync sends it
     source: str = "scenario"
     at: TimeText | None = None  # the source timestamp; default: the clock
 
@@ -462,6 +463,7 @@ class _Run:
             traits=spec.traits,
             consents=tuple(consents),
             do_not_contact=spec.do_not_contact,
+            segments=spec.segments,
         )
         self.snapshot, results = apply_profile_update(
             self.snapshot, update, do_not_contact_attribute=self.policy.consent.do_not_contact
