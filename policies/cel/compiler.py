@@ -101,6 +101,9 @@ class _Pool:
     def __init__(self) -> None:
         self.names: dict[int, str] = {}
         self.values: list[object] = []
+        # Call node id -> its folded constant's spelling (None: not foldable),
+        # so the two bodies fold each call once and share the constant.
+        self.folded: dict[int, str | None] = {}
 
     def ref(self, value: object) -> str:
         key = id(value)
@@ -248,16 +251,19 @@ class _Generator:
         (``duration("168h")``, ``timestamp("...")``); errors stay run-time."""
         if not args or not all(isinstance(arg, ast.Const) for arg in args):
             return None
-        if node.function in self.domain_functions:
-            return None
+        if node.id in self.pool.folded:
+            return self.pool.folded[node.id]
+        spelling: str | None = None
         dispatcher = self.dispatch.get(node.function)
-        if dispatcher is None:
-            return None
-        try:
-            value = dispatcher(*(arg.value for arg in args if isinstance(arg, ast.Const)))
-        except CelError:
-            return None
-        return self.const(value)
+        if node.function not in self.domain_functions and dispatcher is not None:
+            try:
+                value = dispatcher(*(arg.value for arg in args if isinstance(arg, ast.Const)))
+            except CelError:
+                pass
+            else:
+                spelling = self.const(value)
+        self.pool.folded[node.id] = spelling
+        return spelling
 
     def boolean(self, node: ast.Expr) -> str:
         code = self.gen(node)
