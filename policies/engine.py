@@ -613,6 +613,21 @@ def _consent_detail(verdict: PurposeConsent) -> str:
 # =========================================================================== decide
 
 
+def _filtered(
+    ap: _ActionPlan, journey: str, stage: str, reason: ReasonCode, detail: str
+) -> CandidateTrace:
+    """The explain-trace entry of a candidate a filter (or a failed score) removed."""
+    return CandidateTrace(
+        action=ap.id,
+        journey=journey,
+        stage=stage,
+        channel=ap.channel_id,
+        outcome=Outcome.FILTERED,
+        reason=reason,
+        detail=detail,
+    )
+
+
 def decide(
     policy: CompiledPolicy,
     request: Request,
@@ -745,15 +760,7 @@ def decide(
                                 break
         if reason is not None:
             if trace is not None:
-                trace[ap.id] = CandidateTrace(
-                    action=ap.id,
-                    journey=jid,
-                    stage=stage,
-                    channel=ap.channel_id,
-                    outcome=Outcome.FILTERED,
-                    reason=reason,
-                    detail=detail,
-                )
+                trace[ap.id] = _filtered(ap, jid, stage, reason, detail)
             continue
 
         # holdout: the candidate is still scored and ranked, for the counterfactual
@@ -771,15 +778,7 @@ def decide(
             why = f"value or score failed: {exc}"
             ctx.degrade(_R.ERROR, f"action `{ap.id}`: {why}")
             if trace is not None:
-                trace[ap.id] = CandidateTrace(
-                    action=ap.id,
-                    journey=jid,
-                    stage=stage,
-                    channel=ap.channel_id,
-                    outcome=Outcome.FILTERED,
-                    reason=_R.ERROR,
-                    detail=why,
-                )
+                trace[ap.id] = _filtered(ap, jid, stage, _R.ERROR, why)
             continue
         if held is not None:
             any_held = True
