@@ -394,7 +394,10 @@ class _Builder:
         if typ == STRING:
             return render_string(draw(texts), draw(st.sampled_from((0, 0, 0, 1, 2))))
         if typ in _ELEM:
-            return "[]"
+            # An empty list of a known element type: a bare `[]` has a free
+            # element type, which cel-cpp's checker binds differently from
+            # cel-go's (e.g. `[].map(x, (x + s).size())` is rejected there).
+            return "[0].filter(e0, false)" if _ELEM[typ] == INT else '[""].filter(e0, false)'
         if typ == MAP_STRING_INT:
             return "{}"
         if typ == TIMESTAMP:
