@@ -10,23 +10,23 @@
 
 ARG PYTHON_VERSION=3.11
 
-# ---------------------------------------------------------------- build: dependencies in a venv
+# ---------------------------------------------------------------- build: the project in a venv
 FROM python:${PYTHON_VERSION}-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 RUN python -m venv /opt/venv
+# constraints.txt pins every dependency to the versions the test suite passed with.
+COPY constraints.txt ./
 # The generated stubs and client first: they change less often than the server.
 COPY clients/python/ clients/python/
-RUN /opt/venv/bin/pip install ./clients/python
+RUN /opt/venv/bin/pip install -c constraints.txt ./clients/python
 COPY pyproject.toml README.md ./
 COPY policies/ policies/
 COPY state/ state/
 COPY server/ server/
-# Install the project with its server extra (pulls every runtime dependency),
-# then drop the installed copy: the runtime stage runs the source tree, so
-# non-Python files (e.g. Redis Lua scripts under state/) are always present.
-RUN /opt/venv/bin/pip install '.[server]' \
- && /opt/venv/bin/pip uninstall --yes arbiter
+# Installs the `arbiter` import package (arbiter.policies, .state, .server, with
+# the Redis Lua scripts as package data) and the `arbiter` console script.
+RUN /opt/venv/bin/pip install -c constraints.txt '.[server]'
 
 # ---------------------------------------------------------------- runtime
 FROM python:${PYTHON_VERSION}-slim AS runtime
@@ -34,13 +34,9 @@ RUN groupadd --system --gid 10001 arbiter \
  && useradd --system --uid 10001 --gid arbiter --no-create-home --shell /usr/sbin/nologin arbiter
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
-COPY --chown=root:root policies/ policies/
-COPY --chown=root:root state/ state/
-COPY --chown=root:root server/ server/
 COPY --chown=root:root examples/policies/ /etc/arbiter/policies/
 COPY --chown=root:root scripts/healthcheck.py /app/scripts/healthcheck.py
 ENV PATH=/opt/venv/bin:$PATH \
-    PYTHONPATH=/app \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     ARBITER_POLICIES=/etc/arbiter/policies \
@@ -53,4 +49,4 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
     CMD ["python", "/app/scripts/healthcheck.py", "--quiet"]
 # SIGTERM: stop accepting calls, finish in-flight ones (ARBITER_GRACE_PERIOD, 10s).
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["python", "-m", "server.cli", "serve"]
+ENTRYPOINT ["arbiter", "serve"]

@@ -7,11 +7,17 @@ SHARED ?= ../shared
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml clients/python/pyproject.toml
+$(VENV)/.installed: pyproject.toml clients/python/pyproject.toml constraints.txt
 	test -d $(VENV) || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e clients/python -e '.[server,dev]'
+	$(VENV)/bin/pip install -q -c constraints.txt -e clients/python -e '.[server,dev]'
 	touch $@
+
+# Refresh constraints.txt from what is installed now (after a deliberate upgrade).
+.PHONY: lock
+lock: venv
+	{ sed -n '1,2p' constraints.txt; $(VENV)/bin/pip freeze --exclude-editable; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 install: venv
 
@@ -29,8 +35,12 @@ format: venv
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# mypy cannot follow setuptools' package-dir mapping: link the folders under
+# build/typecheck/arbiter/ so it sees them as arbiter.policies, .state, .server.
 typecheck: venv
-	$(VENV)/bin/mypy
+	@mkdir -p build/typecheck/arbiter
+	@for p in policies state server; do ln -sfn ../../../$$p build/typecheck/arbiter/$$p; done
+	@$(VENV)/bin/mypy > build/typecheck/mypy.out; rc=$$?; sed 's|^build/typecheck/arbiter/||' build/typecheck/mypy.out; exit $$rc
 	cd clients/python && ../../$(VENV)/bin/mypy
 
 proto: venv

@@ -34,8 +34,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from policies import cel
-from policies.cel.values import Timestamp
+from arbiter.policies import cel
+from arbiter.policies.cel.values import Timestamp
 
 _ORACLE_PATH = Path(__file__).resolve().parents[1] / "tests" / "differential" / "oracle.py"
 

@@ -60,7 +60,7 @@ for _p in (ROOT / "tests", ROOT / "tests" / "integration"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-from policies.snapshot import (  # noqa: E402
+from arbiter.policies.snapshot import (  # noqa: E402
     ConsentRecord,
     CustomerSnapshot,
     EventCounter,
@@ -216,7 +216,7 @@ def _resp(args: Sequence[str | int | bytes]) -> bytes:
 
 def seed_redis(port: int, n: int, now_ms: int, seed: int) -> float:
     """Seed ``n`` customers in ``RedisStore`` format through ``redis-cli --pipe``; seconds taken."""
-    from state.redis_store import _SCRIPTS, RedisStore
+    from arbiter.state.redis_store import _SCRIPTS, RedisStore
 
     captured: list[bytes] = []
 
@@ -268,9 +268,9 @@ def serve_memory(args: argparse.Namespace) -> int:
     """Subprocess mode: ``arbiter serve`` on a MemoryStore seeded with the bench customers."""
     import uvloop
 
-    from server.app import serve
-    from server.config import Settings
-    from state.memory import MemoryStore
+    from arbiter.server.app import serve
+    from arbiter.server.config import Settings
+    from arbiter.state.memory import MemoryStore
 
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -318,6 +318,7 @@ class DriveSpec:
 
 async def _drive(spec: DriveSpec) -> dict[str, Any]:
     import grpc
+
     from arbiter.v1 import decision_pb2_grpc
 
     rng = random.Random()

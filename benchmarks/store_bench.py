@@ -36,8 +36,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from policies.effects import CapIncrement, DecisionCommit, Grant
-from policies.snapshot import (
+from arbiter.policies.effects import CapIncrement, DecisionCommit, Grant
+from arbiter.policies.snapshot import (
     PARTS,
     ConsentRecord,
     CustomerSnapshot,
@@ -46,9 +46,9 @@ from policies.snapshot import (
     ProfileValue,
     SnapshotNeeds,
 )
-from state.memory import MemoryStore
-from state.redis_store import RedisStore, _load_plan
-from state.store import Store
+from arbiter.state.memory import MemoryStore
+from arbiter.state.redis_store import RedisStore, _load_plan
+from arbiter.state.store import Store
 
 T0 = 1_700_000_000_000
 HOUR = 3_600_000

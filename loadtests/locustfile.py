@@ -42,9 +42,10 @@ import grpc.experimental.gevent as grpc_gevent
 grpc_gevent.init_gevent()  # before any channel: make gRPC cooperate with Locust's gevent
 
 import grpc  # noqa: E402
-from arbiter.v1 import decision_pb2, decision_pb2_grpc  # noqa: E402
 from google.protobuf import timestamp_pb2  # noqa: E402
 from locust import User, constant, task  # noqa: E402
+
+from arbiter.v1 import decision_pb2, decision_pb2_grpc  # noqa: E402
 
 TARGET = os.environ.get("ARBITER_LOAD_TARGET", "127.0.0.1:50051")
 CUSTOMERS = int(os.environ.get("ARBITER_LOAD_CUSTOMERS", "10000"))

@@ -28,15 +28,15 @@ import threading
 from typing import Any, Final
 
 import grpc
-from arbiter.v1 import decision_pb2, decision_pb2_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from policies.loader import PolicyError
-from server.config import Settings
-from server.decision_service import DecisionService
-from server.registry import PolicyRegistry
-from state.store import Store
+from arbiter.policies.loader import PolicyError
+from arbiter.server.config import Settings
+from arbiter.server.decision_service import DecisionService
+from arbiter.server.registry import PolicyRegistry
+from arbiter.state.store import Store
+from arbiter.v1 import decision_pb2, decision_pb2_grpc
 
 __all__ = ["DECISION_SERVICE", "ArbiterServer", "make_store", "run", "serve"]
 
@@ -60,10 +60,10 @@ _SERVER_OPTIONS: Final = (
 def make_store(settings: Settings) -> Store:
     """The store the settings ask for: embedded ``MemoryStore``, or Redis when a URL is given."""
     if not settings.redis_url:
-        from state.memory import MemoryStore
+        from arbiter.state.memory import MemoryStore
 
         return MemoryStore()
-    from state.redis_store import RedisStore
+    from arbiter.state.redis_store import RedisStore
 
     store: Store = RedisStore.from_url(
         settings.redis_url, default_timeout_s=settings.store_timeout_s

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from importlib import metadata
 from typing import Protocol
 
-from server import cli_cel, cli_policy, cli_serve
+from arbiter.server import cli_cel, cli_policy, cli_serve
 
 __all__ = ["COMMAND_GROUPS", "CommandGroup", "build_parser", "main"]
 
@@ -26,7 +26,7 @@ class CommandGroup(Protocol):
     def register(self, subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None: ...
 
 
-# Add a group here: ``from server import cli_policy`` and append it.
+# Add a group here: ``from arbiter.server import cli_policy`` and append it.
 COMMAND_GROUPS: tuple[CommandGroup, ...] = (cli_cel, cli_policy, cli_serve)
 
 

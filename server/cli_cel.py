@@ -9,9 +9,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TextIO
 
-from policies import cel
-from policies.cel import conformance
-from policies.cel.conformance import CaseResult, CaseStatus, FileReport
+from arbiter.policies import cel
+from arbiter.policies.cel import conformance
+from arbiter.policies.cel.conformance import CaseResult, CaseStatus, FileReport
 
 __all__ = ["register", "run_conformance", "run_eval"]
 

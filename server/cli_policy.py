@@ -13,9 +13,9 @@ import os
 import sys
 from typing import TextIO
 
-from policies.compiled import check_policy
-from policies.loader import Diagnostic, load_directory
-from policies.model import json_schema
+from arbiter.policies.compiled import check_policy
+from arbiter.policies.loader import Diagnostic, load_directory
+from arbiter.policies.model import json_schema
 
 __all__ = ["main", "register", "validate"]
 
@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     policy = subparsers.add_parser("policy", help="work with policy sets")
     commands = policy.add_subparsers(dest="policy_command", metavar="COMMAND", required=True)
     # test / explain / bench live with the engine's CLI code.
-    from server import cli_policy_engine
+    from arbiter.server import cli_policy_engine
 
     cli_policy_engine.add_commands(commands)
 

@@ -26,15 +26,15 @@ from typing import Any, TextIO
 import msgspec
 import yaml
 
-from policies.cel import timefns
-from policies.cel.errors import CelError
-from policies.compiled import CompiledPolicy, compile_policy, load_policy
-from policies.decision import Decision, Request
-from policies.effects import DecisionCommit
-from policies.engine import decide
-from policies.loader import PolicyError, YamlLoader, load_sources
-from policies.scenarios import Report, ScenarioResult, run_directory
-from policies.snapshot import (
+from arbiter.policies.cel import timefns
+from arbiter.policies.cel.errors import CelError
+from arbiter.policies.compiled import CompiledPolicy, compile_policy, load_policy
+from arbiter.policies.decision import Decision, Request
+from arbiter.policies.effects import DecisionCommit
+from arbiter.policies.engine import decide
+from arbiter.policies.loader import PolicyError, YamlLoader, load_sources
+from arbiter.policies.scenarios import Report, ScenarioResult, run_directory
+from arbiter.policies.snapshot import (
     ConsentRecord,
     CustomerSnapshot,
     EventCounter,

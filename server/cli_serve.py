@@ -10,7 +10,7 @@ __all__ = ["register"]
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``serve`` command to ``arbiter`` (see ``server.cli.CommandGroup``)."""
-    from server.config import add_arguments
+    from arbiter.server.config import add_arguments
 
     serve = subparsers.add_parser(
         "serve",
@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _serve_command(args: argparse.Namespace) -> int:
-    from server.config import settings_from_args
+    from arbiter.server.config import settings_from_args
 
     settings = settings_from_args(args)
     level = getattr(logging, settings.log_level.upper(), None)
@@ -36,6 +36,6 @@ def _serve_command(args: argparse.Namespace) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # gRPC's own debug chatter (one line per call) is not ours to show.
     logging.getLogger("grpc").setLevel(max(level, logging.INFO))
-    from server.app import run
+    from arbiter.server.app import run
 
     return run(settings)

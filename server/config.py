@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from policies.compiled import parse_duration_ms
+from arbiter.policies.compiled import parse_duration_ms
 
 __all__ = ["DEFAULT_LISTEN", "Settings", "add_arguments", "parse_seconds", "settings_from_args"]
 

@@ -20,12 +20,11 @@ import datetime as _dt
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any, Final
 
-from arbiter.v1 import decision_pb2, value_pb2
 from google.protobuf import struct_pb2, timestamp_pb2
 
-from policies import cel
-from policies.compiled import CompiledField
-from policies.decision import (
+from arbiter.policies import cel
+from arbiter.policies.compiled import CompiledField
+from arbiter.policies.decision import (
     CandidateTrace,
     ChosenAction,
     Decision,
@@ -35,8 +34,9 @@ from policies.decision import (
     ReasonCode,
     Request,
 )
-from policies.effects import ConsentUpdate, FeedbackKind, FieldResult, ProfileUpdate
-from policies.journeys import Event
+from arbiter.policies.effects import ConsentUpdate, FeedbackKind, FieldResult, ProfileUpdate
+from arbiter.policies.journeys import Event
+from arbiter.v1 import decision_pb2, value_pb2
 
 __all__ = [
     "check_response",

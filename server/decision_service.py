@@ -33,11 +33,10 @@ from typing import Any, Final, TypeVar
 
 import grpc
 import msgspec
-from arbiter.v1 import decision_pb2, decision_pb2_grpc
 from prometheus_client import Counter, Histogram
 
-from policies import journeys
-from policies.decision import (
+from arbiter.policies import journeys
+from arbiter.policies.decision import (
     CandidateTrace,
     ChosenAction,
     Decision,
@@ -46,20 +45,21 @@ from policies.decision import (
     ReasonCode,
     Request,
 )
-from policies.effects import CapIncrement, DecisionCommit, Grant, StateConflict
-from policies.engine import decide, reconcile
-from policies.snapshot import PARTS, CustomerSnapshot
-from server import convert
-from server.errors import status_for
-from server.registry import Active, PolicyRegistry
-from server.validation import (
+from arbiter.policies.effects import CapIncrement, DecisionCommit, Grant, StateConflict
+from arbiter.policies.engine import decide, reconcile
+from arbiter.policies.snapshot import PARTS, CustomerSnapshot
+from arbiter.server import convert
+from arbiter.server.errors import status_for
+from arbiter.server.registry import Active, PolicyRegistry
+from arbiter.server.validation import (
     event_contract_violation,
     validate_check,
     validate_decide,
     validate_track,
     validate_update_profile,
 )
-from state.store import Loaded, Store, StoredDecision, StoreUnavailable
+from arbiter.state.store import Loaded, Store, StoredDecision, StoreUnavailable
+from arbiter.v1 import decision_pb2, decision_pb2_grpc
 
 __all__ = ["METRICS", "DecisionService"]
 

@@ -27,11 +27,11 @@ from typing import Final, NamedTuple
 
 import grpc
 
-from policies.effects import StateConflict
-from policies.journeys import StateUnavailableError
-from server.registry import PolicyNotLoaded
-from server.validation import ValidationError
-from state.store import StoreUnavailable
+from arbiter.policies.effects import StateConflict
+from arbiter.policies.journeys import StateUnavailableError
+from arbiter.server.registry import PolicyNotLoaded
+from arbiter.server.validation import ValidationError
+from arbiter.state.store import StoreUnavailable
 
 __all__ = ["Status", "status_for"]
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field, replace
 
 import msgspec
 
-from policies.compiled import CompiledPolicy, load_policy
-from policies.engine import policy_version
-from policies.snapshot import SnapshotNeeds
+from arbiter.policies.compiled import CompiledPolicy, load_policy
+from arbiter.policies.engine import policy_version
+from arbiter.policies.snapshot import SnapshotNeeds
 
 __all__ = ["Active", "PolicyNotLoaded", "PolicyRegistry"]
 

@@ -35,11 +35,11 @@ import re
 from collections.abc import Mapping
 from typing import Final
 
-from arbiter.v1 import decision_pb2, value_pb2
 from google.protobuf import duration_pb2, timestamp_pb2
 
-from policies import cel
-from policies.compiled import CompiledField, CompiledPolicy
+from arbiter.policies import cel
+from arbiter.policies.compiled import CompiledField, CompiledPolicy
+from arbiter.v1 import decision_pb2, value_pb2
 
 __all__ = [
     "MAX_CHANNELS",

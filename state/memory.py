@@ -56,7 +56,7 @@ from typing import Any, Final, TypeVar
 
 import msgspec
 
-from policies.effects import (
+from arbiter.policies.effects import (
     DecisionCommit,
     EventEffects,
     FeedbackRecord,
@@ -66,7 +66,7 @@ from policies.effects import (
     apply_effects,
     apply_profile_update,
 )
-from policies.snapshot import CustomerSnapshot, EventCounter, SnapshotNeeds
+from arbiter.policies.snapshot import CustomerSnapshot, EventCounter, SnapshotNeeds
 
 from .store import (
     DEFAULT_EVENT_DEDUP_TTL_S,

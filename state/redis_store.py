@@ -68,7 +68,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from policies.effects import (
+from arbiter.policies.effects import (
     CommitResult,
     DecisionCommit,
     EventEffects,
@@ -79,7 +79,7 @@ from policies.effects import (
     ProfileUpdate,
     StateConflict,
 )
-from policies.snapshot import (
+from arbiter.policies.snapshot import (
     ConsentRecord,
     CustomerSnapshot,
     EventCounter,

@@ -46,7 +46,7 @@ from typing import Any, Final, Literal, Protocol, runtime_checkable
 
 import msgspec
 
-from policies.effects import (
+from arbiter.policies.effects import (
     CommitResult,
     DecisionCommit,
     EventEffects,
@@ -54,7 +54,7 @@ from policies.effects import (
     FieldResult,
     ProfileUpdate,
 )
-from policies.snapshot import CustomerSnapshot, SnapshotNeeds
+from arbiter.policies.snapshot import CustomerSnapshot, SnapshotNeeds
 
 __all__ = [
     "DEFAULT_EVENT_DEDUP_TTL_S",

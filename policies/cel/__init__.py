@@ -2,7 +2,7 @@
 
 One door for the rest of the product::
 
-    from policies import cel
+    from arbiter.policies import cel
 
     env = cel.Env(variables={"profile": cel.MapType(cel.STRING, cel.DYN)})
     program = cel.compile('profile.country == "DE" && profile.age >= 18', env)

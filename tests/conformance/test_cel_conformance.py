@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from policies import cel
-from policies.cel.conformance import CaseResult, CaseStatus, case_id, pass_rate, run_case
+from arbiter.policies import cel
+from arbiter.policies.cel.conformance import CaseResult, CaseStatus, case_id, pass_rate, run_case
 
 FILE_MIN_RATE = 0.90
 TOTAL_MIN_RATE = 0.95

@@ -53,8 +53,8 @@ from store_contract import (  # noqa: E402 - needs the path above
     register_store_factory,
 )
 
-from state.memory import ManualClock, MemoryStore  # noqa: E402
-from state.store import Store  # noqa: E402
+from arbiter.state.memory import ManualClock, MemoryStore  # noqa: E402
+from arbiter.state.store import Store  # noqa: E402
 
 
 @register_store_factory("memory")

@@ -15,7 +15,7 @@ if _TESTS not in sys.path:
 
 from redis_support import shared_redis_cluster_url, shared_redis_url  # noqa: E402
 
-from state.redis_store import RedisStore  # noqa: E402
+from arbiter.state.redis_store import RedisStore  # noqa: E402
 
 # Not the production prefix: a REDIS_URL pointing at a shared server stays untouched.
 PREFIX = "arbtest"

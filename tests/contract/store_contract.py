@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import msgspec
 import pytest
 
-from policies.effects import (
+from arbiter.policies.effects import (
     CapIncrement,
     CommitResult,
     ConsentUpdate,
@@ -46,7 +46,7 @@ from policies.effects import (
     apply_counter,
     apply_profile_update,
 )
-from policies.snapshot import (
+from arbiter.policies.snapshot import (
     PARTS,
     ConsentRecord,
     CustomerSnapshot,
@@ -56,7 +56,7 @@ from policies.snapshot import (
     SnapshotNeeds,
     cap_count,
 )
-from state.store import CommitOutcome, Store, StoredDecision
+from arbiter.state.store import CommitOutcome, Store, StoredDecision
 
 T = TypeVar("T")
 

@@ -22,8 +22,8 @@ from typing import Any, TypeVar
 
 from hypothesis import strategies as st
 
-from policies.cel import types as t
-from policies.cel.values import INT64_MAX, INT64_MIN, UINT64_MAX, Duration, Timestamp, UInt
+from arbiter.policies.cel import types as t
+from arbiter.policies.cel.values import INT64_MAX, INT64_MIN, UINT64_MAX, Duration, Timestamp, UInt
 
 __all__ = [
     "TIME_BOOL",

@@ -45,8 +45,8 @@ from typing import Literal
 
 from cel_expr_python import cel as _cel
 
-from policies.cel import types as t
-from policies.cel.values import Duration, Timestamp, TypeValue, UInt
+from arbiter.policies.cel import types as t
+from arbiter.policies.cel.values import Duration, Timestamp, TypeValue, UInt
 
 __all__ = [
     "OracleEnv",

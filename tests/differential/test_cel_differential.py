@@ -45,11 +45,11 @@ import celgen
 import oracle
 from hypothesis import HealthCheck, given, settings
 
-from policies import cel
-from policies.cel.conformance import (
+from arbiter.policies import cel
+from arbiter.policies.cel.conformance import (
     Unsupported as SuiteUnsupported,
 )
-from policies.cel.conformance import (
+from arbiter.policies.cel.conformance import (
     UnsupportedFeature,
     case_id,
     decode_value,

@@ -20,11 +20,11 @@ from typing import Any, TypeVar
 import pytest
 import uvloop
 
-from policies import bucketing
-from policies.compiled import CompiledPolicy
-from server.app import ArbiterServer
-from server.config import Settings
-from state.memory import MemoryStore
+from arbiter.policies import bucketing
+from arbiter.policies.compiled import CompiledPolicy
+from arbiter.server.app import ArbiterServer
+from arbiter.server.config import Settings
+from arbiter.state.memory import MemoryStore
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = str(ROOT / "examples" / "policies")

@@ -151,7 +151,7 @@ class ServerProcess:
             args = [
                 sys.executable,
                 "-m",
-                "server.cli",
+                "arbiter.server.cli",
                 "serve",
                 "--policies",
                 str(self.policies),

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
+
 from arbiter.v1 import decision_pb2, decision_pb2_grpc
 from arbiter_client import (
     ArbiterClient,

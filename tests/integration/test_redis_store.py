@@ -36,7 +36,7 @@ from redis_support import (  # noqa: E402
     redis_url,
 )
 
-from policies.effects import (  # noqa: E402
+from arbiter.policies.effects import (  # noqa: E402
     CapIncrement,
     CounterIncrement,
     DecisionCommit,
@@ -46,12 +46,12 @@ from policies.effects import (  # noqa: E402
     Grant,
     JourneyChange,
 )
-from policies.snapshot import PARTS, JourneyState, SnapshotNeeds, cap_count  # noqa: E402
-from state.circuit import CircuitBreaker  # noqa: E402
-from state.redis_keys import PARTS as KEY_PARTS  # noqa: E402
-from state.redis_keys import customer_keys  # noqa: E402
-from state.redis_store import RedisStore  # noqa: E402
-from state.store import StoreUnavailable  # noqa: E402
+from arbiter.policies.snapshot import PARTS, JourneyState, SnapshotNeeds, cap_count  # noqa: E402
+from arbiter.state.circuit import CircuitBreaker  # noqa: E402
+from arbiter.state.redis_keys import PARTS as KEY_PARTS  # noqa: E402
+from arbiter.state.redis_keys import customer_keys  # noqa: E402
+from arbiter.state.redis_store import RedisStore  # noqa: E402
+from arbiter.state.store import StoreUnavailable  # noqa: E402
 
 __all__ = ["redis_cluster_url", "redis_url"]  # session fixtures, re-exported for pytest
 
@@ -386,8 +386,8 @@ def test_1000_concurrent_commits_against_a_cap_of_3_grant_exactly_3(
 _WORKER = textwrap.dedent(
     """
     import asyncio, json, sys, time
-    from policies.effects import CapIncrement, DecisionCommit, Grant
-    from state.redis_store import RedisStore
+    from arbiter.policies.effects import CapIncrement, DecisionCommit, Grant
+    from arbiter.state.redis_store import RedisStore
 
     url, prefix, tag, limits, n, start = sys.argv[1:7]
     limits, n, start = json.loads(limits), int(n), float(start)
@@ -608,8 +608,8 @@ def test_random_operations_match_memory_store(redis_url: str) -> None:
     comparing every result and, at the end, the full export of every customer."""
     import random
 
-    from policies.effects import ConsentUpdate, ProfileUpdate, StateConflict
-    from state.memory import MemoryStore
+    from arbiter.policies.effects import ConsentUpdate, ProfileUpdate, StateConflict
+    from arbiter.state.memory import MemoryStore
 
     rng = random.Random(20240611)
     customers = ["d1", "d2", "d3"]
@@ -830,8 +830,13 @@ def test_an_expired_deadline_fails_without_io_or_breaker_effect(redis_url: str) 
 
 def test_seed_matches_memory_store_seed(redis_url: str) -> None:
     """``seed`` (tests, scenario runs, benchmarks) stores what MemoryStore.seed stores."""
-    from policies.snapshot import ConsentRecord, CustomerSnapshot, EventCounter, ProfileValue
-    from state.memory import MemoryStore
+    from arbiter.policies.snapshot import (
+        ConsentRecord,
+        CustomerSnapshot,
+        EventCounter,
+        ProfileValue,
+    )
+    from arbiter.state.memory import MemoryStore
 
     snap = CustomerSnapshot(
         customer_id="seeded",

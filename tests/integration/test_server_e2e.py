@@ -23,6 +23,12 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf import timestamp_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from arbiter.policies.effects import StateConflict
+from arbiter.state.store import StoreUnavailable
 from arbiter.v1 import decision_pb2, decision_pb2_grpc, value_pb2
 from arbiter_client import (
     ArbiterClient,
@@ -36,12 +42,6 @@ from arbiter_client import (
     Reason,
     Timeouts,
 )
-from google.protobuf import timestamp_pb2
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-
-from policies.effects import StateConflict
-from state.store import StoreUnavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = str(ROOT / "examples" / "policies")
@@ -837,7 +837,7 @@ def test_graceful_shutdown_finishes_in_flight_calls_and_refuses_new_ones(
 def test_sigterm_stops_a_served_process_cleanly() -> None:
     env = {**os.environ, "ARBITER_POLICIES": EXAMPLES, "ARBITER_LOG_LEVEL": "info"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--listen", "127.0.0.1:0"],
+        [sys.executable, "-m", "arbiter.server.cli", "serve", "--listen", "127.0.0.1:0"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

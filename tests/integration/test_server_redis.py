@@ -32,8 +32,9 @@ import grpc
 import msgspec
 import pytest
 import redis
-from arbiter.v1 import decision_pb2, decision_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from arbiter.v1 import decision_pb2, decision_pb2_grpc
 
 _HERE = Path(__file__).resolve().parent
 for _path in (str(_HERE.parent), str(_HERE)):
@@ -49,7 +50,7 @@ from server_procs import (  # noqa: E402
     write_test_policies,
 )
 
-from state.redis_keys import customer_keys  # noqa: E402
+from arbiter.state.redis_keys import customer_keys  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     shutil.which("redis-server") is None or shutil.which("redis-cli") is None,

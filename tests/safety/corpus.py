@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from policies.cel import (
+from arbiter.policies.cel import (
     BOOL,
     BYTES,
     DYN,
@@ -46,7 +46,7 @@ from policies.cel import (
     OpaqueType,
     Type,
 )
-from policies.cel.values import INT64_MAX, INT64_MIN, UINT64_MAX, Timestamp, UInt
+from arbiter.policies.cel.values import INT64_MAX, INT64_MIN, UINT64_MAX, Timestamp, UInt
 
 __all__ = [
     "CASES",

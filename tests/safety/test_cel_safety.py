@@ -44,9 +44,9 @@ from typing import Any, Final
 
 import pytest
 
-from policies import cel
-from policies.cel import INT, CompileError, Env, EvalError, Program
-from policies.cel.values import Duration, Timestamp, TypeValue, UInt
+from arbiter.policies import cel
+from arbiter.policies.cel import INT, CompileError, Env, EvalError, Program
+from arbiter.policies.cel.values import Duration, Timestamp, TypeValue, UInt
 
 
 def _load_corpus() -> types.ModuleType:

@@ -1,4 +1,4 @@
-"""The house rules of DESIGN.md §1, checked by walking imports.
+"""The layering of the house (docs/architecture.md), checked by walking imports.
 
 ``policies/`` is pure: it imports nothing of ``server``, ``state``, grpc,
 redis or the generated protobuf modules. ``state/`` never imports
@@ -16,16 +16,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 FORBIDDEN = {
     "policies": (
-        "server",
-        "state",
+        "arbiter.server",
+        "arbiter.state",
+        "arbiter.v1",
+        "arbiter_client",
         "grpc",
         "redis",
-        "arbiter",
         "google.protobuf",
         "socket",
         "asyncio",
     ),
-    "state": ("server", "grpc", "arbiter"),
+    "state": ("arbiter.server", "grpc", "arbiter.v1", "arbiter_client"),
 }
 
 
@@ -48,4 +49,16 @@ def test_package_imports_respect_the_layers(package: str) -> None:
             for banned in FORBIDDEN[package]:
                 if module == banned or module.startswith(banned + "."):
                     offenders.append(f"{path.relative_to(ROOT)} imports {module}")
+    assert offenders == []
+
+
+def test_product_packages_are_imported_only_under_the_arbiter_namespace() -> None:
+    """``policies``, ``state`` and ``server`` install as ``arbiter.*``; a bare import would break."""
+    offenders = []
+    for path in sorted(ROOT.rglob("*.py")):
+        if {".venv", "build", "node_modules", ".git"} & set(path.relative_to(ROOT).parts):
+            continue
+        for module in imported_modules(path):
+            if module.split(".")[0] in {"policies", "state", "server"}:
+                offenders.append(f"{path.relative_to(ROOT)} imports {module}")
     assert offenders == []

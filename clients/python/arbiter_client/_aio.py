@@ -11,6 +11,7 @@ from typing import Any, Self
 
 import grpc
 import grpc.aio
+
 from arbiter.v1 import decision_pb2_grpc
 
 from . import _convert

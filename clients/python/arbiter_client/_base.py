@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
 import grpc
+
 from arbiter.v1 import decision_pb2
 
 from . import _convert

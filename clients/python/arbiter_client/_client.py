@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import grpc
+
 from arbiter.v1 import decision_pb2_grpc
 
 from . import _convert

@@ -7,8 +7,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from arbiter.v1 import decision_pb2
 from google.protobuf import timestamp_pb2
+
+from arbiter.v1 import decision_pb2
 
 from ._types import (
     Action,

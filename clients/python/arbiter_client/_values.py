@@ -28,8 +28,9 @@ from collections.abc import Callable, Mapping, MutableMapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeAlias
 
-from arbiter.v1 import value_pb2
 from google.protobuf import struct_pb2, timestamp_pb2
+
+from arbiter.v1 import value_pb2
 
 __all__ = [
     "DEFAULT_MAX_DEPTH",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from policies import cel
-from policies.cel import DYN, INT, STRING, ListType, MapType
+from arbiter.policies import cel
+from arbiter.policies.cel import DYN, INT, STRING, ListType, MapType
 
 PROFILE = MapType(STRING, DYN)
 

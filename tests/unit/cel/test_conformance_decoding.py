@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from policies import cel
-from policies.cel import compiler
-from policies.cel.conformance import (
+from arbiter.policies import cel
+from arbiter.policies.cel import compiler
+from arbiter.policies.cel.conformance import (
     CaseStatus,
     Unsupported,
     UnsupportedFeature,
@@ -23,9 +23,9 @@ from policies.cel.conformance import (
     run_case,
     values_equal,
 )
-from policies.cel.types import ANY, ERROR
-from policies.cel.values import Duration, Timestamp, TypeValue, UInt
-from server.cli import main
+from arbiter.policies.cel.types import ANY, ERROR
+from arbiter.policies.cel.values import Duration, Timestamp, TypeValue, UInt
+from arbiter.server.cli import main
 
 # --------------------------------------------------------------------------
 # decode_value

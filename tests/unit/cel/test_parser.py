@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policies.cel.ast import (
+from arbiter.policies.cel.ast import (
     Call,
     Comprehension,
     Const,
@@ -24,10 +24,10 @@ from policies.cel.ast import (
     Select,
     Source,
 )
-from policies.cel.env import Limits
-from policies.cel.errors import CompileError, Issue
-from policies.cel.parser import parse
-from policies.cel.values import INT64_MAX, INT64_MIN, UINT64_MAX, UInt
+from arbiter.policies.cel.env import Limits
+from arbiter.policies.cel.errors import CompileError, Issue
+from arbiter.policies.cel.parser import parse
+from arbiter.policies.cel.values import INT64_MAX, INT64_MIN, UINT64_MAX, UInt
 
 CONFORMANCE_DIR = Path(__file__).resolve().parents[3].parent / "shared/conformance/cel"
 

@@ -17,11 +17,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from policies.cel import runtime as rt
-from policies.cel.env import FunctionDecl, Overload
-from policies.cel.errors import CostLimitError, EvalError
-from policies.cel.stdlib import STANDARD_DISPATCH, STANDARD_FUNCTIONS, TYPE_IDENTIFIERS
-from policies.cel.types import (
+from arbiter.policies.cel import runtime as rt
+from arbiter.policies.cel.env import FunctionDecl, Overload
+from arbiter.policies.cel.errors import CostLimitError, EvalError
+from arbiter.policies.cel.stdlib import STANDARD_DISPATCH, STANDARD_FUNCTIONS, TYPE_IDENTIFIERS
+from arbiter.policies.cel.types import (
     BOOL,
     BYTES,
     DOUBLE,
@@ -38,7 +38,7 @@ from policies.cel.types import (
     TypeParam,
     TypeType,
 )
-from policies.cel.values import (
+from arbiter.policies.cel.values import (
     INT64_MAX,
     INT64_MIN,
     UINT64_MAX,

@@ -16,11 +16,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from policies.cel import timefns as tf
-from policies.cel.env import FunctionDecl, Overload
-from policies.cel.errors import EvalError
-from policies.cel.types import DURATION, INT, STRING, TIMESTAMP, Type
-from policies.cel.values import INT64_MAX, INT64_MIN, Duration, Timestamp
+from arbiter.policies.cel import timefns as tf
+from arbiter.policies.cel.env import FunctionDecl, Overload
+from arbiter.policies.cel.errors import EvalError
+from arbiter.policies.cel.types import DURATION, INT, STRING, TIMESTAMP, Type
+from arbiter.policies.cel.values import INT64_MAX, INT64_MIN, Duration, Timestamp
 
 NS = 1_000_000_000
 MIN_TS = "0001-01-01T00:00:00Z"

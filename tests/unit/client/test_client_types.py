@@ -8,6 +8,7 @@ from enum import StrEnum
 
 import grpc
 import pytest
+
 from arbiter.v1 import decision_pb2
 from arbiter_client import (
     ArbiterError,

@@ -6,6 +6,7 @@ import math
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
+
 from arbiter.v1 import decision_pb2, value_pb2
 from arbiter_client import (
     ValueConversionError,

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from policies.bucketing import (
+from arbiter.policies.bucketing import (
     BUCKETS,
     bucket,
     in_holdout,

@@ -11,8 +11,8 @@ from types import MappingProxyType
 import msgspec
 import pytest
 
-from policies import cel
-from policies.compiled import (
+from arbiter.policies import cel
+from arbiter.policies.compiled import (
     CompiledPolicy,
     build_activation,
     check_policy,
@@ -22,8 +22,8 @@ from policies.compiled import (
     parse_duration_ms,
     score_activation,
 )
-from policies.loader import Diagnostic, PolicyError, load_sources
-from policies.snapshot import (
+from arbiter.policies.loader import Diagnostic, PolicyError, load_sources
+from arbiter.policies.snapshot import (
     ConsentRecord,
     CustomerSnapshot,
     EventCounter,
@@ -31,8 +31,8 @@ from policies.snapshot import (
     ProfileValue,
     cap_count,
 )
-from server.cli_policy import main as cli_main
-from server.cli_policy import validate
+from arbiter.server.cli_policy import main as cli_main
+from arbiter.server.cli_policy import validate
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "policies"
 NOW = 1_750_000_000_000  # 2025-06-15T15:06:40Z, a Sunday
@@ -256,7 +256,7 @@ def test_activation_and_domain_functions(example: CompiledPolicy) -> None:
 
 
 def _env_of(policy: CompiledPolicy) -> cel.Env:
-    from policies.contracts import DOMAIN_FUNCTIONS, base_variables
+    from arbiter.policies.contracts import DOMAIN_FUNCTIONS, base_variables
 
     return cel.Env(
         variables=base_variables(
@@ -520,8 +520,8 @@ def test_validate_unreadable_directory(tmp_path: Path) -> None:
 
 def test_a_removed_attribute_is_not_present_to_has() -> None:
     """A trait set to null is stored as a tombstone; `profile.has()` must say absent."""
-    from policies.contracts import FieldsView
-    from policies.snapshot import ProfileValue
+    from arbiter.policies.contracts import FieldsView
+    from arbiter.policies.snapshot import ProfileValue
 
     view = FieldsView(
         {"gone": ProfileValue(value=None, updated_ms=5), "kept": ProfileValue(value=1)}

@@ -14,10 +14,10 @@ import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from policies.compiled import CompiledPolicy, load_policy
-from policies.decision import Request
-from policies.engine import decide
-from policies.snapshot import (
+from arbiter.policies.compiled import CompiledPolicy, load_policy
+from arbiter.policies.decision import Request
+from arbiter.policies.engine import decide
+from arbiter.policies.snapshot import (
     ConsentRecord,
     CustomerSnapshot,
     EventCounter,

@@ -8,13 +8,13 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from policies.bucketing import bucket
-from policies.compiled import CompiledPolicy, compile_policy, load_policy
-from policies.decision import Outcome, ReasonCode, Request
-from policies.effects import apply_commit
-from policies.engine import decide, decision_id, reconcile
-from policies.loader import load_sources
-from policies.snapshot import (
+from arbiter.policies.bucketing import bucket
+from arbiter.policies.compiled import CompiledPolicy, compile_policy, load_policy
+from arbiter.policies.decision import Outcome, ReasonCode, Request
+from arbiter.policies.effects import apply_commit
+from arbiter.policies.engine import decide, decision_id, reconcile
+from arbiter.policies.loader import load_sources
+from arbiter.policies.snapshot import (
     ConsentRecord,
     CustomerSnapshot,
     EventCounter,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from policies.compiled import CompiledPolicy, compile_policy
-from policies.effects import (
+from arbiter.policies.compiled import CompiledPolicy, compile_policy
+from arbiter.policies.effects import (
     ConsentUpdate,
     FeedbackKind,
     ProfileUpdate,
@@ -15,9 +15,9 @@ from policies.effects import (
     apply_profile_update,
     merge_consent,
 )
-from policies.journeys import Event, StateUnavailableError, advance_timers, apply_event
-from policies.loader import load_sources
-from policies.snapshot import ConsentRecord, CustomerSnapshot, ProfileValue, event_count
+from arbiter.policies.journeys import Event, StateUnavailableError, advance_timers, apply_event
+from arbiter.policies.loader import load_sources
+from arbiter.policies.snapshot import ConsentRecord, CustomerSnapshot, ProfileValue, event_count
 
 NOW = 1_748_876_400_000
 HOUR = 3_600_000

@@ -7,14 +7,14 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from policies.loader import (
+from arbiter.policies.loader import (
     Diagnostic,
     digest_sources,
     load_directory,
     load_sources,
     read_directory,
 )
-from policies.model import Action, Cap, Journey, PolicyFile, PolicySet, json_schema
+from arbiter.policies.model import Action, Cap, Journey, PolicyFile, PolicySet, json_schema
 
 HEADER = 'policy_set: {id: test, version: "1"}\n'
 

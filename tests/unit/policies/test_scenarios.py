@@ -8,11 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from policies.compiled import CompiledPolicy, load_policy
-from policies.decision import Request
-from policies.scenarios import find_scenario_files, run_directory
-from server.cli_policy_engine import bench as run_bench
-from server.cli_policy_engine import explain, run_tests, synthetic_policy, synthetic_snapshots
+from arbiter.policies.compiled import CompiledPolicy, load_policy
+from arbiter.policies.decision import Request
+from arbiter.policies.scenarios import find_scenario_files, run_directory
+from arbiter.server.cli_policy_engine import bench as run_bench
+from arbiter.server.cli_policy_engine import (
+    explain,
+    run_tests,
+    synthetic_policy,
+    synthetic_snapshots,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "policies"
 

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import msgspec
 import pytest
 
-from policies.effects import (
+from arbiter.policies.effects import (
     CapIncrement,
     CommitResult,
     CounterIncrement,
@@ -23,11 +23,11 @@ from policies.effects import (
     Grant,
     ProfileUpdate,
 )
-from policies.snapshot import PARTS, CustomerSnapshot, ProfileValue, SnapshotNeeds
+from arbiter.policies.snapshot import PARTS, CustomerSnapshot, ProfileValue, SnapshotNeeds
 
 # Submodules, not the package: the venv's editable finder may predate state/__init__.py.
-from state.memory import ManualClock, MemoryStore
-from state.store import (
+from arbiter.state.memory import ManualClock, MemoryStore
+from arbiter.state.store import (
     FEEDBACK_LIMIT,
     Store,
     StoredDecision,
