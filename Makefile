@@ -70,6 +70,11 @@ bench-policy: venv
 bench-store: venv
 	$(PY) -m benchmarks.store_bench
 
+# What TLS and authentication cost per Decide, against a no-auth baseline in the same run.
+.PHONY: bench-auth
+bench-auth: venv
+	$(PY) -m benchmarks.auth_bench $(ARGS)
+
 # The server on the embedded store with the example policies (Ctrl-C stops it gracefully).
 # Flags and ARBITER_* variables: `arbiter serve --help`; e.g. `make serve ARGS="--listen 0.0.0.0:50051"`.
 .PHONY: serve loadtest

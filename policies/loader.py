@@ -45,6 +45,7 @@ __all__ = [
     "YamlLoader",
     "digest_sources",
     "load_directory",
+    "load_document",
     "load_sources",
     "read_directory",
 ]
@@ -52,6 +53,8 @@ __all__ = [
 Severity = Literal["error", "warning"]
 PathElem = str | int
 ModelPath = tuple[PathElem, ...]
+
+_T = typing.TypeVar("_T")
 
 _MAX_NODES: Final = 200_000  # alias bombs
 _MAX_DEPTH: Final = 64
@@ -491,6 +494,37 @@ def _diagnose_struct(
             _diagnose(value[name], info.type, (*path, name), out)
         elif info.required:
             out.append((path, f"missing required field `{name}`", "value"))
+
+
+def load_document(
+    file: str,
+    text: str,
+    tp: type[_T],
+    check: typing.Callable[[Any], Iterable[tuple[ModelPath, str]]] | None = None,
+) -> tuple[_T | None, tuple[Diagnostic, ...]]:
+    """One YAML document converted to ``tp`` (a msgspec Struct), or ``None`` and every problem
+    located at ``file:line:col`` -- the policy loader's rules, for other YAML files (server config).
+    ``check`` returns further problems of the converted value as (path, message)."""
+    diags: list[Diagnostic] = []
+    data, positions = _parse_file(file, text, diags)
+    if diags:
+        return None, tuple(sorted(diags))
+    locator = Locator()
+    locator._add_file(file, positions, text)
+    problems: list[_Problem] = []
+    _diagnose({} if data is None else data, tp, (), problems)
+    if problems:
+        located = (
+            Diagnostic(locator.locate_in_file(file, where, key=kind == "key"), "error", message)
+            for where, message, kind in problems
+        )
+        return None, tuple(sorted(located))
+    value = msgspec.convert({} if data is None else data, tp)
+    more = [
+        Diagnostic(locator.locate_in_file(file, where), "error", message)
+        for where, message in (check(value) if check else ())
+    ]
+    return (None, tuple(sorted(more))) if more else (value, ())
 
 
 _LIST_SECTIONS: Final = ("channels", "caps", "suppressions", "journeys", "actions")

@@ -10,6 +10,13 @@ Lifecycle of :class:`ArbiterServer`:
 3. Health turns ``SERVING`` once a policy is active **and** the store
    answers ``ping``; it is re-checked every ``readiness_interval_s`` and
    drops back to ``NOT_SERVING`` while the store does not answer.
+Every call passes the guard first (:mod:`arbiter.server.security`): TLS
+(mutual with a client CA) on the gRPC port and ``/metrics``, caller
+identity, roles. Certificates, JWKS and API key files are reloaded on
+``SIGHUP`` or when they change, without a restart. ``AdminService`` is
+registered so that its callers are authenticated and authorised like every
+other; its handlers answer UNIMPLEMENTED until it is implemented.
+
 4. :meth:`~ArbiterServer.stop` (SIGTERM / SIGINT in :func:`serve`) sets
    health to ``NOT_SERVING``, stops accepting calls, gives in-flight calls
    the grace period to finish, then closes the store. A second signal
@@ -32,17 +39,25 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from arbiter.policies.loader import PolicyError
-from arbiter.server.config import Settings
+from arbiter.server.admin_service import AdminService
+from arbiter.server.config import Settings, exposure_problems
 from arbiter.server.decision_service import DecisionService
+from arbiter.server.metrics_http import MetricsServer
 from arbiter.server.registry import PolicyRegistry
+from arbiter.server.security.credentials import CredentialsError, build_authenticator
+from arbiter.server.security.grpc_guard import GuardInterceptor
+from arbiter.server.security.guard import Guard
+from arbiter.server.security.reload import Reloader
+from arbiter.server.security.tls import ServerCertificates, TlsError
 from arbiter.state.store import Store
-from arbiter.v1 import decision_pb2, decision_pb2_grpc
+from arbiter.v1 import admin_pb2, admin_pb2_grpc, decision_pb2, decision_pb2_grpc
 
 __all__ = ["DECISION_SERVICE", "ArbiterServer", "make_store", "run", "serve"]
 
 _log = logging.getLogger("arbiter.server")
 
 DECISION_SERVICE: Final[str] = decision_pb2.DESCRIPTOR.services_by_name["DecisionService"].full_name
+ADMIN_SERVICE: Final[str] = admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name
 _SERVING: Final = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING: Final = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -72,7 +87,11 @@ def make_store(settings: Settings) -> Store:
 
 
 class ArbiterServer:
-    """One gRPC server process' worth of Arbiter (see the module docstring)."""
+    """One gRPC server process' worth of Arbiter (see the module docstring).
+
+    Raises :class:`TlsError` / :class:`CredentialsError` when certificates or
+    credential files cannot be loaded.
+    """
 
     def __init__(
         self,
@@ -92,13 +111,22 @@ class ArbiterServer:
             store_timeout_s=settings.store_timeout_s,
         )
         self.health = health.aio.HealthServicer()
+        self.certificates = ServerCertificates(settings.tls) if settings.tls else None
+        self.authenticator = build_authenticator(settings.auth)
+        self.guard = Guard(self.authenticator, self._action_placements)
+        self.reloader = Reloader()
+        if self.certificates is not None:
+            self.reloader.add(settings.tls.paths if settings.tls else (), self.certificates.reload)
+        self.reloader.add(self.authenticator.files, self.authenticator.reload)
         self.readiness_interval_s = readiness_interval_s
         self.port = 0
         self._server: Any = None
         self._ready = asyncio.Event()
         self._readiness: asyncio.Task[None] | None = None
         self._stopping = False
-        self._metrics_server: Any = None
+        self._metrics_server: MetricsServer | None = None
+        self._watch_stop = asyncio.Event()
+        self._watcher: asyncio.Task[None] | None = None
 
     @property
     def address(self) -> str:
@@ -107,14 +135,22 @@ class ArbiterServer:
 
     async def start(self) -> None:
         """Bind and start serving (health ``NOT_SERVING`` until ready). ``OSError`` if the port is taken."""
-        server = grpc.aio.server(options=_SERVER_OPTIONS)
+        server = grpc.aio.server(
+            interceptors=(GuardInterceptor(self.guard),), options=_SERVER_OPTIONS
+        )
         decision_pb2_grpc.add_DecisionServiceServicer_to_server(self.service, server)
+        admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminService(), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
-            (DECISION_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+            (DECISION_SERVICE, ADMIN_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
         try:
-            port = server.add_insecure_port(self.settings.listen)
+            if self.certificates is not None:
+                port = server.add_secure_port(
+                    self.settings.listen, self.certificates.grpc_credentials()
+                )
+            else:
+                port = server.add_insecure_port(self.settings.listen)
         except RuntimeError as exc:
             raise OSError(f"cannot listen on {self.settings.listen}: {exc}") from exc
         if port == 0:
@@ -123,10 +159,35 @@ class ArbiterServer:
         self._server = server
         await self._set_health(_NOT_SERVING)
         await server.start()
-        if self.settings.metrics_port:
-            self._start_metrics()
+        if self.settings.metrics_address:
+            self._metrics_server = MetricsServer(
+                self.settings.metrics_address,
+                self.guard,
+                asyncio.get_running_loop(),
+                self.certificates,
+            )
+            self._metrics_server.start()
         self._readiness = asyncio.create_task(self._watch_readiness(), name="arbiter-readiness")
-        _log.info("listening on %s (health NOT_SERVING until ready)", self.address)
+        self._watcher = asyncio.create_task(
+            self.reloader.watch(self._watch_stop), name="arbiter-reload-watch"
+        )
+        _log.info(
+            "listening on %s with %s, %s (health NOT_SERVING until ready)",
+            self.address,
+            ("mutual TLS" if self.certificates.mutual else "TLS")
+            if self.certificates
+            else "plaintext",
+            "authentication on" if self.guard.enabled else "authentication off",
+        )
+
+    def reload(self) -> None:
+        """Re-read certificates, JWKS and API key files now (what SIGHUP does)."""
+        self.reloader.reload()
+
+    def _action_placements(self, action_id: str) -> frozenset[str] | None:
+        active = self.registry.current
+        action = active.policy.actions.get(action_id) if active is not None else None
+        return None if action is None else frozenset(action.placements)
 
     async def load_policy(self) -> None:
         """Compile the configured policy set off the loop and publish it. Raises ``PolicyError``/``OSError``."""
@@ -150,12 +211,17 @@ class ArbiterServer:
             self._readiness.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._readiness
+        self._watch_stop.set()
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
         await self.health.enter_graceful_shutdown()
         if self._server is not None:
             await self._server.stop(grace)
         await self.store.close()
         if self._metrics_server is not None:
-            self._metrics_server.shutdown()
+            self._metrics_server.stop()
         _log.info("stopped")
 
     async def wait_for_termination(self) -> None:
@@ -189,22 +255,27 @@ class ArbiterServer:
                 _log.exception("readiness check failed")
             await asyncio.sleep(self.readiness_interval_s)
 
-    def _start_metrics(self) -> None:
-        from prometheus_client import start_http_server
-
-        host = self.settings.listen.rpartition(":")[0].strip("[]") or "0.0.0.0"
-        result = start_http_server(self.settings.metrics_port, addr=host)
-        self._metrics_server = result[0] if isinstance(result, tuple) else None
-        _log.info("metrics on http://%s:%d/metrics", host, self.settings.metrics_port)
-
 
 async def serve(settings: Settings, *, store: Store | None = None) -> int:
-    """Run a server until SIGTERM/SIGINT; returns the process exit code."""
-    server = ArbiterServer(settings, store=store)
+    """Run a server until SIGTERM/SIGINT (SIGHUP reloads certificates and credentials); returns the exit code."""
+    problems = exposure_problems(settings)
+    for problem in problems:
+        if not settings.insecure:
+            _log.error(
+                "%s: refusing to start (configure TLS and authentication, or pass --insecure)",
+                problem,
+            )
+        else:
+            _log.warning("INSECURE: %s (--insecure): anyone who can reach it can call it", problem)
+    if problems and not settings.insecure:
+        return 2
     try:
+        server = ArbiterServer(settings, store=store)
         await server.start()
-    except OSError as exc:
+    except (OSError, TlsError, CredentialsError) as exc:
         _log.error("%s", exc)
+        for line in getattr(exc, "diagnostics", ()):
+            _log.error("%s", line)
         return 2
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -212,6 +283,15 @@ async def serve(settings: Settings, *, store: Store | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         for sig in signals:
             loop.add_signal_handler(sig, stop.set)
+        reloads: set[asyncio.Task[None]] = set()
+
+        def on_sighup() -> None:
+            _log.info("SIGHUP: reloading certificates and credentials")
+            task = loop.create_task(asyncio.to_thread(server.reload))
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, on_sighup)
     try:
         await server.load_policy()
     except PolicyError as exc:

@@ -16,9 +16,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "serve",
         help="run the gRPC decision server",
         description=(
-            "Serve arbiter.v1.DecisionService, grpc.health.v1 and server reflection. "
-            "Every flag has an ARBITER_* environment variable (shown in brackets). "
-            "SIGTERM/SIGINT stop gracefully."
+            "Serve arbiter.v1.DecisionService, arbiter.v1.AdminService, grpc.health.v1 and "
+            "server reflection. Every flag has an ARBITER_* environment variable (shown in "
+            "brackets); both override the --config file. A non-loopback address needs TLS and "
+            "authentication, or --insecure. SIGTERM/SIGINT stop gracefully; SIGHUP reloads "
+            "certificates, JWKS and API keys (file changes do too). See docs/security.md."
         ),
     )
     add_arguments(serve)
@@ -26,13 +28,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _serve_command(args: argparse.Namespace) -> int:
-    from arbiter.server.config import settings_from_args
+    import sys
 
-    settings = settings_from_args(args)
-    level = getattr(logging, settings.log_level.upper(), None)
-    if not isinstance(level, int):
-        logging.getLogger("arbiter").error("invalid log level %r", settings.log_level)
+    from arbiter.server.config import ConfigError, settings_from_args
+
+    try:
+        settings = settings_from_args(args)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"arbiter serve: {problem}", file=sys.stderr)
         return 2
+    level = getattr(logging, settings.log_level.upper())
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # gRPC's own debug chatter (one line per call) is not ours to show.
     logging.getLogger("grpc").setLevel(max(level, logging.INFO))

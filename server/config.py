@@ -1,19 +1,12 @@
-"""Server settings: command-line flags, each with an ``ARBITER_*`` environment variable as its default.
+"""Server settings: flags, ``ARBITER_*`` environment variables and an optional YAML config file.
 
-Precedence: flag > environment variable > built-in default.
-
-=====================  ============================  ====================  ==============================================
-flag                   environment variable          default               meaning
-=====================  ============================  ====================  ==============================================
-``--policies``         ``ARBITER_POLICIES``          (required)            policy set directory
-``--listen``           ``ARBITER_LISTEN``            ``127.0.0.1:50051``   gRPC address (``0.0.0.0:50051`` in a container)
-``--redis-url``        ``ARBITER_REDIS_URL``         empty                 Redis URL; empty = embedded MemoryStore
-``--log-level``        ``ARBITER_LOG_LEVEL``         ``info``              debug, info, warning, error
-``--grace-period``     ``ARBITER_GRACE_PERIOD``      ``10s``               time in-flight calls get on SIGTERM/SIGINT
-``--idempotency-ttl``  ``ARBITER_IDEMPOTENCY_TTL``   ``24h``               how long Decide/Check results replay
-``--metrics-port``     ``ARBITER_METRICS_PORT``      ``0`` (off)           Prometheus ``/metrics`` HTTP port
-``--store-timeout``    ``ARBITER_STORE_TIMEOUT``     ``250ms``             store call bound when the caller set no deadline
-=====================  ============================  ====================  ==============================================
+Precedence: flag > environment variable > config file (``--config``) >
+built-in default. Every option is one row of :data:`OPTIONS`; the config
+file (schema :class:`ConfigFile`, validated with ``file:line:col`` errors
+like policy files) also holds what does not fit on a command line: mTLS
+identities and JWT claim names. Relative paths in the file are relative to
+the file's directory. The options, their variables and the file layout are
+documented in README "Run the server" and ``docs/security.md``.
 
 Durations accept the policy syntax (``250ms``, ``10s``, ``24h``, ``1h30m``)
 or a plain number of seconds (``2.5``).
@@ -22,17 +15,49 @@ or a plain number of seconds (``2.5``).
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Final
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import msgspec
 
 from arbiter.policies.compiled import parse_duration_ms
+from arbiter.policies.loader import load_document
+from arbiter.server.security.credentials import (
+    DEFAULT_ALGORITHMS,
+    AuthSettings,
+    JwtSettings,
+    MtlsIdentity,
+)
+from arbiter.server.security.identity import Role
+from arbiter.server.security.tls import TlsFiles
 
-__all__ = ["DEFAULT_LISTEN", "Settings", "add_arguments", "parse_seconds", "settings_from_args"]
+__all__ = [
+    "DEFAULT_LISTEN",
+    "OPTIONS",
+    "ConfigError",
+    "ConfigFile",
+    "Settings",
+    "add_arguments",
+    "exposure_problems",
+    "is_loopback",
+    "parse_seconds",
+    "settings_from_args",
+]
 
 DEFAULT_LISTEN: Final = "127.0.0.1:50051"
 _LEVELS: Final = ("debug", "info", "warning", "error", "critical")
+
+
+class ConfigError(Exception):
+    """Settings that cannot be used; ``problems`` lists every one (``file:line:col: ...`` for the file)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +71,28 @@ class Settings:
     grace_period_s: float = 10.0
     idempotency_ttl_s: float = 24 * 3600.0
     metrics_port: int = 0
+    metrics_listen: str = ""
     store_timeout_s: float = 0.25
+    tls: TlsFiles | None = None
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    insecure: bool = False
+
+    @property
+    def metrics_address(self) -> str:
+        """Where ``/metrics`` listens (``HOST:PORT``), or ``""`` when off."""
+        if self.metrics_listen:
+            return self.metrics_listen
+        if self.metrics_port:
+            return f"{self.listen.rpartition(':')[0]}:{self.metrics_port}"
+        return ""
+
+
+# --------------------------------------------------------------------------- value parsers
 
 
 def parse_seconds(text: str) -> float:
     """``"2.5"`` -> 2.5; ``"250ms"``, ``"10s"``, ``"24h"`` -> seconds. ``ValueError`` if invalid."""
-    stripped = text.strip()
+    stripped = str(text).strip()
     try:
         value = float(stripped)
     except ValueError:
@@ -61,104 +102,332 @@ def parse_seconds(text: str) -> float:
     return value
 
 
-def _duration(text: str) -> float:
-    try:
-        return parse_seconds(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
-
-
 def _port(text: str) -> int:
     try:
         port = int(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"invalid port `{text}`") from exc
+        raise ValueError(f"invalid port `{text}`") from exc
     if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"port out of range: {port}")
+        raise ValueError(f"port out of range: {port}")
     return port
 
 
 def _listen(text: str) -> str:
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got `{text}`")
+        raise ValueError(f"expected HOST:PORT, got `{text}`")
     return text
 
 
+def _level(text: str) -> str:
+    if text.lower() not in _LEVELS:
+        raise ValueError(f"invalid log level `{text}`: use one of {', '.join(_LEVELS)}")
+    return text.lower()
+
+
+def _bool(text: str) -> bool:
+    lowered = str(text).strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("", "0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got `{text}`")
+
+
+def _text(text: str) -> str:
+    return str(text)
+
+
+def is_loopback(host_port: str) -> bool:
+    """Whether ``HOST:PORT`` listens on a loopback address only (``localhost``, ``127.x``, ``::1``)."""
+    host = host_port.rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# --------------------------------------------------------------------------- the options
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One setting: its flag, ``ARBITER_*`` variable, key in the config file, parser and default."""
+
+    dest: str
+    key: str  # dotted path in the config file
+    parse: Callable[[str], Any]
+    default: Any
+    help: str
+    metavar: str | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.dest.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return "ARBITER_" + self.dest.upper()
+
+
+OPTIONS: Final[tuple[Option, ...]] = (
+    Option("policies", "policies", _text, None, "policy set directory", "DIR"),
+    Option("listen", "listen", _listen, DEFAULT_LISTEN, "gRPC listen address", "HOST:PORT"),
+    Option("redis_url", "redis_url", _text, "", "Redis URL; empty = embedded in-memory store", "URL"),
+    Option("log_level", "log_level", _level, "info", "debug, info, warning, error", "LEVEL"),
+    Option("grace_period", "grace_period", parse_seconds, 10.0, "in-flight calls' time on SIGTERM", "D"),
+    Option("idempotency_ttl", "idempotency_ttl", parse_seconds, 86400.0, "how long a Decide/Check request_id replays", "D"),
+    Option("store_timeout", "store_timeout", parse_seconds, 0.25, "store call bound when the caller set no deadline", "D"),
+    Option("metrics_port", "metrics.port", _port, 0, "Prometheus /metrics port on the gRPC host; 0 = off", "PORT"),
+    Option("metrics_listen", "metrics.listen", _text, "", "Prometheus /metrics on its own address", "HOST:PORT"),
+    Option("tls_cert", "tls.cert", _text, "", "server certificate chain (PEM); enables TLS", "FILE"),
+    Option("tls_key", "tls.key", _text, "", "server private key (PEM)", "FILE"),
+    Option("tls_client_ca", "tls.client_ca", _text, "", "CA of client certificates; requires mutual TLS", "FILE"),
+    Option("jwks", "auth.jwt.jwks", _text, "", "JWKS file or https URL; enables JWT bearer tokens", "FILE|URL"),
+    Option("jwt_issuer", "auth.jwt.issuer", _text, "", "required JWT `iss`", "ISSUER"),
+    Option("jwt_audience", "auth.jwt.audience", _text, "", "required JWT `aud`", "AUDIENCE"),
+    Option("api_keys", "auth.api_keys", _text, "", "API key file (hashed keys, roles)", "FILE"),
+    Option("insecure", "insecure", _bool, False, "allow a non-loopback address without TLS and auth"),
+)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- the config file
+
+Duration = str | float
+RoleName = Literal["decide", "ingest", "admin", "privacy", "metrics"]
+
+
+class TlsSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    cert: str | None = None
+    key: str | None = None
+    client_ca: str | None = None
+
+
+class JwtSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    jwks: str | None = None
+    issuer: str | None = None
+    audience: str | None = None
+    algorithms: list[str] | None = None
+    leeway: Duration = 30.0
+    roles_claim: str = "roles"
+    customer_claim: str = "customer_id"
+    placements_claim: str = "placements"
+
+
+class MtlsEntry(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    identity: str
+    roles: list[RoleName]
+    placements: list[str] | None = None
+
+
+class AuthSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    jwt: JwtSection | None = None
+    api_keys: str | None = None
+    mtls: list[MtlsEntry] = []
+
+
+class MetricsSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    listen: str | None = None
+    port: int | None = None
+
+
+class ConfigFile(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """``arbiter serve --config FILE``: every option of :data:`OPTIONS`, nested as in its key."""
+
+    policies: str | None = None
+    listen: str | None = None
+    redis_url: str | None = None
+    log_level: str | None = None
+    grace_period: Duration | None = None
+    idempotency_ttl: Duration | None = None
+    store_timeout: Duration | None = None
+    insecure: bool | None = None
+    metrics: MetricsSection | None = None
+    tls: TlsSection | None = None
+    auth: AuthSection | None = None
+
+
+def _flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _flatten(item, f"{prefix}{key}.")
+    elif value is not None:
+        yield prefix[:-1], value
+
+
+_PATH_KEYS: Final = ("policies", "tls.cert", "tls.key", "tls.client_ca", "auth.api_keys")
+
+
+def _check_file(config: ConfigFile) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    flat = dict(_flatten(msgspec.to_builtins(config)))
+    for option in OPTIONS:
+        if option.key in flat and option.parse is not _text:
+            try:
+                option.parse(str(flat[option.key]))
+            except ValueError as exc:
+                yield tuple(option.key.split(".")), str(exc)
+    jwt_section = config.auth.jwt if config.auth else None
+    if jwt_section is not None:
+        try:
+            parse_seconds(str(jwt_section.leeway))
+        except ValueError as exc:
+            yield ("auth", "jwt", "leeway"), str(exc)
+
+
+def read_config_file(path: str) -> tuple[dict[str, Any], ConfigFile]:
+    """The options set in a config file (by dest, relative paths resolved) and the file itself."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"cannot read config file {path}: {exc.strerror or exc}"]) from exc
+    config, diagnostics = load_document(path, text, ConfigFile, _check_file)
+    if config is None:
+        raise ConfigError([str(d) for d in diagnostics])
+    base = Path(path).resolve().parent
+    flat = dict(_flatten(msgspec.to_builtins(config)))
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        if option.key in flat:
+            raw = flat[option.key]
+            if option.key in _PATH_KEYS:
+                raw = str(base / raw)
+            values[option.dest] = raw if isinstance(raw, bool) else option.parse(str(raw))
+    return values, config
+
+
+# --------------------------------------------------------------------------- flags + env + file
+
+
 def add_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str] | None = None) -> None:
-    """Add the server flags to ``parser``, with defaults read from ``env`` (``os.environ``)."""
-    env = os.environ if env is None else env
+    """Add the server flags to ``parser``; ``env`` (``os.environ``) is read by :func:`settings_from_args`."""
+    parser.set_defaults(_env=dict(os.environ if env is None else env))
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="YAML config file; flags and ARBITER_* variables override it [ARBITER_CONFIG]",
+    )
+    for option in OPTIONS:
+        default = "" if option.default in (None, "") else f" (default {option.default})"
+        if option.parse is _bool:
+            parser.add_argument(
+                option.flag,
+                action="store_const",
+                const="true",
+                default=None,
+                help=f"{option.help} [{option.env}]",
+            )
+            continue
+        parser.add_argument(
+            option.flag,
+            metavar=option.metavar,
+            default=None,
+            help=f"{option.help} [{option.env}]{default}",
+        )
 
-    def default(name: str, fallback: str) -> str:
-        return env.get(f"ARBITER_{name}", fallback)
 
-    policies = env.get("ARBITER_POLICIES")
-    parser.add_argument(
-        "--policies",
-        metavar="DIR",
-        default=policies,
-        required=policies is None,
-        help="policy set directory [ARBITER_POLICIES]",
+def _gather(args: argparse.Namespace) -> tuple[dict[str, Any], ConfigFile | None, list[str]]:
+    env: Mapping[str, str] = getattr(args, "_env", os.environ)
+    problems: list[str] = []
+    values: dict[str, Any] = {o.dest: o.default for o in OPTIONS}
+    config_path = args.config or env.get("ARBITER_CONFIG", "")
+    config: ConfigFile | None = None
+    if config_path:
+        file_values, config = read_config_file(config_path)
+        values.update(file_values)
+    for option in OPTIONS:
+        flag_value = getattr(args, option.dest, None)
+        for source, raw in ((option.env, env.get(option.env)), (option.flag, flag_value)):
+            if raw is None:
+                continue
+            try:
+                values[option.dest] = option.parse(raw)
+            except ValueError as exc:
+                problems.append(f"{source}: {exc}")
+    return values, config, problems
+
+
+def _auth(values: Mapping[str, Any], config: ConfigFile | None) -> AuthSettings:
+    section = config.auth if config and config.auth else AuthSection()
+    jwt_file = section.jwt or JwtSection()
+    jwt = None
+    if values["jwks"]:
+        jwt = JwtSettings(
+            jwks=values["jwks"],
+            issuer=values["jwt_issuer"],
+            audience=values["jwt_audience"],
+            algorithms=tuple(jwt_file.algorithms or DEFAULT_ALGORITHMS),
+            leeway_s=parse_seconds(str(jwt_file.leeway)),
+            roles_claim=jwt_file.roles_claim,
+            customer_claim=jwt_file.customer_claim,
+            placements_claim=jwt_file.placements_claim,
+        )
+    mtls = tuple(
+        MtlsIdentity(
+            e.identity,
+            frozenset(Role(r) for r in e.roles),
+            None if e.placements is None else frozenset(e.placements),
+        )
+        for e in section.mtls
     )
-    parser.add_argument(
-        "--listen",
-        metavar="HOST:PORT",
-        type=_listen,
-        default=default("LISTEN", DEFAULT_LISTEN),
-        help=f"gRPC listen address [ARBITER_LISTEN] (default {DEFAULT_LISTEN})",
-    )
-    parser.add_argument(
-        "--redis-url",
-        metavar="URL",
-        default=default("REDIS_URL", ""),
-        help="Redis URL; empty = embedded in-memory store [ARBITER_REDIS_URL]",
-    )
-    parser.add_argument(
-        "--log-level",
-        choices=_LEVELS,
-        type=str.lower,
-        default=default("LOG_LEVEL", "info").lower(),
-        help="log level [ARBITER_LOG_LEVEL] (default info)",
-    )
-    parser.add_argument(
-        "--grace-period",
-        metavar="DURATION",
-        type=_duration,
-        default=default("GRACE_PERIOD", "10s"),
-        help="how long in-flight calls may finish on SIGTERM/SIGINT [ARBITER_GRACE_PERIOD] (default 10s)",
-    )
-    parser.add_argument(
-        "--idempotency-ttl",
-        metavar="DURATION",
-        type=_duration,
-        default=default("IDEMPOTENCY_TTL", "24h"),
-        help="how long a Decide/Check request_id replays [ARBITER_IDEMPOTENCY_TTL] (default 24h)",
-    )
-    parser.add_argument(
-        "--metrics-port",
-        metavar="PORT",
-        type=_port,
-        default=default("METRICS_PORT", "0"),
-        help="serve Prometheus metrics on this HTTP port; 0 = off [ARBITER_METRICS_PORT]",
-    )
-    parser.add_argument(
-        "--store-timeout",
-        metavar="DURATION",
-        type=_duration,
-        default=default("STORE_TIMEOUT", "250ms"),
-        help="bound on a store call when the caller set no deadline [ARBITER_STORE_TIMEOUT]",
-    )
+    return AuthSettings(jwt=jwt, api_keys=values["api_keys"], mtls=mtls)
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    """The :class:`Settings` of a namespace parsed with :func:`add_arguments`."""
+    """The :class:`Settings` of a namespace parsed with :func:`add_arguments`; :class:`ConfigError` lists every problem."""
+    values, config, problems = _gather(args)
+    if not values["policies"]:
+        problems.append(
+            "--policies (or ARBITER_POLICIES, or `policies:` in the config file) is required"
+        )
+    if bool(values["tls_cert"]) != bool(values["tls_key"]):
+        problems.append("--tls-cert and --tls-key go together")
+    if values["tls_client_ca"] and not values["tls_cert"]:
+        problems.append("--tls-client-ca needs --tls-cert and --tls-key")
+    if values["jwks"] and not (values["jwt_issuer"] and values["jwt_audience"]):
+        problems.append("--jwks needs --jwt-issuer and --jwt-audience (both are checked)")
+    if (values["jwt_issuer"] or values["jwt_audience"]) and not values["jwks"]:
+        problems.append("--jwt-issuer/--jwt-audience need --jwks")
+    if values["metrics_listen"]:
+        try:
+            _listen(values["metrics_listen"])
+        except ValueError as exc:
+            problems.append(f"metrics listen address: {exc}")
+    if problems:
+        raise ConfigError(problems)
+    tls = None
+    if values["tls_cert"]:
+        tls = TlsFiles(values["tls_cert"], values["tls_key"], values["tls_client_ca"])
     return Settings(
-        policies=args.policies,
-        listen=args.listen,
-        redis_url=args.redis_url,
-        log_level=args.log_level,
-        grace_period_s=args.grace_period,
-        idempotency_ttl_s=args.idempotency_ttl,
-        metrics_port=args.metrics_port,
-        store_timeout_s=args.store_timeout,
+        policies=values["policies"],
+        listen=values["listen"],
+        redis_url=values["redis_url"],
+        log_level=values["log_level"],
+        grace_period_s=values["grace_period"],
+        idempotency_ttl_s=values["idempotency_ttl"],
+        metrics_port=values["metrics_port"],
+        metrics_listen=values["metrics_listen"],
+        store_timeout_s=values["store_timeout"],
+        tls=tls,
+        auth=_auth(values, config),
+        insecure=values["insecure"],
     )
+
+
+def exposure_problems(settings: Settings) -> list[str]:
+    """What is unsafe about the addresses: a non-loopback one without TLS or without authentication."""
+    problems = []
+    missing = [
+        what
+        for what, ok in (
+            ("TLS", settings.tls is not None),
+            ("authentication", settings.auth.enabled),
+        )
+        if not ok
+    ]
+    if missing:
+        for name, address in (("gRPC", settings.listen), ("metrics", settings.metrics_address)):
+            if address and not is_loopback(address):
+                problems.append(f"{name} listens on {address} without {' and '.join(missing)}")
+    return problems

@@ -33,24 +33,33 @@ T = TypeVar("T")
 
 
 class ServerHandle:
-    """An :class:`ArbiterServer` running on a private event loop in a daemon thread."""
+    """An :class:`ArbiterServer` running on a private event loop in a daemon thread.
+
+    ``store`` is any ``Store`` (a fresh ``MemoryStore`` by default, the
+    ``RedisStore`` of ``redis_url=`` when given); further keyword arguments
+    are :class:`Settings` fields (``tls=``, ``auth=``, ...).
+    """
 
     def __init__(
         self,
         *,
-        store: MemoryStore | None = None,
+        store: Any = None,
         load_policy: bool = True,
         grace_period_s: float = 5.0,
         store_timeout_s: float = 2.0,
+        **settings: Any,
     ) -> None:
-        self.store = store if store is not None else MemoryStore()
+        if store is None and not settings.get("redis_url"):
+            store = MemoryStore()
         self.settings = Settings(
-            policies=EXAMPLES,
+            policies=settings.pop("policies", EXAMPLES),
             listen="127.0.0.1:0",
             grace_period_s=grace_period_s,
             store_timeout_s=store_timeout_s,
+            **settings,
         )
-        self.server = ArbiterServer(self.settings, store=self.store, readiness_interval_s=0.05)
+        self.server = ArbiterServer(self.settings, store=store, readiness_interval_s=0.05)
+        self.store = self.server.store
         self.loop = uvloop.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()

@@ -97,10 +97,20 @@ def write_test_policies(
     return target
 
 
-def health_status(address: str, service: str = "", timeout_s: float = 1.0) -> int:
-    """The grpc.health.v1 status of ``address`` (``-1`` when it does not answer)."""
+def health_status(
+    address: str,
+    service: str = "",
+    timeout_s: float = 1.0,
+    credentials: grpc.ChannelCredentials | None = None,
+) -> int:
+    """The grpc.health.v1 status of ``address`` (``-1`` when it does not answer); TLS with ``credentials``."""
     try:
-        with grpc.insecure_channel(address) as channel:
+        channel = (
+            grpc.secure_channel(address, credentials)
+            if credentials is not None
+            else grpc.insecure_channel(address)
+        )
+        with channel:
             stub = health_pb2_grpc.HealthStub(channel)
             reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout_s)
             return int(reply.status)
@@ -110,6 +120,8 @@ def health_status(address: str, service: str = "", timeout_s: float = 1.0) -> in
 
 class ServerProcess:
     """One ``arbiter serve`` subprocess on a free 127.0.0.1 port (``redis_url=""``: MemoryStore).
+
+    ``channel_credentials`` are used for the health probe of a TLS server.
 
     ``argv`` replaces the command (after the interpreter) for custom launchers;
     ``{port}`` in it is substituted.
@@ -125,8 +137,10 @@ class ServerProcess:
         extra_args: tuple[str, ...] = (),
         argv: tuple[str, ...] | None = None,
         env: dict[str, str] | None = None,
+        channel_credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
         self.policies = policies
+        self.channel_credentials = channel_credentials
         self.port = free_port()
         self.redis_url = redis_url
         self.log_path = log_dir / f"{name}-{self.port}.log"
@@ -192,7 +206,8 @@ class ServerProcess:
                 raise RuntimeError(
                     f"arbiter serve exited with {self.proc.returncode}: {self.log_tail()}"
                 )
-            if health_status(self.address) == health_pb2.HealthCheckResponse.SERVING:
+            status = health_status(self.address, credentials=self.channel_credentials)
+            if status == health_pb2.HealthCheckResponse.SERVING:
                 return
             if time.monotonic() > deadline:
                 raise RuntimeError(f"arbiter serve never became SERVING: {self.log_tail()}")

@@ -1,0 +1,138 @@
+"""``arbiter serve`` settings: precedence flag > ARBITER_* > config file > default, file:line:col errors, safe exposure."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from arbiter.server.cli import main
+from arbiter.server.config import (
+    ConfigError,
+    Settings,
+    add_arguments,
+    exposure_problems,
+    is_loopback,
+    settings_from_args,
+)
+from arbiter.server.security.credentials import AuthSettings
+from arbiter.server.security.identity import Role
+from arbiter.server.security.tls import TlsFiles
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def settings(argv: list[str], env: dict[str, str] | None = None) -> Settings:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, env or {})
+    return settings_from_args(parser.parse_args(argv))
+
+
+def problems(argv: list[str], env: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as error:
+        settings(argv, env)
+    return error.value.problems
+
+
+def test_the_documented_production_example_loads(tmp_path: Path) -> None:
+    loaded = settings(["--config", str(ROOT / "examples" / "arbiter.yaml")])
+    base = ROOT / "examples"
+    assert loaded.listen == "0.0.0.0:50051"
+    assert loaded.tls == TlsFiles(
+        "/etc/arbiter/tls/tls.crt", "/etc/arbiter/tls/tls.key", "/etc/arbiter/tls/client-ca.crt"
+    )
+    assert loaded.auth.jwt is not None and loaded.auth.jwt.audience == "arbiter"
+    assert loaded.auth.mtls[0].roles == frozenset({Role.ADMIN})
+    assert loaded.metrics_listen == "0.0.0.0:9090"
+    assert loaded.policies == "/etc/arbiter/policies"
+    assert exposure_problems(loaded) == []
+    assert base.is_dir()
+
+
+def test_flags_beat_environment_beats_file_beats_default(tmp_path: Path) -> None:
+    config = tmp_path / "arbiter.yaml"
+    config.write_text("policies: pol\nlisten: 127.0.0.1:1\nstore_timeout: 1s\nlog_level: debug\n")
+    env = {"ARBITER_LISTEN": "127.0.0.1:2", "ARBITER_CONFIG": str(config)}
+    loaded = settings(["--listen", "127.0.0.1:3"], env)
+    assert loaded.listen == "127.0.0.1:3"
+    assert settings([], env).listen == "127.0.0.1:2"
+    from_file = settings([], {"ARBITER_CONFIG": str(config)})
+    assert from_file.listen == "127.0.0.1:1"
+    assert from_file.store_timeout_s == 1.0
+    assert from_file.policies == str(tmp_path / "pol")  # relative to the file
+    assert from_file.grace_period_s == 10.0  # the default
+
+
+def test_config_file_errors_are_located_like_policy_errors(tmp_path: Path) -> None:
+    config = tmp_path / "arbiter.yaml"
+    config.write_text(
+        "policies: p\n"
+        "listn: 0.0.0.0:1\n"
+        "grace_period: soon\n"
+        "auth:\n"
+        "  mtls:\n"
+        "    - identity: CN=ops\n"
+        "      roles: [admin, root]\n"
+    )
+    assert problems(["--config", str(config)]) == [
+        f"{config}:2:1: error: unknown field `listn`; did you mean `listen`?",
+        f"{config}:7:22: error: Invalid enum value 'root'",
+    ]
+
+
+def test_semantic_errors_in_the_file_are_located(tmp_path: Path) -> None:
+    config = tmp_path / "arbiter.yaml"
+    config.write_text("policies: p\ngrace_period: soon\nlisten: nowhere\n")
+    assert problems(["--config", str(config)]) == [
+        f"{config}:2:15: error: invalid duration `soon`: use an integer and a unit ms, s, m, h, d"
+        " or w (e.g. 30m, 24h, 7d, 1h30m)",
+        f"{config}:3:9: error: expected HOST:PORT, got `nowhere`",
+    ]
+
+
+def test_flag_and_environment_errors_name_their_source() -> None:
+    found = problems(["--policies", "p", "--grace-period", "x"], {"ARBITER_LISTEN": "nope"})
+    assert found[0] == "ARBITER_LISTEN: expected HOST:PORT, got `nope`"
+    assert found[1].startswith("--grace-period: invalid duration `x`")
+    assert problems(["--policies", "p", "--tls-cert", "c"]) == [
+        "--tls-cert and --tls-key go together"
+    ]
+    assert problems(["--policies", "p", "--jwks", "j"]) == [
+        "--jwks needs --jwt-issuer and --jwt-audience (both are checked)"
+    ]
+
+
+def test_a_public_address_needs_tls_and_authentication() -> None:
+    assert is_loopback("127.0.0.1:1") and is_loopback("[::1]:1") and is_loopback("localhost:1")
+    assert not is_loopback("0.0.0.0:1") and not is_loopback("10.0.0.1:1")
+    assert exposure_problems(Settings(policies="p")) == []
+    assert exposure_problems(Settings(policies="p", listen="0.0.0.0:1")) == [
+        "gRPC listens on 0.0.0.0:1 without TLS and authentication"
+    ]
+    tls = TlsFiles("c", "k")
+    assert exposure_problems(Settings(policies="p", listen="0.0.0.0:1", tls=tls)) == [
+        "gRPC listens on 0.0.0.0:1 without authentication"
+    ]
+    authed = Settings(policies="p", listen="0.0.0.0:1", tls=tls, auth=AuthSettings(api_keys="k"))
+    assert exposure_problems(authed) == []
+    metrics = Settings(policies="p", metrics_listen="0.0.0.0:9")
+    assert exposure_problems(metrics) == [
+        "metrics listens on 0.0.0.0:9 without TLS and authentication"
+    ]
+
+
+def test_serve_refuses_a_public_address_without_insecure(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(
+        ["serve", "--policies", str(ROOT / "examples" / "policies"), "--listen", "0.0.0.0:0"]
+    )
+    assert code == 2
+
+
+def test_serve_reports_every_settings_problem(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--policies", "p", "--log-level", "loud", "--metrics-port", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "--log-level: invalid log level `loud`" in err
+    assert "--metrics-port: invalid port `x`" in err
