@@ -1,11 +1,30 @@
 # syntax=docker/dockerfile:1
 # Arbiter decision server: multi-stage, slim, non-root, with a gRPC health check.
 #
-#   docker build -t arbiter .
-#   docker run --rm -p 50051:50051 arbiter                      # example policies, embedded store
-#   docker run --rm -p 50051:50051 -v "$PWD/my-policies:/policies:ro" \
-#       -e ARBITER_POLICIES=/policies -e ARBITER_REDIS_URL=redis://redis:6379/0 arbiter
+# The container listens on 0.0.0.0, so `arbiter serve` refuses to start without
+# TLS and authentication (docs/security.md). A local trial on your own machine:
 #
+#   docker build -t arbiter .
+#   docker run --rm -p 127.0.0.1:50051:50051 -e ARBITER_INSECURE=true arbiter
+#
+# Production: mount the certificates, keys and credentials read-only and point
+# the ARBITER_* variables (or a config file, examples/arbiter.yaml) at them.
+# Replacing the mounted files (or `docker kill -s HUP`) reloads them without a restart.
+#
+#   docker run --rm -p 50051:50051 \
+#       -v "$PWD/my-policies:/policies:ro"  -e ARBITER_POLICIES=/policies \
+#       -v "$PWD/tls:/etc/arbiter/tls:ro"   -e ARBITER_TLS_CERT=/etc/arbiter/tls/tls.crt \
+#                                           -e ARBITER_TLS_KEY=/etc/arbiter/tls/tls.key \
+#                                           -e ARBITER_TLS_CLIENT_CA=/etc/arbiter/tls/client-ca.crt \
+#       -v "$PWD/auth:/etc/arbiter/auth:ro" -e ARBITER_API_KEYS=/etc/arbiter/auth/api-keys.yaml \
+#                                           -e ARBITER_JWKS=https://auth.example.com/.well-known/jwks.json \
+#                                           -e ARBITER_JWT_ISSUER=https://auth.example.com/ \
+#                                           -e ARBITER_JWT_AUDIENCE=arbiter \
+#       -e ARBITER_HEALTHCHECK_CA=/etc/arbiter/tls/ca.crt -e ARBITER_HEALTHCHECK_SERVER_NAME=arbiter.internal \
+#       -e ARBITER_HEALTHCHECK_CERT=/etc/arbiter/tls/probe.crt -e ARBITER_HEALTHCHECK_KEY=/etc/arbiter/tls/probe.key \
+#       -e ARBITER_REDIS_URL=redis://redis:6379/0 arbiter
+#
+# (The HEALTHCHECK_CERT/KEY pair is only needed with a client CA: mutual TLS.)
 # Configuration is by ARBITER_* environment variables (README "Run the server").
 
 ARG PYTHON_VERSION=3.11

@@ -4,6 +4,11 @@ Start a server first (``make serve``), then::
 
     .venv/bin/python examples/client_demo.py [--target 127.0.0.1:50051] [--customer ID]
 
+Against a secured server (docs/security.md)::
+
+    ARBITER_TOKEN=eyJ... .venv/bin/python examples/client_demo.py --target arbiter.internal:50051 \
+        --ca ca.pem [--cert client.pem --key client.key]
+
 The customer signs up, which enters the example set's onboarding journey at
 its ``welcome`` stage; the decision then offers the welcome email, and the
 explain trace shows why every other candidate was or was not chosen. About
@@ -15,6 +20,7 @@ control group and 5% onboarding holdout): the trace then says ``HOLDOUT`` or
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -26,6 +32,7 @@ from arbiter_client import (
     ConsentUpdate,
     Event,
     Timeouts,
+    tls_credentials,
 )
 
 
@@ -33,13 +40,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target", default="127.0.0.1:50051", help="server address")
     parser.add_argument("--customer", default=f"demo-{uuid.uuid4().hex[:8]}", help="customer id")
+    parser.add_argument("--ca", help="CA certificate of the server (PEM): use TLS")
+    parser.add_argument("--cert", help="client certificate (PEM), for mutual TLS")
+    parser.add_argument("--key", help="client private key (PEM), for mutual TLS")
     args = parser.parse_args(argv)
     customer = args.customer
+    credentials = None
+    if args.ca or args.cert:
+        credentials = tls_credentials(args.ca, certificate_chain=args.cert, private_key=args.key)
+    token = os.environ.get("ARBITER_TOKEN") or None  # a bearer token (JWT or API key)
     now = datetime.now(UTC)
     timeouts = Timeouts(decide=2.0, check=2.0, track=2.0, update_profile=2.0)
 
     try:
-        with ArbiterClient(args.target, timeouts=timeouts, raise_on_error=True) as arbiter:
+        with ArbiterClient(
+            args.target,
+            timeouts=timeouts,
+            raise_on_error=True,
+            credentials=credentials,
+            token=token,
+        ) as arbiter:
             profile = arbiter.update_profile(
                 customer,
                 source="crm",

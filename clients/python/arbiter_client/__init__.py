@@ -18,6 +18,10 @@ Exceptions (all carry the gRPC ``code``)::
     ├── UnavailableError, DeadlineExceededError, CancelledError, InternalError
     ValueConversionError (a ValueError): a value has no ``arbiter.v1.Value`` form
 
+Secured servers: ``credentials=tls_credentials(ca, certificate_chain=..., private_key=...)``
+for TLS (and mutual TLS), ``token="..."`` or ``token=RefreshingToken(fetch)``
+for a bearer token sent on every call.
+
 ``decide()`` and ``check()`` do not raise on DEADLINE_EXCEEDED or UNAVAILABLE
 (after retries): they answer "no action" / "not allowed" with
 ``fallback=True``, unless called with ``raise_on_error=True``.
@@ -27,6 +31,7 @@ The generated protobuf and gRPC modules are ``arbiter.v1.*_pb2`` and
 """
 
 from ._aio import AsyncArbiterClient
+from ._auth import RefreshingToken, TokenSource, tls_credentials
 from ._client import ArbiterClient
 from ._config import DEFAULT_CHANNEL_OPTIONS, RetryPolicy, Timeouts
 from ._errors import (
@@ -110,9 +115,11 @@ __all__ = [
     "PurposeConsent",
     "PyValue",
     "Reason",
+    "RefreshingToken",
     "ResourceExhaustedError",
     "RetryPolicy",
     "Timeouts",
+    "TokenSource",
     "TrackResult",
     "UnauthenticatedError",
     "UnavailableError",
@@ -122,6 +129,7 @@ __all__ = [
     "from_value",
     "from_value_map",
     "timestamp_to_datetime",
+    "tls_credentials",
     "to_value",
     "to_value_map",
 ]

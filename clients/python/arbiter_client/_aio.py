@@ -15,6 +15,7 @@ import grpc.aio
 from arbiter.v1 import decision_pb2_grpc
 
 from . import _convert
+from ._auth import TokenSource
 from ._base import ChannelOptions, ClientBase
 from ._config import RetryPolicy, Timeouts
 from ._errors import ArbiterError, UnavailableError, error_from_rpc
@@ -41,6 +42,7 @@ class AsyncArbiterClient(ClientBase):
         metadata: Sequence[tuple[str, str]] = (),
         channel_options: ChannelOptions = (),
         raise_on_error: bool = False,
+        token: TokenSource | None = None,
         channel: grpc.aio.Channel | None = None,
     ) -> None:
         super().__init__(
@@ -51,6 +53,7 @@ class AsyncArbiterClient(ClientBase):
             metadata=metadata,
             channel_options=channel_options,
             raise_on_error=raise_on_error,
+            token=token,
         )
         self._owns_channel = channel is None
         self._closed = False
@@ -220,7 +223,7 @@ class AsyncArbiterClient(ClientBase):
         while True:
             try:
                 return await method(
-                    request, timeout=deadline - time.monotonic(), metadata=self._metadata or None
+                    request, timeout=deadline - time.monotonic(), metadata=self._call_metadata()
                 )
             except grpc.RpcError as exc:  # grpc.aio.AioRpcError is a grpc.RpcError
                 error = error_from_rpc(exc, request_id=request_id)

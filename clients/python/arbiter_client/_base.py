@@ -12,6 +12,7 @@ import grpc
 from arbiter.v1 import decision_pb2
 
 from . import _convert
+from ._auth import TokenSource
 from ._config import DEFAULT_CHANNEL_OPTIONS, RetryPolicy, Timeouts
 from ._errors import ArbiterError, DeadlineExceededError, UnavailableError
 from ._types import CheckResult, ConsentUpdate, Decision, Event, FallbackReason, Reason
@@ -41,6 +42,7 @@ class ClientBase:
         metadata: Sequence[tuple[str, str]] = (),
         channel_options: ChannelOptions = (),
         raise_on_error: bool = False,
+        token: TokenSource | None = None,
     ) -> None:
         self.target = target
         self.timeouts = timeouts or Timeouts()
@@ -48,10 +50,19 @@ class ClientBase:
         self.raise_on_error = raise_on_error
         self._credentials = credentials
         self._metadata = tuple(metadata)
+        self._token = token
         # Caller options override defaults of the same name.
         merged = dict(DEFAULT_CHANNEL_OPTIONS)
         merged.update(dict(channel_options))
         self._channel_options = tuple(merged.items())
+
+    def _call_metadata(self) -> tuple[tuple[str, str], ...] | None:
+        """The metadata of one attempt: the fixed metadata plus the current bearer token."""
+        token = self._token
+        if token is None:
+            return self._metadata or None
+        value = token if isinstance(token, str) else token()
+        return (*self._metadata, ("authorization", f"Bearer {value}"))
 
     # -- request building ------------------------------------------------------
 

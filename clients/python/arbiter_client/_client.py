@@ -13,6 +13,7 @@ import grpc
 from arbiter.v1 import decision_pb2_grpc
 
 from . import _convert
+from ._auth import TokenSource
 from ._base import ChannelOptions, ClientBase
 from ._config import RetryPolicy, Timeouts
 from ._errors import ArbiterError, UnavailableError, error_from_rpc
@@ -34,8 +35,11 @@ class ArbiterClient(ClientBase):
     client). Every other failure raises an :class:`ArbiterError` subclass;
     ``track()`` and ``update_profile()`` always raise.
 
-    ``channel`` lets you pass a channel you manage; the client then does not
-    close it.
+    ``credentials`` makes the channel TLS (see :func:`tls_credentials`, with
+    a client certificate for mutual TLS); ``token`` is a bearer token, or a
+    callable returning the current one (e.g. :class:`RefreshingToken`), sent
+    on every attempt. ``channel`` lets you pass a channel you manage; the
+    client then does not close it.
     """
 
     def __init__(
@@ -48,6 +52,7 @@ class ArbiterClient(ClientBase):
         metadata: Sequence[tuple[str, str]] = (),
         channel_options: ChannelOptions = (),
         raise_on_error: bool = False,
+        token: TokenSource | None = None,
         channel: grpc.Channel | None = None,
     ) -> None:
         super().__init__(
@@ -58,6 +63,7 @@ class ArbiterClient(ClientBase):
             metadata=metadata,
             channel_options=channel_options,
             raise_on_error=raise_on_error,
+            token=token,
         )
         self._owns_channel = channel is None
         if channel is None:
@@ -227,7 +233,7 @@ class ArbiterClient(ClientBase):
         while True:
             try:
                 return method(
-                    request, timeout=deadline - time.monotonic(), metadata=self._metadata or None
+                    request, timeout=deadline - time.monotonic(), metadata=self._call_metadata()
                 )
             except grpc.RpcError as exc:
                 error = error_from_rpc(exc, request_id=request_id)
