@@ -213,3 +213,41 @@ def test_new_key_prints_a_key_whose_hash_it_prints(capsys: pytest.CaptureFixture
     key = out.split("key (shown once): ")[1].split()[0]
     assert f"sha256: {hash_api_key(key)}" in out
     assert main(["auth", "new-key", "--id", "ci", "--roles", "root"]) == 2
+
+
+def test_a_jwks_url_is_fetched_and_a_rotated_jwks_file_reloads(tmp_path: Path) -> None:
+    import http.server
+    import json
+    import threading
+
+    issuer = TokenIssuer(tmp_path)
+    body = json.dumps(issuer.jwks).encode()
+
+    class Jwks(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Jwks)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
+        by_url = JwtVerifier(JwtSettings(url, issuer.issuer, issuer.audience))
+        assert run(by_url.verify(issuer.token("u", roles=["admin"]))).roles == {Role.ADMIN}
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    by_file = JwtVerifier(JwtSettings(str(issuer.jwks_path), issuer.issuer, issuer.audience))
+    successor = TokenIssuer(tmp_path)
+    new_token = successor.token("n", roles=["decide"])
+    assert refusal(by_file.verify(new_token)) == "invalid token: no matching signing key"
+    issuer.jwks_path.write_text(json.dumps(successor.jwks))  # the IdP rotated its key
+    assert by_file.reload() is True
+    assert run(by_file.verify(new_token)).principal == "jwt:n"
+    assert refusal(by_file.verify(issuer.token("old"))) == "invalid token: no matching signing key"
