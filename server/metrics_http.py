@@ -14,6 +14,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -119,7 +120,7 @@ class MetricsServer:
             asyncio.run_coroutine_threadsafe(admit, self._loop).result(_HANDSHAKE_TIMEOUT_S)
         except AuthError as exc:
             unauthenticated = isinstance(exc, Unauthenticated)
-            status = "401 Unauthorized" if unauthenticated else "403 Forbidden"
+            status = f"{exc.http_status} {HTTPStatus(exc.http_status).phrase}"
             extra = [("WWW-Authenticate", "Bearer")] if unauthenticated else []
             start_response(status, [("Content-Type", "text/plain"), *extra])
             return [exc.message.encode() + b"\n"]

@@ -23,7 +23,6 @@ from arbiter.server.security.identity import (
     AuthError,
     Identity,
     PeerCertificate,
-    Unauthenticated,
     peer_from_pem,
 )
 from arbiter.server.security.roles import Rule, rule_for
@@ -35,10 +34,6 @@ _log = logging.getLogger("arbiter.auth")
 CALLER: Final[contextvars.ContextVar[Identity | None]] = contextvars.ContextVar(
     "arbiter_caller", default=None
 )
-_CODES: Final = {
-    Unauthenticated.code: grpc.StatusCode.UNAUTHENTICATED,
-    "permission_denied": grpc.StatusCode.PERMISSION_DENIED,
-}
 
 
 def peer_of(context: Any) -> PeerCertificate | None:
@@ -85,7 +80,7 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 method, _headers(context), peer_of(context), request, rule
             )
         except AuthError as exc:
-            code = _CODES[exc.code]
+            code = grpc.StatusCode[exc.code.upper()]
             _log.debug("%s refused: %s: %s", method, code.name, exc.message)
             if rule is not None and rule.audit:
                 audit(method, exc.identity, code.name, request, context.peer())

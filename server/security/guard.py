@@ -2,9 +2,14 @@
 
 A transport calls :meth:`Guard.admit` before the handler runs and maps
 :class:`~arbiter.server.security.identity.Unauthenticated` /
-:class:`~arbiter.server.security.identity.PermissionDenied` to its status
-(gRPC UNAUTHENTICATED / PERMISSION_DENIED, HTTP 401 / 403). A refused call
-never reaches the handler, so it writes nothing.
+:class:`~arbiter.server.security.identity.PermissionDenied` to its status:
+gRPC UNAUTHENTICATED / PERMISSION_DENIED (``grpc_guard``), Connect
+``unauthenticated`` / ``permission_denied`` (the errors' ``code``), plain
+HTTP 401 / 403 (``http_status``; ``/metrics`` in ``metrics_http``). The
+method is the path gRPC and Connect share (``/arbiter.v1.DecisionService/Decide``);
+headers are lower-case (``authorization``, ``x-api-key``); the peer is the
+verified client certificate (:func:`peer_from_pem` / :func:`peer_from_der`).
+A refused call never reaches the handler, so it writes nothing.
 """
 
 from __future__ import annotations

@@ -37,9 +37,11 @@ ALL_ROLES: Final = frozenset(Role)
 
 
 class AuthError(Exception):
-    """A refused call. ``code`` is transport-neutral; each transport maps it to its own status."""
+    """A refused call. ``code`` is the Connect error code (gRPC: the same name upper-cased),
+    ``http_status`` the plain-HTTP status; each transport answers with its own."""
 
     code = ""
+    http_status = 500
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -51,12 +53,14 @@ class Unauthenticated(AuthError):
     """No credentials, or credentials that do not verify (gRPC UNAUTHENTICATED, HTTP 401)."""
 
     code = "unauthenticated"
+    http_status = 401
 
 
 class PermissionDenied(AuthError):
     """A known caller without the role, or outside its restrictions (PERMISSION_DENIED, HTTP 403)."""
 
     code = "permission_denied"
+    http_status = 403
 
 
 @dataclass(frozen=True, slots=True)
