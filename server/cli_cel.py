@@ -1,21 +1,68 @@
-"""``arbiter cel ...``: the CEL conformance runner and a one-off expression evaluator."""
+"""``arbiter cel ...``: the CEL conformance runner and a one-off expression evaluator.
+
+The conformance harness is test tooling, not part of the installed product: it
+lives in ``tools/cel_conformance.py`` of a source checkout and is loaded from
+there on demand (:func:`load_harness`); without it ``arbiter cel conformance``
+fails with a message saying so. ``arbiter cel eval`` needs nothing but the
+compiler.
+"""
 
 from __future__ import annotations
 
 import argparse
+import base64
+import importlib.util
 import json
+import math
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TextIO
+from types import ModuleType
+from typing import Any, TextIO
 
 from arbiter.policies import cel
-from arbiter.policies.cel import conformance
-from arbiter.policies.cel.conformance import CaseResult, CaseStatus, FileReport
 
-__all__ = ["register", "run_conformance", "run_eval"]
+__all__ = [
+    "HARNESS_PATH",
+    "HarnessUnavailable",
+    "load_harness",
+    "register",
+    "run_conformance",
+    "run_eval",
+]
 
 _Handler = Callable[[argparse.Namespace], int]
+
+# Where the harness sits in a source checkout (server/ is one level below the root).
+HARNESS_PATH = Path(__file__).resolve().parents[1] / "tools" / "cel_conformance.py"
+_HARNESS_MODULE = "cel_conformance"
+
+
+class HarnessUnavailable(Exception):
+    """The conformance harness is not there (an installed wheel, not a checkout)."""
+
+
+def load_harness() -> ModuleType:
+    """The conformance harness module (imported once, shared with the tests)."""
+    loaded = sys.modules.get(_HARNESS_MODULE)
+    if loaded is not None:
+        return loaded
+    path = HARNESS_PATH
+    if not path.is_file():
+        raise HarnessUnavailable(
+            f"the CEL conformance harness is not installed ({path} not found); "
+            "run `arbiter cel conformance` from a source checkout of Arbiter"
+        )
+    spec = importlib.util.spec_from_file_location(_HARNESS_MODULE, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[_HARNESS_MODULE] = module  # before exec: its dataclasses resolve their module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[_HARNESS_MODULE]
+        raise
+    return module
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -127,9 +174,10 @@ def _indent(text: str, first: str, rest: str | None = None) -> str:
     return "\n".join((first if i == 0 else other) + line for i, line in enumerate(lines))
 
 
-def _print_details(results: list[CaseResult], out: TextIO) -> None:
+def _print_details(harness: ModuleType, results: list[Any], out: TextIO) -> None:
+    status = harness.CaseStatus
     for result in results:
-        if result.status is CaseStatus.FAILED:
+        if result.status is status.FAILED:
             print(f"  FAILED {result.id}: {result.reason}", file=out)
             print(_indent(result.expr, "    expr:     "), file=out)
             if result.expected:
@@ -138,29 +186,34 @@ def _print_details(results: list[CaseResult], out: TextIO) -> None:
                 print(_indent(result.got, "    got:      "), file=out)
             if result.traceback:
                 print(_indent(result.traceback, "    | ", "    | "), file=out)
-        elif result.status is CaseStatus.SKIPPED:
+        elif result.status is status.SKIPPED:
             print(f"  SKIPPED {result.id}: {result.reason}", file=out)
         elif result.note.startswith("rejected at compile time"):
             print(f"  NOTE {result.id}: {result.note}", file=out)
 
 
 def run_conformance(args: argparse.Namespace) -> int:
+    try:
+        harness = load_harness()
+    except HarnessUnavailable as exc:
+        return _error(str(exc))
+    CaseStatus = harness.CaseStatus
     suite = _load_suite(args.directory)
     if isinstance(suite, str):
         return _error(suite)
     out = sys.stdout
-    reports: list[FileReport] = []
+    reports: list[Any] = []
     for name, cases in suite:
-        report = conformance.run_file(name, cases, strict_errors=args.strict_errors)
+        report = harness.run_file(name, cases, strict_errors=args.strict_errors)
         reports.append(report)
         counts = " ".join(f"{status}={report.count(status)}" for status in CaseStatus)
         print(f"{name} {counts}", file=out)
         if args.verbose:
-            _print_details(report.results, out)
+            _print_details(harness, report.results, out)
         out.flush()
 
     totals = {status: sum(report.count(status) for report in reports) for status in CaseStatus}
-    total_rate = conformance.pass_rate(totals[CaseStatus.PASSED], totals[CaseStatus.FAILED])
+    total_rate = harness.pass_rate(totals[CaseStatus.PASSED], totals[CaseStatus.FAILED])
     counts = " ".join(f"{status}={count}" for status, count in totals.items())
     print(f"TOTAL {counts} rate={_format_rate(total_rate)}", file=out)
 
@@ -179,6 +232,36 @@ def run_conformance(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------
 # eval
 
+
+def _decode(kind: str, raw: Any) -> object:
+    """One value in the conformance encoding: ``{"uint": 3}``, ``{"timestamp": "..."}``."""
+    if kind == "null":
+        return None
+    if kind in ("bool", "string"):
+        return raw
+    if kind == "int":
+        return int(raw)
+    if kind == "uint":
+        return cel.UInt(int(raw))
+    if kind == "double":
+        return float(raw)  # also "NaN", "Infinity", "-Infinity"
+    if kind == "bytes":
+        return base64.b64decode(raw)
+    if kind == "list":
+        return [_from_json(item) for item in raw]
+    if kind == "map":
+        return {_from_json(key): _from_json(value) for key, value in raw}
+    if kind in ("timestamp", "duration"):
+        return _convert(kind, raw)  # parsed by CEL's own timestamp() / duration()
+    return cel.TypeValue(raw)  # "type"
+
+
+def _convert(function: str, value: object) -> object:
+    """``function(value)`` evaluated by CEL (``timestamp("...")``, ``string(ts)``)."""
+    env = cel.Env(variables={"v": cel.DYN})
+    return cel.compile(f"{function}(v)", env).evaluate({"v": value})
+
+
 _ENCODED_KINDS = frozenset(
     {"null", "bool", "int", "uint", "double", "string", "bytes", "list", "map", "type"}
     | {"timestamp", "duration"}
@@ -188,12 +271,46 @@ _ENCODED_KINDS = frozenset(
 def _from_json(value: object) -> object:
     """Plain JSON as CEL values; a one-key object in the conformance encoding is decoded."""
     if isinstance(value, dict):
-        if len(value) == 1 and next(iter(value)) in _ENCODED_KINDS:
-            return conformance.decode_value(value)
+        if len(value) == 1:
+            ((kind, raw),) = value.items()
+            if kind in _ENCODED_KINDS:
+                return _decode(kind, raw)
         return {key: _from_json(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_from_json(item) for item in value]
     return value
+
+
+def render(value: object) -> str:
+    """A CEL value as CEL source text (``1u``, ``b"\\x00"``, ``timestamp("...")``)."""
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if type(value) is cel.UInt:
+        return f"{int(value)}u"
+    if type(value) is float:
+        if math.isfinite(value):
+            return repr(value)
+        return f'double("{"NaN" if math.isnan(value) else value}")'.replace("inf", "Infinity")
+    if type(value) is str:
+        return json.dumps(value, ensure_ascii=False)
+    if type(value) is bytes:
+        printable = (
+            chr(c) if 0x20 <= c < 0x7F and c not in b'"\\' else f"\\x{c:02x}" for c in value
+        )
+        return 'b"' + "".join(printable) + '"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(map(render, value)) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{render(k)}: {render(v)}" for k, v in value.items()) + "}"
+    if type(value) is cel.Timestamp:
+        return f'timestamp("{_convert("string", value)}")'
+    if type(value) is cel.Duration:
+        return f'duration("{_convert("string", value)}")'
+    if type(value) is cel.TypeValue:
+        return value.name
+    return repr(value)
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -204,7 +321,7 @@ def run_eval(args: argparse.Namespace) -> int:
             return _error(f"--var expects NAME=JSON, got {binding!r}")
         try:
             activation[name] = _from_json(json.loads(text))
-        except ValueError as exc:
+        except (ValueError, TypeError, cel.EvalError) as exc:
             return _error(f"--var {name}: {exc}")
     env = cel.Env(variables=dict.fromkeys(activation, cel.DYN), disable_check=args.unchecked)
     try:
@@ -216,5 +333,5 @@ def run_eval(args: argparse.Namespace) -> int:
     except cel.EvalError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"{conformance.cel_repr(value)}  # {program.result_type}")
+    print(f"{render(value)}  # {program.result_type}")
     return 0

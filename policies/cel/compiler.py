@@ -34,8 +34,9 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Literal
 
-from . import ast, evalsupport, runtime
+from . import ast, evalsupport, regex, runtime
 from .checker import Checked, check, resolved
+from .dispatch import make_dispatcher
 from .env import Env, FunctionDecl, Limits, Overload
 from .errors import CelError, CostLimitError, EvalError
 from .parser import parse
@@ -494,7 +495,7 @@ _SIZE_BOUNDED = {
     runtime.string_concat: "max_value_size",
     runtime.bytes_concat: "max_value_size",
     runtime.list_concat: "max_value_size",
-    runtime.matches: "max_regex_length",
+    regex.matches: "max_regex_length",
 }
 
 
@@ -522,7 +523,7 @@ def _apply_size_limits(
             bound = functools.partial(overload.impl, **{keyword[field]: getattr(limits, field)})
             overloads.append(dataclasses.replace(overload, impl=bound))
         functions[name] = FunctionDecl(name, tuple(overloads), decl.doc)
-        dispatch[name] = runtime.make_dispatcher(functions[name])
+        dispatch[name] = make_dispatcher(functions[name])
 
 
 def _no_such_function(name: str) -> Callable[..., object]:
@@ -609,7 +610,7 @@ def compile(source: str | ast.Source, env: Env | None = None, *, macros: bool = 
             functions[name] = FunctionDecl(name, merged, decl.doc)
         else:
             functions[name] = decl
-        dispatch[name] = runtime.make_dispatcher(functions[name])
+        dispatch[name] = make_dispatcher(functions[name])
     checked = check(tree, src, env, functions)
 
     pool = _Pool()

@@ -16,7 +16,10 @@ import binascii
 from collections.abc import Callable, Iterable
 from typing import Final
 
+from . import conversions as conv
+from . import regex, values
 from . import runtime as rt
+from .dispatch import make_dispatcher
 from .env import FunctionDecl, Overload
 from .errors import EvalError
 from .timefns import TIME_FUNCTIONS
@@ -36,7 +39,6 @@ from .types import (
     TypeParam,
     TypeType,
 )
-from .values import TypeValue
 
 __all__ = ["STANDARD_DISPATCH", "STANDARD_FUNCTIONS", "TYPE_IDENTIFIERS"]
 
@@ -237,65 +239,67 @@ _CONVERSIONS: Final[tuple[FunctionDecl, ...]] = (
     FunctionDecl(
         "int",
         (
-            _o("int64_to_int64", (INT,), INT, rt.to_int),
-            _o("uint64_to_int64", (UINT,), INT, rt.uint_to_int),
-            _o("double_to_int64", (DOUBLE,), INT, rt.double_to_int),
-            _o("string_to_int64", (STRING,), INT, rt.string_to_int),
+            _o("int64_to_int64", (INT,), INT, conv.to_int),
+            _o("uint64_to_int64", (UINT,), INT, conv.uint_to_int),
+            _o("double_to_int64", (DOUBLE,), INT, conv.double_to_int),
+            _o("string_to_int64", (STRING,), INT, conv.string_to_int),
         ),
         "Conversion to int; doubles truncate toward zero; out of range is an error.",
     ),
     FunctionDecl(
         "uint",
         (
-            _o("uint64_to_uint64", (UINT,), UINT, rt.to_uint),
-            _o("int64_to_uint64", (INT,), UINT, rt.int_to_uint),
-            _o("double_to_uint64", (DOUBLE,), UINT, rt.double_to_uint),
-            _o("string_to_uint64", (STRING,), UINT, rt.string_to_uint),
+            _o("uint64_to_uint64", (UINT,), UINT, conv.to_uint),
+            _o("int64_to_uint64", (INT,), UINT, conv.int_to_uint),
+            _o("double_to_uint64", (DOUBLE,), UINT, conv.double_to_uint),
+            _o("string_to_uint64", (STRING,), UINT, conv.string_to_uint),
         ),
         "Conversion to uint; out of range is an error.",
     ),
     FunctionDecl(
         "double",
         (
-            _o("double_to_double", (DOUBLE,), DOUBLE, rt.to_double),
-            _o("int64_to_double", (INT,), DOUBLE, rt.int_to_double),
-            _o("uint64_to_double", (UINT,), DOUBLE, rt.uint_to_double),
-            _o("string_to_double", (STRING,), DOUBLE, rt.string_to_double),
+            _o("double_to_double", (DOUBLE,), DOUBLE, conv.to_double),
+            _o("int64_to_double", (INT,), DOUBLE, conv.int_to_double),
+            _o("uint64_to_double", (UINT,), DOUBLE, conv.uint_to_double),
+            _o("string_to_double", (STRING,), DOUBLE, conv.string_to_double),
         ),
         "Conversion to double.",
     ),
     FunctionDecl(
         "string",
         (
-            _o("string_to_string", (STRING,), STRING, rt.to_string),
-            _o("int64_to_string", (INT,), STRING, rt.int_to_string),
-            _o("uint64_to_string", (UINT,), STRING, rt.uint_to_string),
-            _o("double_to_string", (DOUBLE,), STRING, rt.double_to_string),
-            _o("bool_to_string", (BOOL,), STRING, rt.bool_to_string),
-            _o("bytes_to_string", (BYTES,), STRING, rt.bytes_to_string),
-            _o("timestamp_to_string", (TIMESTAMP,), STRING, rt.timestamp_to_string),
-            _o("duration_to_string", (DURATION,), STRING, rt.duration_to_string),
+            _o("string_to_string", (STRING,), STRING, conv.to_string),
+            _o("int64_to_string", (INT,), STRING, conv.int_to_string),
+            _o("uint64_to_string", (UINT,), STRING, conv.uint_to_string),
+            _o("double_to_string", (DOUBLE,), STRING, conv.double_to_string),
+            _o("bool_to_string", (BOOL,), STRING, conv.bool_to_string),
+            _o("bytes_to_string", (BYTES,), STRING, conv.bytes_to_string),
+            _o("timestamp_to_string", (TIMESTAMP,), STRING, conv.timestamp_to_string),
+            _o("duration_to_string", (DURATION,), STRING, conv.duration_to_string),
         ),
         "Conversion to string; bytes must be valid UTF-8.",
     ),
     FunctionDecl(
         "bytes",
         (
-            _o("bytes_to_bytes", (BYTES,), BYTES, rt.to_bytes),
-            _o("string_to_bytes", (STRING,), BYTES, rt.string_to_bytes),
+            _o("bytes_to_bytes", (BYTES,), BYTES, conv.to_bytes),
+            _o("string_to_bytes", (STRING,), BYTES, conv.string_to_bytes),
         ),
         "Conversion to bytes (UTF-8 encoding of a string).",
     ),
     FunctionDecl(
         "bool",
         (
-            _o("bool_to_bool", (BOOL,), BOOL, rt.to_bool),
-            _o("string_to_bool", (STRING,), BOOL, rt.string_to_bool),
+            _o("bool_to_bool", (BOOL,), BOOL, conv.to_bool),
+            _o("string_to_bool", (STRING,), BOOL, conv.string_to_bool),
         ),
         "Conversion to bool from true/false (any case form), t/f, 1/0.",
     ),
-    FunctionDecl("dyn", (_o("to_dyn", (_A,), DYN, rt.dyn),), "Erase the static type."),
-    FunctionDecl("type", (_o("type", (_A,), TypeType(_A), rt.type_of),), "The type of a value."),
+    FunctionDecl("dyn", (_o("to_dyn", (_A,), DYN, conv.dyn),), "Erase the static type."),
+    FunctionDecl(
+        "type", (_o("type", (_A,), TypeType(_A), values.type_of),), "The type of a value."
+    ),
 )
 
 # --------------------------------------------------------------------------
@@ -320,8 +324,8 @@ _STRINGS: Final[tuple[FunctionDecl, ...]] = (
     FunctionDecl(
         "matches",
         (
-            _o("matches", (STRING, STRING), BOOL, rt.matches),
-            _o("matches_string", (STRING, STRING), BOOL, rt.matches, receiver=True),
+            _o("matches", (STRING, STRING), BOOL, regex.matches),
+            _o("matches_string", (STRING, STRING), BOOL, regex.matches, receiver=True),
         ),
         "RE2 regular expression search (partial match).",
     ),
@@ -404,7 +408,7 @@ def _index_dispatch(container: object = _ABSENT, key: object = _ABSENT, *rest: o
 
 def _dispatchers() -> dict[str, Impl]:
     table: dict[str, Impl] = {
-        name: rt.make_dispatcher(decl) for name, decl in STANDARD_FUNCTIONS.items()
+        name: make_dispatcher(decl) for name, decl in STANDARD_FUNCTIONS.items()
     }
     table["_[_]"] = _index_dispatch
     return table
@@ -415,18 +419,18 @@ STANDARD_DISPATCH: Final[dict[str, Impl]] = _dispatchers()
 evaluated arguments (receiver first); it picks the overload by the runtime
 types or raises ``EvalError("no such overload: ...")``."""
 
-TYPE_IDENTIFIERS: Final[dict[str, TypeValue]] = {
-    "int": rt.INT_TYPE,
-    "uint": rt.UINT_TYPE,
-    "double": rt.DOUBLE_TYPE,
-    "bool": rt.BOOL_TYPE,
-    "string": rt.STRING_TYPE,
-    "bytes": rt.BYTES_TYPE,
-    "list": rt.LIST_TYPE,
-    "map": rt.MAP_TYPE,
-    "null_type": rt.NULL_TYPE,
-    "type": rt.TYPE_TYPE,
-    "google.protobuf.Timestamp": rt.TIMESTAMP_TYPE,
-    "google.protobuf.Duration": rt.DURATION_TYPE,
+TYPE_IDENTIFIERS: Final[dict[str, values.TypeValue]] = {
+    "int": values.INT_TYPE,
+    "uint": values.UINT_TYPE,
+    "double": values.DOUBLE_TYPE,
+    "bool": values.BOOL_TYPE,
+    "string": values.STRING_TYPE,
+    "bytes": values.BYTES_TYPE,
+    "list": values.LIST_TYPE,
+    "map": values.MAP_TYPE,
+    "null_type": values.NULL_TYPE,
+    "type": values.TYPE_TYPE,
+    "google.protobuf.Timestamp": values.TIMESTAMP_TYPE,
+    "google.protobuf.Duration": values.DURATION_TYPE,
 }
 """Type denotations usable as values in expressions (``type(x) == int``)."""

@@ -24,13 +24,27 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
+    "BOOL_TYPE",
+    "BYTES_TYPE",
+    "DOUBLE_TYPE",
+    "DURATION_TYPE",
     "INT64_MAX",
     "INT64_MIN",
+    "INT_TYPE",
+    "LIST_TYPE",
+    "MAP_TYPE",
+    "NULL_TYPE",
+    "STRING_TYPE",
+    "TIMESTAMP_TYPE",
+    "TYPE_TYPE",
     "UINT64_MAX",
+    "UINT_TYPE",
     "Duration",
     "Timestamp",
     "TypeValue",
     "UInt",
+    "type_name",
+    "type_of",
 ]
 
 INT64_MIN: Final = -(2**63)
@@ -127,3 +141,47 @@ class TypeValue:
 
     def __repr__(self) -> str:
         return f"TypeValue({self.name!r})"
+
+
+# Type values, shared so that ``type(x)`` allocates nothing.
+INT_TYPE: Final = TypeValue("int")
+UINT_TYPE: Final = TypeValue("uint")
+DOUBLE_TYPE: Final = TypeValue("double")
+BOOL_TYPE: Final = TypeValue("bool")
+STRING_TYPE: Final = TypeValue("string")
+BYTES_TYPE: Final = TypeValue("bytes")
+LIST_TYPE: Final = TypeValue("list")
+MAP_TYPE: Final = TypeValue("map")
+NULL_TYPE: Final = TypeValue("null_type")
+TYPE_TYPE: Final = TypeValue("type")
+TIMESTAMP_TYPE: Final = TypeValue("google.protobuf.Timestamp")
+DURATION_TYPE: Final = TypeValue("google.protobuf.Duration")
+
+_TYPE_OF: Final[dict[type, TypeValue]] = {
+    int: INT_TYPE,
+    UInt: UINT_TYPE,
+    float: DOUBLE_TYPE,
+    bool: BOOL_TYPE,
+    str: STRING_TYPE,
+    bytes: BYTES_TYPE,
+    list: LIST_TYPE,
+    tuple: LIST_TYPE,
+    dict: MAP_TYPE,
+    type(None): NULL_TYPE,
+    TypeValue: TYPE_TYPE,
+    Timestamp: TIMESTAMP_TYPE,
+    Duration: DURATION_TYPE,
+}
+
+
+def type_name(value: object) -> str:
+    """The CEL type name of a runtime value, for error messages."""
+    tv = _TYPE_OF.get(type(value))
+    return tv.name if tv is not None else type(value).__name__
+
+
+def type_of(value: object) -> TypeValue:
+    """``type(x)``. Host values outside the CEL value set (opaque domain
+    objects) report their Python class name."""
+    tv = _TYPE_OF.get(type(value))
+    return tv if tv is not None else TypeValue(type(value).__name__)

@@ -46,15 +46,14 @@ import oracle
 from hypothesis import HealthCheck, given, settings
 
 from arbiter.policies import cel
-from arbiter.policies.cel.conformance import (
-    Unsupported as SuiteUnsupported,
-)
-from arbiter.policies.cel.conformance import (
-    UnsupportedFeature,
-    case_id,
-    decode_value,
-    parse_decl,
-)
+from arbiter.server.cli_cel import load_harness
+
+_harness = load_harness()
+SuiteUnsupported = _harness.Unsupported
+UnsupportedFeature = _harness.UnsupportedFeature
+case_id = _harness.case_id
+decode_value = _harness.decode_value
+parse_decl = _harness.parse_decl
 
 CONFORMANCE_DIR = Path(__file__).resolve().parents[2].parent / "shared/conformance/cel"
 

@@ -17,7 +17,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from arbiter.policies.cel import conversions as conv
+from arbiter.policies.cel import regex, values
 from arbiter.policies.cel import runtime as rt
+from arbiter.policies.cel.dispatch import make_dispatcher
 from arbiter.policies.cel.env import FunctionDecl, Overload
 from arbiter.policies.cel.errors import CostLimitError, EvalError
 from arbiter.policies.cel.stdlib import STANDARD_DISPATCH, STANDARD_FUNCTIONS, TYPE_IDENTIFIERS
@@ -25,7 +28,6 @@ from arbiter.policies.cel.types import (
     BOOL,
     BYTES,
     DOUBLE,
-    DURATION,
     DYN,
     INT,
     NULL,
@@ -34,7 +36,6 @@ from arbiter.policies.cel.types import (
     UINT,
     ListType,
     MapType,
-    OpaqueType,
     TypeParam,
     TypeType,
 )
@@ -167,7 +168,9 @@ def test_uint_range_errors() -> None:
 
 
 def test_uint_has_no_negation() -> None:
-    raises(rt.neg, u(5), match="no such overload")  # uint64_math/negative_no_overload
+    raises(
+        STANDARD_DISPATCH["-_"], u(5), match="no such overload"
+    )  # uint64_math/negative_no_overload
     raises(STANDARD_DISPATCH["-_"], u(5), match="no such overload")
     raises(rt.int_neg, u(5), match="no such overload")
 
@@ -192,10 +195,11 @@ def test_double_arithmetic_follows_ieee() -> None:
 
 
 def test_no_mixed_numeric_arithmetic() -> None:
-    raises(rt.add, 1, 1.0, match=r"no such overload: _\+_\(int, double\)")
-    raises(rt.add, u(1), 1, match="no such overload")
-    raises(rt.mul, 1.0, 2, match="no such overload")
-    raises(rt.mod, 1.0, 2.0, match="no such overload")  # no double modulus
+    add, mul, mod = (STANDARD_DISPATCH[name] for name in ("_+_", "_*_", "_%_"))
+    raises(add, 1, 1.0, match=r"no such overload: _\+_\(int, double\)")
+    raises(add, u(1), 1, match="no such overload")
+    raises(mul, 1.0, 2, match="no such overload")
+    raises(mod, 1.0, 2.0, match="no such overload")  # no double modulus
 
 
 @pytest.mark.parametrize(
@@ -212,9 +216,9 @@ def test_no_mixed_numeric_arithmetic() -> None:
         (rt.index_list, ([1], "0")),
         (rt.index_map, ([1], 0)),
         (rt.contains, ("a", 1)),
-        (rt.matches, ("a", None)),
-        (rt.uint_to_int, (1,)),
-        (rt.double_to_int, (1,)),
+        (regex.matches, ("a", None)),
+        (conv.uint_to_int, (1,)),
+        (conv.double_to_int, (1,)),
     ],
 )
 def test_typed_impls_check_their_argument_types(
@@ -229,11 +233,11 @@ def test_typed_impls_check_their_argument_types(
 
 def test_concatenation() -> None:
     assert rt.string_concat("he", "llo") == "hello"
-    assert rt.add("¢", "ÿ") == "¢ÿ"
+    assert STANDARD_DISPATCH["_+_"]("¢", "ÿ") == "¢ÿ"
     assert rt.bytes_concat(b"abc", b"def") == b"abcdef"
     assert rt.list_concat([0, 1], [2]) == [0, 1, 2]
     assert rt.list_concat((0, 1), [2]) == [0, 1, 2]
-    assert rt.add([], []) == []
+    assert STANDARD_DISPATCH["_+_"]([], []) == []
     left = [1]
     rt.list_concat(left, [2])
     assert left == [1]  # operands are never mutated
@@ -251,12 +255,13 @@ def test_concatenation_size_bound() -> None:
         rt.string_concat("x" * rt.DEFAULT_MAX_SIZE, "y")
 
 
-def test_generic_arithmetic_delegates_time_values() -> None:
-    assert rt.add(Timestamp(10), Duration(5)) == Timestamp(15)
-    assert rt.add(Duration(1), Duration(2)) == Duration(3)
-    assert rt.sub(Timestamp(10), Timestamp(4)) == Duration(6)
-    raises(rt.add, Timestamp(1), Timestamp(1), match="no such overload")
-    raises(rt.mul, Duration(1), 2, match="no such overload")
+def test_dynamic_arithmetic_dispatches_time_values() -> None:
+    add, sub, mul = (STANDARD_DISPATCH[name] for name in ("_+_", "_-_", "_*_"))
+    assert add(Timestamp(10), Duration(5)) == Timestamp(15)
+    assert add(Duration(1), Duration(2)) == Duration(3)
+    assert sub(Timestamp(10), Timestamp(4)) == Duration(6)
+    raises(add, Timestamp(1), Timestamp(1), match="no such overload")
+    raises(mul, Duration(1), 2, match="no such overload")
 
 
 # ------------------------------------------------------------------ equality
@@ -284,7 +289,7 @@ EQUAL = [
     ({"a": [1, {"b": 2}]}, {"a": [1.0, {"b": u(2)}]}),
     (Timestamp(5), Timestamp(5)),
     (Duration(-5), Duration(-5)),
-    (TypeValue("int"), rt.INT_TYPE),
+    (TypeValue("int"), values.INT_TYPE),
     (INT64_MAX, 9223372036854775808.0),  # the int converts to the nearest double
 ]
 
@@ -323,8 +328,8 @@ UNEQUAL = [
     ({True: 1}, {1: 1}),
     ({0: 1}, {False: 1}),
     ([1], {0: 1}),
-    (rt.INT_TYPE, rt.UINT_TYPE),
-    (rt.INT_TYPE, "int"),
+    (values.INT_TYPE, values.UINT_TYPE),
+    (values.INT_TYPE, "int"),
 ]
 
 
@@ -437,7 +442,7 @@ def test_ordering(
         (True, 1),
         (b"a", "a"),
         (Timestamp(0), Duration(0)),
-        (rt.INT_TYPE, rt.INT_TYPE),
+        (values.INT_TYPE, values.INT_TYPE),
     ],
 )
 def test_unordered_types(a: object, b: object) -> None:
@@ -515,12 +520,11 @@ def test_logic() -> None:
     ],
 )
 def test_in(elem: object, container: object, expected: bool) -> None:
-    assert rt.in_(elem, container) is expected
     assert STANDARD_DISPATCH["@in"](elem, container) is expected
 
 
 def test_in_requires_a_container() -> None:
-    raises(rt.in_, 1, "1", match="no such overload")
+    raises(STANDARD_DISPATCH["@in"], 1, "1", match="no such overload")
     raises(rt.in_list, 1, {1: 1}, match="no such overload")
     raises(rt.in_map, 1, [1], match="no such overload")
 
@@ -588,12 +592,6 @@ def test_generic_index() -> None:
     raises(rt.index, None, 0, match="no such overload")
     raises(STANDARD_DISPATCH["_[_]"], [1], match=r"no such overload: _\[_\]\(list\)")
     raises(STANDARD_DISPATCH["_[_]"], [1], 0, 0, match="no such overload")
-
-
-def test_map_get() -> None:
-    assert rt.map_get({"a": 1}, "a") == 1
-    assert rt.map_get({"a": 1}, "b") is None
-    assert rt.map_get({1: 1}, True, "missing") == "missing"
 
 
 def test_select_and_has() -> None:
@@ -668,26 +666,26 @@ def test_string_predicates() -> None:
     ],
 )
 def test_matches(text: str, pattern: str, expected: bool) -> None:
-    assert rt.matches(text, pattern) is expected
+    assert regex.matches(text, pattern) is expected
     assert STANDARD_DISPATCH["matches"](text, pattern) is expected
 
 
 def test_matches_errors() -> None:
-    raises(rt.matches, "abc", "(", match="invalid regular expression")
-    raises(rt.matches, "abc", "(?=a)", match="invalid regular expression")  # not RE2
-    raises(rt.matches, "abc", "[", match="invalid regular expression")
+    raises(regex.matches, "abc", "(", match="invalid regular expression")
+    raises(regex.matches, "abc", "(?=a)", match="invalid regular expression")  # not RE2
+    raises(regex.matches, "abc", "[", match="invalid regular expression")
     with pytest.raises(CostLimitError):
-        rt.matches("abc", "a" * (rt.DEFAULT_MAX_REGEX_LENGTH + 1))
-    assert rt.matches("aaa", "a" * 3, max_length=3) is True
-    raises(rt.matches, "\ud800", "a", match="invalid UTF-8")
-    raises(rt.matches, 1, "a", match="no such overload")
+        regex.matches("abc", "a" * (regex.DEFAULT_MAX_REGEX_LENGTH + 1))
+    assert regex.matches("aaa", "a" * 3, max_length=3) is True
+    raises(regex.matches, "\ud800", "a", match="invalid UTF-8")
+    raises(regex.matches, 1, "a", match="no such overload")
 
 
 def test_matches_caches_compiled_patterns() -> None:
-    before = rt._compile_regex.cache_info()
-    rt.matches("x", "cache-probe-[0-9]+")
-    rt.matches("cache-probe-1", "cache-probe-[0-9]+")
-    after = rt._compile_regex.cache_info()
+    before = regex._compile_regex.cache_info()
+    regex.matches("x", "cache-probe-[0-9]+")
+    regex.matches("cache-probe-1", "cache-probe-[0-9]+")
+    after = regex._compile_regex.cache_info()
     assert after.hits >= before.hits + 1
     assert after.maxsize is not None
 
@@ -718,7 +716,7 @@ def test_matches_caches_compiled_patterns() -> None:
     ],
 )
 def test_to_int(value: object, expected: int) -> None:
-    result = rt.to_int(value)
+    result = conv.to_int(value)
     assert result == expected
     assert type(result) is int
     assert STANDARD_DISPATCH["int"](value) == expected
@@ -748,13 +746,14 @@ def test_to_int(value: object, expected: int) -> None:
     ],
 )
 def test_to_int_errors(value: object) -> None:
-    raises(rt.to_int, value)
+    raises(conv.to_int, value)
 
 
 def test_to_int_of_timestamp() -> None:
-    assert rt.to_int(Timestamp(1095379199 * 10**9)) == 1095379199  # conversions/int/timestamp
-    raises(rt.to_int, True, match="no such overload")
-    raises(rt.to_int, None, match="no such overload")
+    to_int = STANDARD_DISPATCH["int"]
+    assert to_int(Timestamp(1095379199 * 10**9)) == 1095379199  # conversions/int/timestamp
+    raises(conv.to_int, True, match="no such overload")
+    raises(conv.to_int, None, match="no such overload")
 
 
 @pytest.mark.parametrize(
@@ -774,7 +773,7 @@ def test_to_int_of_timestamp() -> None:
     ],
 )
 def test_to_uint(value: object, expected: int) -> None:
-    result = rt.to_uint(value)
+    result = conv.to_uint(value)
     assert result == expected
     assert type(result) is UInt
 
@@ -784,7 +783,7 @@ def test_to_uint(value: object, expected: int) -> None:
     [-1, -0.5, 6.022e23, 18446744073709551616.0, NAN, INF, "-1", "+1", "18446744073709551616", "x"],
 )
 def test_to_uint_errors(value: object) -> None:
-    raises(rt.to_uint, value)
+    raises(conv.to_uint, value)
 
 
 @pytest.mark.parametrize(
@@ -809,18 +808,18 @@ def test_to_uint_errors(value: object) -> None:
     ],
 )
 def test_to_double(value: object, expected: float) -> None:
-    result = rt.to_double(value)
+    result = conv.to_double(value)
     assert result == expected
     assert type(result) is float
     assert math.copysign(1.0, result) == math.copysign(1.0, expected)
 
 
 def test_to_double_nan_and_errors() -> None:
-    assert math.isnan(rt.to_double("NaN"))
-    assert math.isnan(rt.to_double("nan"))
+    assert math.isnan(conv.to_double("NaN"))
+    assert math.isnan(conv.to_double("nan"))
     for bad in ("", "1_0", " 1", "1e", "0x10", "abc", "1.2.3", "e5"):
-        raises(rt.to_double, bad)
-    raises(rt.to_double, True, match="no such overload")
+        raises(conv.to_double, bad)
+    raises(conv.to_double, True, match="no such overload")
 
 
 @pytest.mark.parametrize(
@@ -847,8 +846,8 @@ def test_to_double_nan_and_errors() -> None:
     ],
 )
 def test_string_of_double(value: float, expected: str) -> None:
-    assert rt.to_string(value) == expected
-    assert rt.double_to_string(value) == expected
+    assert conv.to_string(value) == expected
+    assert conv.double_to_string(value) == expected
 
 
 @pytest.mark.parametrize(
@@ -866,23 +865,25 @@ def test_string_of_double(value: float, expected: str) -> None:
     ],
 )
 def test_to_string(value: object, expected: str) -> None:
-    assert rt.to_string(value) == expected
+    assert conv.to_string(value) == expected
     assert STANDARD_DISPATCH["string"](value) == expected
 
 
 def test_to_string_errors() -> None:
-    raises(rt.to_string, b"\x00\xff", match="invalid UTF-8")  # conversions/string/bytes_invalid
-    raises(rt.to_string, None, match="no such overload")
-    raises(rt.to_string, [1], match="no such overload")
-    assert rt.to_string(Duration(-1_500_000_000)) == rt.duration_to_string(Duration(-1_500_000_000))
+    raises(conv.to_string, b"\x00\xff", match="invalid UTF-8")  # conversions/string/bytes_invalid
+    raises(conv.to_string, None, match="no such overload")
+    raises(conv.to_string, [1], match="no such overload")
+    assert conv.to_string(Duration(-1_500_000_000)) == conv.duration_to_string(
+        Duration(-1_500_000_000)
+    )
 
 
 def test_to_bytes() -> None:
-    assert rt.to_bytes("") == b""
-    assert rt.to_bytes("ÿ") == b"\xc3\xbf"  # conversions/bytes/string_unicode
-    assert rt.to_bytes(b"\xff") == b"\xff"
-    raises(rt.to_bytes, "\ud800", match="invalid UTF-8")
-    raises(rt.to_bytes, 1, match="no such overload")
+    assert conv.to_bytes("") == b""
+    assert conv.to_bytes("ÿ") == b"\xc3\xbf"  # conversions/bytes/string_unicode
+    assert conv.to_bytes(b"\xff") == b"\xff"
+    raises(conv.to_bytes, "\ud800", match="invalid UTF-8")
+    raises(conv.to_bytes, 1, match="no such overload")
 
 
 @pytest.mark.parametrize(
@@ -903,17 +904,17 @@ def test_to_bytes() -> None:
     ],
 )
 def test_to_bool(value: object, expected: bool) -> None:
-    assert rt.to_bool(value) is expected
+    assert conv.to_bool(value) is expected
 
 
 @pytest.mark.parametrize("value", ["TrUe", "fAlSe", "yes", "", " true", "2", 1, None])
 def test_to_bool_errors(value: object) -> None:
-    raises(rt.to_bool, value)
+    raises(conv.to_bool, value)
 
 
 def test_dyn_is_identity() -> None:
     value = [1, "a"]
-    assert rt.dyn(value) is value
+    assert conv.dyn(value) is value
     assert STANDARD_DISPATCH["dyn"](value) is value
 
 
@@ -932,15 +933,15 @@ def test_dyn_is_identity() -> None:
         ({4: 16}, "map"),
         (Timestamp(0), "google.protobuf.Timestamp"),
         (Duration(0), "google.protobuf.Duration"),
-        (rt.INT_TYPE, "type"),
+        (values.INT_TYPE, "type"),
         (TypeValue("type"), "type"),
     ],
 )
 def test_type_of(value: object, name: str) -> None:
-    assert rt.type_of(value) == TypeValue(name)
-    assert rt.type_of(value) == TYPE_IDENTIFIERS[name]
+    assert values.type_of(value) == TypeValue(name)
+    assert values.type_of(value) == TYPE_IDENTIFIERS[name]
     assert STANDARD_DISPATCH["type"](value) == TypeValue(name)
-    assert rt.type_of(rt.type_of(value)) == TYPE_IDENTIFIERS["type"]
+    assert values.type_of(values.type_of(value)) == TYPE_IDENTIFIERS["type"]
 
 
 def test_type_identifiers() -> None:
@@ -960,8 +961,8 @@ def test_type_identifiers() -> None:
     }
     for name, value in TYPE_IDENTIFIERS.items():
         assert value.name == name
-    assert rt.type_of(7) != rt.type_of(u(7))  # conversions/type/eq_diff
-    assert rt.type_of([1]) == rt.type_of(["one"])  # lists_monomorphic
+    assert values.type_of(7) != values.type_of(u(7))  # conversions/type/eq_diff
+    assert values.type_of([1]) == values.type_of(["one"])  # lists_monomorphic
 
 
 # ------------------------------------------------------------------ dispatch
@@ -986,14 +987,14 @@ def _decl() -> FunctionDecl:
 
 
 def test_dispatcher_picks_the_first_matching_overload() -> None:
-    f = rt.make_dispatcher(_decl())
+    f = make_dispatcher(_decl())
     assert f(1) == "int:1"
     assert f(u(1)) == "uint:1u"
     assert f([]) == "list"
     assert f(("a",)) == "list"  # element types are not inspected
     assert f({}) == "map"
     assert f(Timestamp(0)) == "ts"
-    assert f(rt.INT_TYPE) == "type"
+    assert f(values.INT_TYPE) == "type"
     assert f(None) == "null"
     assert f("s", 1) == "two:1"
     assert f("s", [1]) == "two:[1]"
@@ -1003,7 +1004,7 @@ def test_dispatcher_picks_the_first_matching_overload() -> None:
 
 
 def test_dispatcher_raises_no_such_overload() -> None:
-    f = rt.make_dispatcher(_decl())
+    f = make_dispatcher(_decl())
     raises(f, True, match=r"no such overload: f\(bool\)")
     raises(f, 1.5, match=r"no such overload: f\(double\)")
     raises(f, True, 1, 1, match=r"no such overload: f\(bool, int, int\)")
@@ -1031,28 +1032,8 @@ def test_dispatcher_skips_overloads_without_impl() -> None:
     decl = FunctionDecl(
         "g", (Overload("g_decl_only", (INT,), INT), Overload("g_dyn", (DYN,), INT, len))
     )
-    assert rt.make_dispatcher(decl)("abc") == 3
-    assert rt.make_dispatcher(decl)([1]) == 1
-
-
-def test_runtime_type_matches() -> None:
-    assert rt.runtime_type_matches(1, INT)
-    assert not rt.runtime_type_matches(True, INT)
-    assert not rt.runtime_type_matches(u(1), INT)
-    assert rt.runtime_type_matches(u(1), UINT)
-    assert rt.runtime_type_matches(1.0, DOUBLE)
-    assert not rt.runtime_type_matches(1, DOUBLE)
-    assert rt.runtime_type_matches(None, NULL)
-    assert rt.runtime_type_matches(Duration(0), DURATION)
-    assert not rt.runtime_type_matches(Duration(0), TIMESTAMP)
-    assert rt.runtime_type_matches((1,), ListType(STRING))
-    assert rt.runtime_type_matches({}, MapType(STRING, DYN))
-    assert not rt.runtime_type_matches([], MapType(STRING, DYN))
-    assert rt.runtime_type_matches(rt.INT_TYPE, TypeType(INT))
-    for anything in (1, None, [], object()):
-        assert rt.runtime_type_matches(anything, DYN)
-        assert rt.runtime_type_matches(anything, TypeParam("A"))
-        assert rt.runtime_type_matches(anything, OpaqueType("arbiter.Events"))
+    assert make_dispatcher(decl)("abc") == 3
+    assert make_dispatcher(decl)([1]) == 1
 
 
 # ------------------------------------------------------------------ stdlib table

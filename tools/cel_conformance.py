@@ -1,5 +1,9 @@
 """Runs cases of the CEL specification's conformance suite against Arbiter's compiler.
 
+Test tooling, not part of the installed product: ``arbiter cel conformance``
+loads this file from a source checkout (``tools/cel_conformance.py``), and the
+conformance and differential tests import it.
+
 Pure logic: callers read the JSON files (format in
 ``shared/conformance/cel/README.md``) and pass the parsed cases in. The
 oracle side — decoding expected values, declarations and types, and comparing
@@ -44,10 +48,10 @@ from enum import StrEnum
 from fractions import Fraction
 from typing import Any, Final
 
-from . import compiler as _compiler
-from .env import Env, FunctionDecl, Overload
-from .errors import CelError, CompileError, EvalError
-from .types import (
+from arbiter.policies.cel import compiler as _compiler
+from arbiter.policies.cel.env import Env, FunctionDecl, Overload
+from arbiter.policies.cel.errors import CelError, CompileError, EvalError
+from arbiter.policies.cel.types import (
     ANY,
     BOOL,
     BYTES,
@@ -67,7 +71,7 @@ from .types import (
     TypeParam,
     TypeType,
 )
-from .values import Duration, Timestamp, TypeValue, UInt
+from arbiter.policies.cel.values import Duration, Timestamp, TypeValue, UInt
 
 __all__ = [
     "SKIPPED_REQUIREMENTS",

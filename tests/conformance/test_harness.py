@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -12,20 +13,21 @@ import pytest
 
 from arbiter.policies import cel
 from arbiter.policies.cel import compiler
-from arbiter.policies.cel.conformance import (
-    CaseStatus,
-    Unsupported,
-    UnsupportedFeature,
-    cel_repr,
-    decode_value,
-    parse_decl,
-    parse_type,
-    run_case,
-    values_equal,
-)
 from arbiter.policies.cel.types import ANY, ERROR
 from arbiter.policies.cel.values import Duration, Timestamp, TypeValue, UInt
 from arbiter.server.cli import main
+from arbiter.server.cli_cel import load_harness
+
+_harness = load_harness()
+CaseStatus = _harness.CaseStatus
+Unsupported = _harness.Unsupported
+UnsupportedFeature = _harness.UnsupportedFeature
+cel_repr = _harness.cel_repr
+decode_value = _harness.decode_value
+parse_decl = _harness.parse_decl
+parse_type = _harness.parse_type
+run_case = _harness.run_case
+values_equal = _harness.values_equal
 
 # --------------------------------------------------------------------------
 # decode_value
@@ -532,3 +534,28 @@ def test_cli_eval(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
     assert capsys.readouterr().out == '{"a": [1, 2.5, null]}  # dyn\n'
     assert main(["cel", "eval", "x", "--var", "x"]) == 2
     assert main(["cel", "eval", "x", "--var", "x={"]) == 2
+
+
+def test_cli_eval_renders_cel_values(capsys: pytest.CaptureFixture[str]) -> None:
+    expr = "[t + d, b, 0.0 / 0.0, -1.0 / 0.0, x]"
+    args = ["--var", 't={"timestamp": "2024-01-01T00:00:00Z"}', "--var", 'd={"duration": "90s"}']
+    args += ["--var", 'b={"bytes": "/yI="}', "--var", 'x={"uint": 7}']
+    assert main(["cel", "eval", expr, *args]) == 0
+    assert capsys.readouterr().out == (
+        '[timestamp("2024-01-01T00:01:30Z"), b"\\xff\\x22", double("NaN"), '
+        'double("-Infinity"), 7u]  # list(dyn)\n'
+    )
+
+
+def test_cli_conformance_without_the_harness(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An installed wheel has no tools/: the command says so instead of crashing."""
+    from arbiter.server import cli_cel
+
+    monkeypatch.delitem(sys.modules, "cel_conformance")
+    monkeypatch.setattr(cli_cel, "HARNESS_PATH", tmp_path / "tools" / "cel_conformance.py")
+    (tmp_path / "case.json").write_text('{"tests": []}')
+    assert main(["cel", "conformance", str(tmp_path)]) == 2
+    assert "conformance harness is not installed" in capsys.readouterr().err
+    assert "cel_conformance" not in sys.modules
