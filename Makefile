@@ -24,6 +24,11 @@ install: venv
 test: venv
 	$(VENV)/bin/pytest -q
 
+# The long CEL differential run: 6,000 typed mixed-numeric comparisons (1,000 in `make test`).
+.PHONY: fuzz-cel
+fuzz-cel: venv
+	ARBITER_CEL_MIXED_EXAMPLES=6000 $(VENV)/bin/pytest -q tests/differential -k typed_mixed
+
 conformance: venv
 	$(VENV)/bin/arbiter cel conformance $(SHARED)/conformance/cel --min-rate 0.95 --file-min-rate 0.90
 

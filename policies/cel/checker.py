@@ -154,11 +154,13 @@ def _unify(param: Type, arg: Type, bindings: dict[str, Type]) -> bool:
             if bound != arg:
                 bindings[param.name] = TypeType(DYN)
             return True
-        joined = _join([bound, arg])
-        if joined != DYN or _is_dyn(arg):
-            bindings[param.name] = joined
+        if _compatible(bound, arg):
+            # As cel-go: types that agree (dyn matching anything, at any
+            # depth) bind the parameter to the more general of the two;
+            # list(int) against list(string) does not agree.
+            bindings[param.name] = _join2(bound, arg)
             return True
-        return _unify(bound, arg, bindings)
+        return False
     if DYN in (arg, param):
         return True
     if isinstance(arg, TypeParam):
@@ -184,6 +186,29 @@ def _unify(param: Type, arg: Type, bindings: dict[str, Type]) -> bool:
             and all(_unify(p, a, bindings) for p, a in zip(param.params, arg.params, strict=True))
         )
     return False
+
+
+def _compatible(a: Type, b: Type) -> bool:
+    """Whether ``a`` and ``b`` can denote the same values: equal, with dyn
+    (or a free type parameter) standing for any type at any depth."""
+    if _is_dyn(a) or _is_dyn(b):
+        return True
+    if isinstance(a, ListType):
+        return isinstance(b, ListType) and _compatible(a.elem, b.elem)
+    if isinstance(a, MapType):
+        return (
+            isinstance(b, MapType) and _compatible(a.key, b.key) and _compatible(a.value, b.value)
+        )
+    if isinstance(a, TypeType):
+        return isinstance(b, TypeType)
+    if isinstance(a, OpaqueType):
+        return (
+            isinstance(b, OpaqueType)
+            and a.name == b.name
+            and len(a.params) == len(b.params)
+            and all(_compatible(x, y) for x, y in zip(a.params, b.params, strict=True))
+        )
+    return a == b
 
 
 def _join(types: list[Type]) -> Type:

@@ -313,6 +313,14 @@ class _Generator:
                 same = left == right and (
                     left in _EQUAL_SAME if op in "==!=" else left in _ORDERED_SAME
                 )
+                if both_numeric and left != right and DOUBLE in (left, right):
+                    # int/uint against double: CEL converts the integer to the
+                    # nearest double first (Python would compare exactly).
+                    to_double = self.fn(float)
+                    a, b = self.gen(args[0]), self.gen(args[1])
+                    a = a if left == DOUBLE else f"{to_double}({a})"
+                    b = b if right == DOUBLE else f"{to_double}({b})"
+                    return f"({a} {op} {b})"
                 if both_numeric or same:
                     return f"({self.gen(args[0])} {op} {self.gen(args[1])})"
                 return self.dyn_versus_literal(name, op, args, types)

@@ -26,6 +26,7 @@ from arbiter.policies.cel import types as t
 from arbiter.policies.cel.values import INT64_MAX, INT64_MIN, UINT64_MAX, Duration, Timestamp, UInt
 
 __all__ = [
+    "MIXED_BOOL",
     "TIME_BOOL",
     "TIME_INT",
     "TIME_STRING",
@@ -61,7 +62,11 @@ TYPES = (
 # Focus types for the time-oriented test: int, bool and string results, but
 # only from productions over timestamps and durations.
 TIME_INT, TIME_BOOL, TIME_STRING = "time_int", "time_bool", "time_string"
-_FOCUS = (TIME_INT, TIME_BOOL, TIME_STRING)
+# A bool from a comparison of two differently typed numbers, without dyn():
+# int/uint against double (the integer converts to the nearest double) and
+# int against uint (exact).
+MIXED_BOOL = "mixed_bool"
+_FOCUS = (TIME_INT, TIME_BOOL, TIME_STRING, MIXED_BOOL)
 _ELEM = {LIST_INT: INT, LIST_STRING: STRING}
 
 # The declared environment, shared by every generated case.
@@ -107,6 +112,14 @@ _TYPE_NAMES = {
     DURATION: "google.protobuf.Duration",
 }
 MAP_KEYS = ("a", "b", "c", "age", "ä")
+_MIXED_PAIRS = (
+    (INT, DOUBLE),
+    (DOUBLE, INT),
+    (UINT, DOUBLE),
+    (DOUBLE, UINT),
+    (INT, UINT),
+    (UINT, INT),
+)
 SELECT_KEYS = ("a", "b", "c")  # usable as `m.key`
 TIME_ZONES = (
     "UTC",
@@ -202,8 +215,27 @@ _INT_EDGES = (
     -(2**62),
     3037000499,
     3037000500,  # ~sqrt(INT64_MAX)
+    2**53,  # beyond it, not every integer is a double
+    2**53 + 1,
+    -(2**53) - 1,
+    2**63 - 512,
+    2**63 - 513,
 )
-_UINT_EDGES = (0, 1, 2, 3, 10, 2**32, 2**63, UINT64_MAX, UINT64_MAX - 1, 4294967296)
+_UINT_EDGES = (
+    0,
+    1,
+    2,
+    3,
+    10,
+    2**32,
+    2**63,
+    UINT64_MAX,
+    UINT64_MAX - 1,
+    4294967296,
+    2**53 + 1,
+    2**64 - 1024,
+    2**64 - 1025,
+)
 _DOUBLE_EDGES = (
     0.0,
     -0.0,
@@ -220,6 +252,10 @@ _DOUBLE_EDGES = (
     9.223372036854775807e18,
     -9.223372036854775808e18,
     1.8446744073709552e19,
+    9007199254740992.0,  # 2**53
+    -9007199254740992.0,
+    9.223372036854774784e18,  # the double below 2**63
+    1.8446744073709549568e19,  # the double below 2**64
     math.inf,
     -math.inf,
     math.nan,
@@ -505,7 +541,7 @@ class _Builder:
             return f"({e(typ, d)} {op} {e(typ, d)})"
 
         def mixed_numeric() -> str:
-            # Heterogeneous numeric comparison: the checker needs dyn().
+            # Heterogeneous numeric equality: the checker needs dyn().
             left, right = self.pick(((INT, UINT), (INT, DOUBLE), (UINT, DOUBLE), (DOUBLE, INT)))
             op = self.pick(("==", "!=", "<", "<=", ">", ">="))
             return f"(dyn({e(left, d)}) {op} {e(right, d)})"
@@ -626,6 +662,14 @@ class _Builder:
             return f"({self.expr(typ, d)} {op} {self.expr(typ, d)})"
 
         return [compare]
+
+    def _mixed_bool(self, d: int) -> list[Callable[[], str]]:
+        def typed_mixed() -> str:
+            left, right = self.pick(_MIXED_PAIRS)
+            op = self.pick(("<", "<=", ">", ">="))
+            return f"({self.expr(left, d)} {op} {self.expr(right, d)})"
+
+        return [typed_mixed]
 
     def _time_string(self, d: int) -> list[Callable[[], str]]:
         return [lambda: f"string({self.expr(self.pick((TIMESTAMP, DURATION)), d)})"]

@@ -85,6 +85,42 @@ def test_ill_typed_comparison_is_a_compile_error() -> None:
         cel.compile('age > "18"', env)
 
 
+LISTS = cel.Env(
+    variables={
+        "li": ListType(INT),
+        "ls": ListType(STRING),
+        "ld": ListType(DYN),
+        "mi": MapType(STRING, INT),
+        "ms": MapType(STRING, STRING),
+    }
+)
+
+
+@pytest.mark.parametrize(
+    "expr",
+    ["li == ls", "li != ls", "true ? li : ls", "li + ls", "mi == ms", "[li][0] == ls"],
+)
+def test_aggregates_of_different_element_types_do_not_unify(expr: str) -> None:
+    """As the reference checker: `li == ls` is always false, so it is a mistake."""
+    with pytest.raises(cel.CompileError, match="no matching overload"):
+        cel.compile(expr, LISTS)
+
+
+@pytest.mark.parametrize(
+    ("expr", "result_type"),
+    [
+        ("li == ld", "bool"),
+        ("li == []", "bool"),
+        ("true ? li : []", "list(int)"),
+        ("true ? li : ld", "list(dyn)"),
+        ("li == [1, 'a']", "bool"),
+        ("mi == {}", "bool"),
+    ],
+)
+def test_aggregates_unify_through_dyn(expr: str, result_type: str) -> None:
+    assert str(cel.compile(expr, LISTS).result_type) == result_type
+
+
 def test_every_issue_is_reported_sorted() -> None:
     with pytest.raises(cel.CompileError) as info:
         cel.compile("a + b")
@@ -179,3 +215,28 @@ def test_constant_calls_are_folded_and_errors_stay_at_run_time() -> None:
     assert program.evaluate({}) is True
     with pytest.raises(cel.EvalError):
         cel.compile('duration("bogus") > duration("1h")').evaluate({})
+
+
+TYPED_NUMBERS = cel.Env(variables={"i": INT, "u": cel.UINT, "d": cel.DOUBLE})
+
+
+@pytest.mark.parametrize(
+    ("expr", "activation", "expected"),
+    [
+        # The integer converts to the nearest double before comparing, on the
+        # typed fast path as on the dyn() path and in cel-go / cel-cpp.
+        ("i >= d", {"i": 2**63 - 1, "d": 2.0**63}, True),
+        ("i > d", {"i": 2**53 + 1, "d": 2.0**53}, False),
+        ("d < i", {"i": 2**53 + 1, "d": 2.0**53}, False),
+        ("d <= i", {"i": 2**63 - 1, "d": 2.0**63}, True),
+        ("u > d", {"u": cel.UInt(2**53 + 1), "d": 2.0**53}, False),
+        ("u >= d", {"u": cel.UInt(2**64 - 1), "d": 2.0**64}, True),
+        ("i < u", {"i": 2**53 + 1, "u": cel.UInt(2**53 + 2)}, True),  # int/uint: exact
+    ],
+)
+def test_typed_mixed_numeric_ordering_converts_the_integer(
+    expr: str, activation: dict[str, object], expected: bool
+) -> None:
+    assert cel.compile(expr, TYPED_NUMBERS).evaluate(activation) is expected
+    dyn_expr = expr.replace(expr[0], f"dyn({expr[0]})", 1)
+    assert cel.compile(dyn_expr, TYPED_NUMBERS).evaluate(activation) is expected
