@@ -13,15 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .errors import CelError, CostLimitError, EvalError
+from .cost import map_keys
+from .errors import CelError, EvalError
+from .runtime import insert_key, make_map
 from .values import INT64_MAX, INT64_MIN
 
 __all__ = [
-    "charged_call",
     "check_bool",
     "check_int",
-    "comprehension_pairs",
-    "comprehension_range",
     "logical_and",
     "logical_not",
     "logical_or",
@@ -109,57 +108,7 @@ def logical_or(left: Callable[[], object], right: Callable[[], object]) -> bool:
     return _absorbing(left, right, True, "_||_")
 
 
-def comprehension_range(budget: list[int], value: object) -> Iterable[Any]:
-    """The items a comprehension iterates (a list, or a map's keys), charged
-    against the per-evaluation iteration budget before the loop starts, so
-    nested comprehensions cannot multiply into an unbounded loop."""
-    kind = type(value)
-    if kind is list or kind is tuple:
-        items: Any = value
-    elif kind is dict:
-        items = list(value)  # type: ignore[call-overload]
-    else:
-        raise EvalError(f"no such overload: cannot iterate over {_type_label(value)}")
-    budget[0] -= len(items)
-    if budget[0] < 0:
-        raise CostLimitError("evaluation cost limit exceeded (comprehension iterations)")
-    return items  # type: ignore[no-any-return]
-
-
-def comprehension_pairs(budget: list[int], value: object) -> list[tuple[object, object]]:
-    """(index, element) or (key, value) pairs for two-variable comprehensions,
-    charged against the iteration budget like :func:`comprehension_range`."""
-    kind = type(value)
-    if kind is list or kind is tuple:
-        pairs: list[tuple[object, object]] = list(enumerate(value))  # type: ignore[arg-type]
-    elif kind is dict:
-        pairs = list(value.items())  # type: ignore[attr-defined]
-    else:
-        raise EvalError(f"no such overload: cannot iterate over {_type_label(value)}")
-    budget[0] -= len(pairs)
-    if budget[0] < 0:
-        raise CostLimitError("evaluation cost limit exceeded (comprehension iterations)")
-    return pairs
-
-
 Fn = Callable[..., object]
-
-_SIZED_TYPES: frozenset[type] = frozenset({str, bytes, list, tuple, dict})
-
-
-def charged_call(budget: list[int], extra: int, fn: Fn, *args: object) -> object:
-    """Call ``fn`` inside a comprehension, charging the evaluation's cost
-    budget one unit plus one per 64 elements or characters of its arguments
-    (plus ``extra``, e.g. for compiling a regex that is not a constant), so
-    repeated work on large values inside a loop is bounded too."""
-    cost = 1 + extra
-    for arg in args:
-        if type(arg) in _SIZED_TYPES:
-            cost += len(arg) >> 6  # type: ignore[arg-type]
-    budget[0] -= cost
-    if budget[0] < 0:
-        raise CostLimitError("evaluation cost limit exceeded (work inside comprehensions)")
-    return fn(*args)
 
 
 def _call(fn: Fn, item: Any, pairs: bool) -> object:
@@ -226,11 +175,11 @@ def macro_transform_map(
     items: Iterable[Any], transform: Fn, predicate: Fn | None = None, pairs: bool = True
 ) -> dict[object, object]:
     """``transformMap``: same keys (indices for a list), transformed values."""
-    return {
-        item[0]: _call(transform, item, pairs)
+    return make_map(
+        (item[0], _call(transform, item, pairs))
         for item in items
         if predicate is None or check_bool(_call(predicate, item, pairs))
-    }
+    )
 
 
 def macro_transform_map_entry(
@@ -251,8 +200,9 @@ def merge_entries(entries: list[object]) -> dict[object, object]:
     for entry in entries:
         if type(entry) is not dict:
             raise EvalError("no such overload: transformMapEntry must produce a map")
-        for key, value in entry.items():
-            if key in merged:
-                raise EvalError(f"insert failed: key {key!r} already exists")
-            merged[key] = value
+        for key, value in zip(map_keys(entry), entry.values(), strict=True):
+            try:
+                insert_key(merged, key, value)
+            except EvalError:
+                raise EvalError(f"insert failed: key {key!r} already exists") from None
     return merged

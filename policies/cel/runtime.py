@@ -31,7 +31,19 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 from .errors import CostLimitError, EvalError
-from .values import INT64_MAX, INT64_MIN, UINT64_MAX, Duration, Timestamp, UInt, type_name
+from .values import (
+    BOOL_KEY_FALSE,
+    BOOL_KEY_TRUE,
+    INT64_MAX,
+    INT64_MIN,
+    UINT64_MAX,
+    BoolKey,
+    Duration,
+    Timestamp,
+    TypeValue,
+    UInt,
+    type_name,
+)
 
 __all__ = [
     "DEFAULT_MAX_SIZE",
@@ -53,6 +65,7 @@ __all__ = [
     "index",
     "index_list",
     "index_map",
+    "insert_key",
     "int_add",
     "int_div",
     "int_mod",
@@ -87,6 +100,12 @@ _NUMERIC: Final = frozenset({int, UInt, float})
 _ORDERED: Final = frozenset({int, UInt, float, str, bytes, bool, Timestamp, Duration})
 _SEQUENCE: Final = frozenset({list, tuple})
 _MAP_KEY_TYPES: Final = frozenset({str, int, UInt, bool})
+_BOOL_KEYS: Final = {True: BOOL_KEY_TRUE, False: BOOL_KEY_FALSE}
+# Types whose Python equality is CEL's (within the type); any other value is a
+# host object, equal only to itself: its __eq__ never runs.
+_SCALARS: Final = frozenset(
+    {int, UInt, float, bool, str, bytes, type(None), Timestamp, Duration, TypeValue, BoolKey}
+)
 
 
 # --------------------------------------------------------------------------
@@ -313,7 +332,7 @@ def _eq(a: object, b: object, memo: dict[tuple[int, int], bool] | None) -> bool:
             return _seq_eq(a, b, {} if memo is None else memo)  # type: ignore[arg-type]
         if ta is dict:
             return _map_eq(a, b, {} if memo is None else memo)  # type: ignore[arg-type]
-        return a == b
+        return a == b if ta in _SCALARS else a is b
     if ta in _NUMERIC:
         if tb in _NUMERIC:
             # int/uint compare exactly; against a double the integer is
@@ -365,7 +384,7 @@ def _map_eq(
         return known
     result = True
     for k, v in a.items():
-        other = _map_find(b, k)
+        other = _map_find(b, _unwrap_key(k))
         if other is _MISSING or not _eq(v, other, memo):
             result = False
             break
@@ -474,19 +493,27 @@ def _map_find(m: dict[Any, Any], key: object) -> Any:
     Python already equates 1, 1u and 1.0 (same hash, equal), which is the
     heterogeneous key lookup CEL wants; but it also equates ``true`` with 1,
     which CEL does not, so a hit on a 0/1 key checks the kind of the stored
-    key (a dict holds at most one key equal to ``key``)."""
+    key, and a map holding both keeps the bool one as a :class:`BoolKey`."""
     tk = type(key)
     if tk is str:
         return m.get(key, _MISSING)
     if tk is int or tk is UInt or tk is float or tk is bool:
         value = m.get(key, _MISSING)
-        if value is not _MISSING and key in {0, 1}:
+        if key in {0, 1}:
             is_bool = tk is bool
-            for stored in m:
-                if stored == key:
-                    return value if (type(stored) is bool) is is_bool else _MISSING
+            if value is not _MISSING:
+                for stored in m:
+                    if stored == key:  # a BoolKey equals no number
+                        if (type(stored) is bool) is is_bool:
+                            return value
+                        break
+            return m.get(_BOOL_KEYS[bool(key)], _MISSING) if is_bool else _MISSING
         return value
     return _MISSING  # not a valid key type: never present
+
+
+def _unwrap_key(key: object) -> object:
+    return key.value if type(key) is BoolKey else key
 
 
 def index_map(m: object, key: object) -> object:
@@ -530,8 +557,12 @@ def in_list(elem: object, seq: object) -> bool:
     if type(seq) is list or type(seq) is tuple:
         te = type(elem)
         if te is str or te is bytes or elem is None:
-            # Python's own equality is CEL's for these types.
-            return elem in seq
+            # Python's own equality is CEL's for these types (compared only
+            # with items of the same type: a host object's __eq__ never runs).
+            for item in seq:  # noqa: SIM110 - cheaper than any(genexpr)
+                if type(item) is te and item == elem:
+                    return True
+            return False
         for item in seq:  # noqa: SIM110 - cheaper than any(genexpr)
             if eq(elem, item):
                 return True
@@ -572,18 +603,31 @@ def has_field(operand: object, field: str) -> bool:
 
 def make_map(pairs: Iterable[tuple[object, object]]) -> dict[object, object]:
     """Build a map literal. Keys must be int, uint, bool or string and
-    distinct under CEL equality (``{0: 1, 0u: 2}`` repeats a key).
-
-    Known gap: Python equates ``true`` with ``1`` (and ``false`` with ``0``),
-    so a literal mixing those keys is reported as repeating a key."""
+    distinct under CEL equality (``{0: 1, 0u: 2}`` repeats a key;
+    ``{true: 'a', 1: 'b'}`` does not)."""
     out: dict[object, object] = {}
     for key, value in pairs:
         if type(key) not in _MAP_KEY_TYPES:
             raise EvalError(f"unsupported key type: {type_name(key)}")
-        if key in out:
-            raise EvalError(f"Failed with repeated key: {_format_key(key)}")
-        out[key] = value
+        insert_key(out, key, value)
     return out
+
+
+def insert_key(out: dict[object, object], key: object, value: object) -> None:
+    """Add ``key`` to a map being built; a key already there (in CEL's
+    equality) is the "repeated key" error."""
+    if key in out:
+        if _map_find(out, key) is not _MISSING:
+            raise EvalError(f"Failed with repeated key: {_format_key(key)}")
+        # A bool and the number equal to it: both stay, the bool as a BoolKey.
+        if type(key) is bool:
+            out[_BOOL_KEYS[key]] = value
+            return
+        flag = next(stored for stored in out if stored == key and type(stored) is bool)
+        out[_BOOL_KEYS[flag]] = out.pop(flag)
+    elif type(key) is bool and _BOOL_KEYS[key] in out:
+        raise EvalError(f"Failed with repeated key: {_format_key(key)}")
+    out[key] = value
 
 
 # --------------------------------------------------------------------------

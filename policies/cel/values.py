@@ -15,6 +15,10 @@
 | duration   | :class:`Duration` (ns)                   |
 | type       | :class:`TypeValue`                       |
 
+A map whose keys include both ``true`` and ``1`` (or ``false`` and ``0``),
+distinct keys in CEL but one key to a Python dict, stores the bool key as
+:class:`BoolKey` (only such a map does).
+
 Because ``bool`` and ``UInt`` are ``int`` subclasses, code that dispatches on
 CEL types must use ``type(x) is int`` rather than ``isinstance``.
 """
@@ -24,6 +28,8 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
+    "BOOL_KEY_FALSE",
+    "BOOL_KEY_TRUE",
     "BOOL_TYPE",
     "BYTES_TYPE",
     "DOUBLE_TYPE",
@@ -39,6 +45,7 @@ __all__ = [
     "TYPE_TYPE",
     "UINT64_MAX",
     "UINT_TYPE",
+    "BoolKey",
     "Duration",
     "Timestamp",
     "TypeValue",
@@ -143,6 +150,30 @@ class TypeValue:
         return f"TypeValue({self.name!r})"
 
 
+class BoolKey:
+    """The bool key of a map that also has the number equal to it as a key
+    (``{true: 'a', 1: 'b'}``): Python equates ``True`` with ``1``, CEL does not.
+    Map operations unwrap it; ``value`` is the bool."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: bool) -> None:
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is BoolKey and other.value is self.value
+
+    def __hash__(self) -> int:
+        return hash(("bool-key", self.value))
+
+    def __repr__(self) -> str:
+        return f"BoolKey({self.value})"
+
+
+BOOL_KEY_TRUE: Final = BoolKey(True)
+BOOL_KEY_FALSE: Final = BoolKey(False)
+
+
 # Type values, shared so that ``type(x)`` allocates nothing.
 INT_TYPE: Final = TypeValue("int")
 UINT_TYPE: Final = TypeValue("uint")
@@ -171,6 +202,7 @@ _TYPE_OF: Final[dict[type, TypeValue]] = {
     TypeValue: TYPE_TYPE,
     Timestamp: TIMESTAMP_TYPE,
     Duration: DURATION_TYPE,
+    BoolKey: BOOL_TYPE,
 }
 
 

@@ -240,3 +240,100 @@ def test_typed_mixed_numeric_ordering_converts_the_integer(
     assert cel.compile(expr, TYPED_NUMBERS).evaluate(activation) is expected
     dyn_expr = expr.replace(expr[0], f"dyn({expr[0]})", 1)
     assert cel.compile(dyn_expr, TYPED_NUMBERS).evaluate(activation) is expected
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ("{true: 'a', 1: 'b'}[true]", "a"),
+        ("{true: 'a', 1: 'b'}[1]", "b"),
+        ("size({true: 'a', 1: 'b', 1u: 'c'}) == 3", cel.EvalError),
+        ("{true: 'a', 1: 'b'}.map(k, k)", [True, 1]),
+        ("{true: 'a', 1: 'b'}.all(k, k == true || k == 1)", True),
+        ("{true: 'a', 1: 'b'}.transformMap(k, v, v + v)[true]", "aa"),
+        ("[true, 1].transformMapEntry(i, k, {k: i})[1]", 1),
+        ("{true: 'a', 1: 'b'} == {1: 'b', true: 'a'}", True),
+    ],
+)
+def test_true_and_one_are_different_map_keys(expr: str, expected: object) -> None:
+    program = cel.compile(expr)
+    if expected is cel.EvalError:
+        with pytest.raises(cel.EvalError, match="repeated key"):
+            program.evaluate({})
+    else:
+        assert program.evaluate({}) == expected
+
+
+@pytest.mark.parametrize(
+    ("expr", "variables", "activation"),
+    [
+        ("!b", {"b": cel.BOOL}, {"b": 1}),
+        ("b && true", {"b": cel.BOOL}, {"b": 1}),
+        ("b ? 1 : 2", {"b": cel.BOOL}, {"b": "yes"}),
+        ("i + 1 == 2", {"i": INT}, {"i": True}),
+        ("i > 0", {"i": INT}, {"i": True}),
+        ("s + 'a' == 'ba'", {"s": STRING}, {"s": [1, 2]}),
+        ("s.startsWith('a')", {"s": STRING}, {"s": b"abc"}),
+        ("l[0] == 1", {"l": ListType(INT)}, {"l": {0: 1}}),
+    ],
+)
+def test_values_not_of_their_declared_type_are_not_trusted(
+    expr: str, variables: dict[str, cel.Type], activation: dict[str, object]
+) -> None:
+    """The fast body checks each variable's class first; a mismatch gets CEL's
+    dynamic semantics from the strict body (here: no matching overload)."""
+    program = cel.compile(expr, cel.Env(variables=variables))
+    with pytest.raises(cel.EvalError, match="no such overload"):
+        program.evaluate(activation)
+
+
+def test_a_wrong_typed_value_in_an_untaken_branch_does_not_matter() -> None:
+    env = cel.Env(variables={"b": cel.BOOL, "i": INT})
+    assert cel.compile("b || i > 0", env).evaluate({"b": True, "i": "x"}) is True
+    assert cel.compile("b || i > 0", env).evaluate({"b": True}) is True
+
+
+class _Host:
+    """A host object: its Python protocol must never run."""
+
+    calls: list[str] = []
+
+    def __eq__(self, other: object) -> bool:
+        self.calls.append("__eq__")
+        return True
+
+    def __hash__(self) -> int:
+        return 0
+
+
+@pytest.mark.parametrize(
+    ("expr", "variables", "expected"),
+    [
+        ("h == h", {"h": cel.OpaqueType("host.Thing")}, True),
+        ("h != h", {"h": cel.OpaqueType("host.Thing")}, False),
+        ("h == k", {"h": cel.OpaqueType("host.Thing"), "k": cel.OpaqueType("host.Thing")}, False),
+        ("h == h", {"h": DYN}, True),
+        ("[h] == [k]", {"h": DYN, "k": DYN}, False),
+        ("'a' in [h]", {"h": DYN}, False),
+        ("h in ['a', 'b']", {"h": DYN}, False),
+    ],
+)
+def test_host_objects_compare_by_identity(
+    expr: str, variables: dict[str, cel.Type], expected: bool
+) -> None:
+    _Host.calls.clear()
+    program = cel.compile(expr, cel.Env(variables=variables))
+    assert program.evaluate({"h": _Host(), "k": _Host()}) is expected
+    assert _Host.calls == []
+
+
+@pytest.mark.parametrize(
+    "expr",
+    ["!" * 5_000 + "true", "-" * 5_000 + "1", "1" + " + 1" * 20_000, "[" * 3_000 + "]" * 3_000],
+)
+def test_raised_limits_never_let_recursion_escape_compile(expr: str) -> None:
+    limits = cel.Limits(
+        max_nesting_depth=100_000, max_ast_nodes=1_000_000, max_expression_length=10_000_000
+    )
+    with pytest.raises(cel.CompileError, match="nests too deeply"):
+        cel.compile(expr, cel.Env(limits=limits))

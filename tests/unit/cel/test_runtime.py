@@ -623,9 +623,22 @@ def test_make_map() -> None:
     raises(rt.make_map, [([1], 1)], match="unsupported key type")
 
 
-@pytest.mark.xfail(reason="Python dicts equate true with 1: a known gap of make_map", strict=True)
 def test_make_map_keeps_bool_and_int_keys_apart() -> None:
-    assert len(rt.make_map([(True, "a"), (1, "b")])) == 2
+    """CEL's true and 1 are different keys (Python's True and 1 are one)."""
+    for pairs in ([(True, "a"), (1, "b")], [(1, "b"), (True, "a")]):
+        m = rt.make_map(pairs)
+        assert len(m) == 2
+        assert rt.index_map(m, True) == "a"
+        assert rt.index_map(m, 1) == "b"
+        assert rt.index_map(m, 1.0) == "b"
+        assert rt.in_map(True, m) and rt.in_map(u(1), m)
+        assert rt.eq(m, {True: "a", 1: "b"}) is False  # a Python dict cannot hold both
+        assert rt.eq(m, rt.make_map([(1, "b"), (True, "a")])) is True
+    m = rt.make_map([(False, 0), (0, 1), (True, 2), (1, 3)])
+    assert [rt.index_map(m, k) for k in (False, 0, True, 1)] == [0, 1, 2, 3]
+    raises(rt.make_map, [(True, "a"), (1, "b"), (True, "c")], match="repeated key: true")
+    raises(rt.make_map, [(True, "a"), (1, "b"), (1.0, "c")], match="unsupported key type")
+    raises(rt.make_map, [(True, "a"), (1, "b"), (u(1), "c")], match="repeated key: 1u")
 
 
 # ------------------------------------------------------------------ strings
