@@ -594,15 +594,11 @@ class Generator:
         return f"(lambda {var}: {body})({init})"
 
 
-
-
 def no_such_function(name: str) -> Callable[..., object]:
     def fail(*_args: object) -> object:
         raise EvalError(f"no such overload: unknown function '{name}'")
 
     return fail
-
-
 
 
 def _count_nodes(node: ast.Expr | None) -> int:

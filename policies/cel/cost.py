@@ -149,7 +149,7 @@ def _inner_sizes(value: object) -> int:
     """Total size of a list's elements (strings, lists, ...)."""
     if type(value) not in (list, tuple):
         return 0
-    return sum(map(_len, value))  # type: ignore[arg-type]
+    return sum(map(_len, value))  # type: ignore[call-overload]
 
 
 def _range_cost(n: object = 0, *_rest: object) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
 
 from arbiter.policies import cel
@@ -296,7 +298,7 @@ def test_a_wrong_typed_value_in_an_untaken_branch_does_not_matter() -> None:
 class _Host:
     """A host object: its Python protocol must never run."""
 
-    calls: list[str] = []
+    calls: ClassVar[list[str]] = []
 
     def __eq__(self, other: object) -> bool:
         self.calls.append("__eq__")
