@@ -43,7 +43,7 @@ and has no declared ``default`` is an evaluation error, which the engine
 treats fail-safe (not eligible / suppressed).
 
 The domain functions are pure: they read only the views bound into the
-activation (:func:`policies.compiled.build_activation`), never I/O or a clock.
+activation (:func:`arbiter.policies.activation.build_activation`), never I/O or a clock.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ Instants are epoch milliseconds (``*_ms``), as in :mod:`policies.snapshot`.
 
 from __future__ import annotations
 
+import hashlib
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -18,6 +19,7 @@ import msgspec
 
 __all__ = [
     "CandidateTrace",
+    "CheckQuery",
     "ChosenAction",
     "Decision",
     "Degradation",
@@ -122,6 +124,33 @@ class Request(_Value, frozen=True, kw_only=True):
     dry_run: bool = False
 
 
+class CheckQuery(_Value, frozen=True, kw_only=True):
+    """A ``Check`` call: may ``action`` go to the customer on ``channel`` now?
+
+    - ``decision_id``: the decision the send belongs to (its tracking id
+      joins feedback to it); empty: the check's own decision id.
+    - ``record``: count the send against the action's caps, idempotently per
+      ``request_id`` (see :attr:`record_key`).
+    """
+
+    customer_id: str
+    action: str
+    channel: str
+    context: dict[str, Any] = {}
+    request_id: str = ""
+    decision_id: str = ""
+    record: bool = False
+
+    @property
+    def record_key(self) -> str | None:
+        """The idempotency key of a recording Check (``None`` when it records nothing): a
+        valid store id derived from ``request_id``, disjoint from Decide's request ids, so a
+        Check can never replay a Decide's answer."""
+        if not self.record:
+            return None
+        return "check:" + hashlib.sha256(self.request_id.encode()).hexdigest()[:40]
+
+
 class ChosenAction(_Value, frozen=True, kw_only=True):
     """One action to show or send (proto ``ChosenAction``).
 
@@ -189,7 +218,7 @@ class Degradation(_Value, frozen=True, kw_only=True):
 class Decision(_Value, frozen=True, kw_only=True):
     """The engine's answer.
 
-    - ``decision_id``: deterministic (see :func:`policies.engine.decision_id`),
+    - ``decision_id``: deterministic (see :func:`arbiter.policies.engine.decision_id`),
       so a replay of the same request at the same instant names the same decision.
     - ``policy_version``: ``<declared version>+<content digest>``.
     - ``actions``: chosen, best first; empty = show or send nothing.

@@ -1,7 +1,7 @@
 """What a store must commit: the contract between the pure engine and the state layer.
 
-The engine never writes. :func:`policies.engine.decide` returns a
-:class:`DecisionCommit`, :func:`policies.journeys.apply_event` returns
+The engine never writes. :func:`arbiter.policies.engine.decide` returns a
+:class:`DecisionCommit`, :func:`arbiter.policies.engine.apply_event` returns
 :class:`EventEffects`, and profile/consent writes arrive as
 :class:`ProfileUpdate`. A store (``state.MemoryStore``, ``state.RedisStore``)
 applies them **atomically per customer** with exactly the semantics of the
@@ -14,8 +14,8 @@ Decision commit (``DecisionCommit``), in one atomic step:
 1. **Idempotency.** If ``request_id`` already has a record for this
    customer, apply nothing and return the stored decision (the server sends
    it with ``replayed``). Otherwise store the record (the encoded
-   :class:`~policies.decision.Decision` as finally reconciled, see 4) with
-   the store's idempotency TTL.
+   :class:`~arbiter.policies.decision.Decision` as the engine returned it,
+   see 4) and this commit's result, with the store's idempotency TTL.
 2. **Grants, in order** (best first). For each grant, for each of its
    :class:`CapIncrement`: ``used = |{t in caps[key] : t > now_ms - window_ms}|`` (no upper
    bound: a commit stamped earlier may land after one stamped later)
@@ -32,15 +32,15 @@ Decision commit (``DecisionCommit``), in one atomic step:
    holds; otherwise it is skipped (the next read recomputes it). They never
    affect grants.
 4. The server removes rejected grants from the decision with
-   :func:`policies.engine.reconcile` (they become ``CAPPED``) before
-   answering and before storing the idempotency record.
+   :func:`arbiter.policies.engine.settle` (they become ``CAPPED``) before
+   answering -- the first time and on every replay of the stored record.
 
 Event effects (``EventEffects``), in one atomic step:
 
 1. **Dedup.** If ``event_id`` was already applied for this customer, apply
    nothing (``DUPLICATE``). Otherwise remember it (TTL at least the
    longest trigger dedup window the store supports; the journey states
-   carry a second line of defence, see :mod:`policies.journeys`).
+   carry a second line of defence, see :mod:`arbiter.policies.engine.events`).
 2. **Journey changes, in order**, each with a compare-and-set: the stored
    state's ``last_event_id`` must equal ``expect_last_event_id`` (``None``:
    no state stored). On a mismatch the **whole** effect is rejected

@@ -13,7 +13,7 @@ order; ``.``-hidden paths, ``tests/`` directories and ``*_test.yaml`` /
 ``*.test.yaml`` files (scenario tests) are not policy files.
 
 Errors are :class:`Diagnostic` values, never exceptions, so a caller gets all
-of them at once; :func:`policies.compiled.compile_policy` adds the semantic
+of them at once; :func:`arbiter.policies.compiler.compile_policy` adds the semantic
 ones.
 """
 
@@ -27,11 +27,12 @@ import types
 import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import msgspec
 import yaml
 
+from .diagnostics import Diagnostic, Location, PolicyError, Severity
 from .model import Contracts, PolicyFile, PolicySet, PolicySetInfo
 
 __all__ = [
@@ -50,7 +51,6 @@ __all__ = [
     "read_directory",
 ]
 
-Severity = Literal["error", "warning"]
 PathElem = str | int
 ModelPath = tuple[PathElem, ...]
 
@@ -58,40 +58,6 @@ _T = typing.TypeVar("_T")
 
 _MAX_NODES: Final = 200_000  # alias bombs
 _MAX_DEPTH: Final = 64
-
-
-class Location(msgspec.Struct, frozen=True, order=True):
-    """A position in a policy file: ``file`` relative to the set root, 1-based line and column."""
-
-    file: str
-    line: int = 0
-    column: int = 0
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}"
-
-
-class Diagnostic(msgspec.Struct, frozen=True, order=True):
-    """One problem. Sorting orders by file, line, column, then severity and message."""
-
-    location: Location
-    severity: Severity
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.location}: {self.severity}: {self.message}"
-
-
-class PolicyError(Exception):
-    """A policy set failed to load or compile; ``diagnostics`` lists every problem (sorted)."""
-
-    def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
-        self.diagnostics = tuple(sorted(diagnostics))
-        errors = [d for d in self.diagnostics if d.severity == "error"]
-        lines = [str(d) for d in errors[:20]]
-        if len(errors) > 20:
-            lines.append(f"... and {len(errors) - 20} more")
-        super().__init__(f"{len(errors)} error(s) in policy set:\n" + "\n".join(lines))
 
 
 class SourceFile(msgspec.Struct, frozen=True):

@@ -9,8 +9,8 @@ are concatenated across files; the singleton sections (``policy_set``,
 
 These models describe what the author wrote; they are validated for shape
 here and for meaning (cross-references, CEL, durations) by
-:mod:`policies.compiled`, which turns them into the evaluation-shaped,
-immutable :class:`~policies.compiled.CompiledPolicy`. Defaults are the safe
+:mod:`arbiter.policies.compiler`, which turns them into the evaluation-shaped,
+immutable :class:`~arbiter.policies.plan.CompiledPolicy`. Defaults are the safe
 choice: no caps unless declared, unset consent denies, suppressions apply to
 transactional actions unless exempted, journeys never re-enter.
 

@@ -73,7 +73,7 @@ import yaml
 
 from .cel import timefns
 from .cel.errors import CelError
-from .compiled import CompiledPolicy, load_policy, parse_duration_ms
+from .compiler import load_policy
 from .decision import Decision, Request
 from .effects import (
     ConsentUpdate,
@@ -84,9 +84,9 @@ from .effects import (
     apply_effects,
     apply_profile_update,
 )
-from .engine import decide, reconcile
-from .journeys import Event, apply_event
+from .engine import Event, StoreReport, apply_event, decide, settle
 from .loader import YamlLoader
+from .plan import CompiledPolicy
 from .snapshot import (
     ConsentRecord,
     CustomerSnapshot,
@@ -94,6 +94,7 @@ from .snapshot import (
     ProfileValue,
     SnapshotPart,
 )
+from .times import parse_duration_ms
 
 __all__ = [
     "Report",
@@ -441,10 +442,10 @@ class _Run:
         )
         if not spec.dry_run:
             self.snapshot, result = apply_commit(self.snapshot, commit)
-            if result.rejected:  # cannot happen single-threaded; kept for parity with the server
-                rejected = {r.action for r in result.rejected}
-                decision = reconcile(decision, rejected)
-                quiet = reconcile(quiet, rejected)
+            # Rejections cannot happen single-threaded; settled for parity with the server.
+            report = StoreReport(committed=result)
+            decision = settle(decision, report, commit)
+            quiet = settle(quiet, report, commit)
         self.last = decision
         return decision, quiet
 

@@ -38,7 +38,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from arbiter.policies.loader import PolicyError
+from arbiter.policies import PolicyError
 from arbiter.server.admin_service import AdminService
 from arbiter.server.config import Settings, exposure_problems
 from arbiter.server.decision_service import DecisionService

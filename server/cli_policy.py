@@ -13,9 +13,7 @@ import os
 import sys
 from typing import TextIO
 
-from arbiter.policies.compiled import check_policy
-from arbiter.policies.loader import Diagnostic, load_directory
-from arbiter.policies.model import json_schema
+from arbiter.policies import Diagnostic, check_policy, json_schema, load_directory
 
 __all__ = ["main", "register", "validate"]
 

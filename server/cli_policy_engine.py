@@ -26,20 +26,27 @@ from typing import Any, TextIO
 import msgspec
 import yaml
 
-from arbiter.policies.cel import timefns
-from arbiter.policies.cel.errors import CelError
-from arbiter.policies.compiled import CompiledPolicy, compile_policy, load_policy
-from arbiter.policies.decision import Decision, Request
-from arbiter.policies.effects import DecisionCommit
-from arbiter.policies.engine import decide
-from arbiter.policies.loader import PolicyError, YamlLoader, load_sources
-from arbiter.policies.scenarios import Report, ScenarioResult, run_directory
-from arbiter.policies.snapshot import (
+from arbiter.policies import (
+    CompiledPolicy,
     ConsentRecord,
     CustomerSnapshot,
+    Decision,
+    DecisionCommit,
     EventCounter,
     JourneyState,
+    PolicyError,
     ProfileValue,
+    Report,
+    Request,
+    ScenarioResult,
+    YamlLoader,
+    cel,
+    compile_policy,
+    decide,
+    load_policy,
+    load_sources,
+    parse_instant_ms,
+    run_directory,
 )
 
 __all__ = [
@@ -153,12 +160,7 @@ def _read_data(path: str) -> Any:
 
 
 def _parse_now(text: str | None) -> int:
-    if text is None:
-        return time.time_ns() // 1_000_000
-    stripped = text.strip()
-    if stripped.lstrip("-").isdigit():
-        return int(stripped)
-    return timefns.parse_timestamp(stripped).nanos // 1_000_000
+    return time.time_ns() // 1_000_000 if text is None else parse_instant_ms(text)
 
 
 def explain(
@@ -180,7 +182,7 @@ def explain(
     except PolicyError as exc:
         out.write(f"{exc}\n")
         return 2
-    except (OSError, ValueError, yaml.YAMLError, msgspec.ValidationError, CelError) as exc:
+    except (OSError, ValueError, yaml.YAMLError, msgspec.ValidationError, cel.CelError) as exc:
         out.write(f"arbiter policy explain: {exc}\n")
         return 2
     request = msgspec.structs.replace(request, explain=True)

@@ -24,8 +24,7 @@ from typing import Any, Final, Literal
 
 import msgspec
 
-from arbiter.policies.compiled import parse_duration_ms
-from arbiter.policies.loader import load_document
+from arbiter.policies import load_document, parse_duration_ms
 from arbiter.server.security.credentials import (
     DEFAULT_ALGORITHMS,
     AuthSettings,

@@ -22,20 +22,23 @@ from typing import Any, Final
 
 from google.protobuf import struct_pb2, timestamp_pb2
 
-from arbiter.policies import cel
-from arbiter.policies.compiled import CompiledField
-from arbiter.policies.decision import (
+from arbiter.policies import (
     CandidateTrace,
     ChosenAction,
+    CompiledField,
+    ConsentUpdate,
     Decision,
     Degradation,
+    Event,
+    FeedbackKind,
+    FieldResult,
     Outcome,
+    ProfileUpdate,
     PurposeConsent,
     ReasonCode,
     Request,
+    cel,
 )
-from arbiter.policies.effects import ConsentUpdate, FeedbackKind, FieldResult, ProfileUpdate
-from arbiter.policies.journeys import Event
 from arbiter.v1 import decision_pb2, value_pb2
 
 __all__ = [

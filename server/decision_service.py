@@ -25,29 +25,33 @@ never replay a Decide's answer).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar
 
 import grpc
 import msgspec
 from prometheus_client import Counter, Histogram
 
-from arbiter.policies import journeys
-from arbiter.policies.decision import (
-    CandidateTrace,
-    ChosenAction,
+from arbiter.policies import (
+    PARTS,
+    CheckQuery,
+    CustomerSnapshot,
     Decision,
-    Degradation,
-    Outcome,
+    DecisionCommit,
+    Event,
     ReasonCode,
-    Request,
+    StateConflict,
+    StoreReport,
+    apply_event,
+    check,
+    decide,
+    decode_decision,
+    encode_decision,
+    precheck,
+    settle,
 )
-from arbiter.policies.effects import CapIncrement, DecisionCommit, Grant, StateConflict
-from arbiter.policies.engine import decide, reconcile
-from arbiter.policies.snapshot import PARTS, CustomerSnapshot
 from arbiter.server import convert
 from arbiter.server.errors import status_for
 from arbiter.server.registry import Active, PolicyRegistry
@@ -58,7 +62,7 @@ from arbiter.server.validation import (
     validate_track,
     validate_update_profile,
 )
-from arbiter.state.store import Loaded, Store, StoredDecision, StoreUnavailable
+from arbiter.state.store import Loaded, Store, StoreUnavailable
 from arbiter.v1 import decision_pb2, decision_pb2_grpc
 
 __all__ = ["METRICS", "DecisionService"]
@@ -75,11 +79,7 @@ _RESERVE_S: Final = 0.002
 # Track: how often an event is re-applied after a journey state conflict.
 MAX_CONFLICT_RETRIES: Final = 3
 
-_DECISION: Final = msgspec.json.Decoder(Decision)
-_ENCODE: Final = msgspec.json.Encoder().encode
 _R = ReasonCode
-_NOT_IN_STAGE: Final = ReasonCode.NOT_IN_STAGE
-_CHANNEL_NOT_ALLOWED: Final = ReasonCode.CHANNEL_NOT_ALLOWED
 
 
 class _Metrics:
@@ -124,41 +124,6 @@ def _load_budget(context: Any, default_s: float) -> float:
     if remaining is None:
         return default_s
     return min(float(remaining) - _RESERVE_S, 3600.0) / 2
-
-
-def _check_key(request_id: str) -> str:
-    """The idempotency key of a Check (a valid store id, disjoint from Decide's request ids)."""
-    return "check:" + hashlib.sha256(request_id.encode()).hexdigest()[:40]
-
-
-def _decode(stored: StoredDecision) -> Decision:
-    """The answer a stored decision stands for: its record minus the grants the store refused."""
-    decision = _DECISION.decode(stored.record)
-    return reconcile(decision, [r.action for r in stored.result.rejected])
-
-
-def _withhold(decision: Decision, actions: Iterable[str], detail: str) -> Decision:
-    """``decision`` without ``actions`` (their grants could not be recorded), saying so."""
-    gone = set(actions)
-    if not gone:
-        return decision
-    candidates = tuple(
-        msgspec.structs.replace(
-            c, outcome=Outcome.FILTERED, reason=_R.STATE_UNAVAILABLE, detail=detail
-        )
-        if c.action in gone
-        else c
-        for c in decision.candidates
-    )
-    return msgspec.structs.replace(
-        decision,
-        actions=tuple(a for a in decision.actions if a.action not in gone),
-        candidates=candidates,
-        degradations=(
-            *decision.degradations,
-            Degradation(reason=_R.STATE_UNAVAILABLE, detail=detail),
-        ),
-    )
 
 
 class DecisionService(decision_pb2_grpc.DecisionServiceServicer):  # type: ignore[misc]
@@ -273,62 +238,42 @@ class DecisionService(decision_pb2_grpc.DecisionServiceServicer):  # type: ignor
         )
         if loaded.replay is not None:
             METRICS.replays.labels("Decide").inc()
-            return convert.decide_response(_decode(loaded.replay), replayed=True)
-
+            replay = loaded.replay
+            answer = settle(decode_decision(replay.record), StoreReport(committed=replay.result))
+            return convert.decide_response(answer, replayed=True)
         decision, commit = decide(
             policy, domain, loaded.snapshot, now_ms, paused_journeys=active.paused_journeys
         )
-        if unavailable:
-            decision = msgspec.structs.replace(
-                decision,
-                degradations=(
-                    Degradation(
-                        reason=_R.STATE_UNAVAILABLE,
-                        detail=f"{unavailable}: nothing consent-gated or capped was granted",
-                    ),
-                    *decision.degradations,
-                ),
-            )
         if dry_run or unavailable:
+            decision = settle(decision, StoreReport(read_failure=unavailable))
             if decision.degradations:
                 METRICS.degraded.inc()
             return convert.decide_response(decision, dry_run=dry_run)
+        report, winner = await self._commit(decision, commit, context)
+        if winner is not None:  # a concurrent duplicate committed first: its answer wins
+            METRICS.replays.labels("Decide").inc()
+            return convert.decide_response(settle(winner, report), replayed=True)
+        decision = settle(decision, report, commit)
+        if decision.degradations:
+            METRICS.degraded.inc()
+        return convert.decide_response(decision)
 
+    async def _commit(
+        self, decision: Decision, commit: DecisionCommit, context: Any
+    ) -> tuple[StoreReport, Decision | None]:
+        """Commit: what the store did, and the stored decision when a duplicate's record won."""
         budget = _remaining(context, self.store_timeout_s)
         try:
             if budget < _MIN_STORE_S:
                 raise StoreUnavailable("commit_decision", "no time left in the deadline")
             outcome = await self.store.commit_decision(
-                commit, _ENCODE(decision), ttl_s=self.idempotency_ttl_s, timeout_s=budget
+                commit, encode_decision(decision), ttl_s=self.idempotency_ttl_s, timeout_s=budget
             )
         except (StoreUnavailable, TimeoutError) as exc:
-            # The outcome is unknown: withhold every grant that counts against a cap.
             _log.warning("decision commit failed: %s", exc)
-            METRICS.degraded.inc()
-            counted = [g.action for g in commit.grants if g.caps]
-            decision = _withhold(
-                decision, counted, "the grant could not be recorded against its caps"
-            )
-            if not counted:
-                decision = msgspec.structs.replace(
-                    decision,
-                    degradations=(
-                        *decision.degradations,
-                        Degradation(
-                            reason=_R.STATE_UNAVAILABLE, detail="the decision could not be stored"
-                        ),
-                    ),
-                )
-            return convert.decide_response(decision)
-        if outcome.replayed:  # a concurrent duplicate committed first: its answer wins
-            METRICS.replays.labels("Decide").inc()
-            return convert.decide_response(_decode(outcome.stored), replayed=True)
-        rejected = outcome.result.rejected
-        if rejected:
-            decision = reconcile(decision, [r.action for r in rejected])
-        if decision.degradations:
-            METRICS.degraded.inc()
-        return convert.decide_response(decision)
+            return StoreReport(commit_failure=str(exc)), None
+        winner = decode_decision(outcome.record) if outcome.replayed else None
+        return StoreReport(committed=outcome.result), winner
 
     # ------------------------------------------------------------------ Check
 
@@ -339,131 +284,43 @@ class DecisionService(decision_pb2_grpc.DecisionServiceServicer):  # type: ignor
         policy = active.policy
         validate_check(request, policy)
         version = active.version
-        action = policy.actions[request.action_id]
-        if action.channel.id != request.channel:
-            return convert.check_response(
-                allowed=False,
-                reason=_CHANNEL_NOT_ALLOWED,
-                detail=f"action `{action.id}` is offered on `{action.channel.id}`",
-                recorded=False,
-                policy_version=version,
-            )
+        query = CheckQuery(
+            customer_id=request.customer_id,
+            action=request.action_id,
+            channel=request.channel,
+            context=convert.value_map_from_proto(request.context, policy.context),
+            request_id=request.request_id,
+            decision_id=request.decision_id,
+            record=request.record,
+        )
         now_ms = self._now_ms()
-        key = _check_key(request.request_id) if request.record else None
+        refused = precheck(policy, query, now_ms)
+        if refused is not None:
+            return self._check_answer(refused, version)
+        key = query.record_key
         loaded, unavailable = await self._load(active, request.customer_id, now_ms, key, context)
         if loaded.replay is not None:
             METRICS.replays.labels("Check").inc()
-            return self._check_answer(_decode(loaded.replay), version, recorded=True, replayed=True)
-
-        placement = min(action.placements) if action.placements else ""
-        domain = Request(
-            customer_id=request.customer_id,
-            placement=placement,
-            channels=(action.channel.id,),
-            context=convert.value_map_from_proto(request.context, policy.context),
-            limit=1,
-            explain=True,
-            request_id=key or request.request_id,
-        )
-        evaluated, _ = decide(
-            policy, domain, loaded.snapshot, now_ms, paused_journeys=active.paused_journeys
-        )
-        trace = evaluated.candidate(action.id)
-        if trace is None:
-            trace = CandidateTrace(
-                action=action.id,
-                journey=action.journey or "",
-                channel=action.channel.id,
-                outcome=Outcome.FILTERED,
-                reason=_R.STATE_UNAVAILABLE if unavailable else _NOT_IN_STAGE,
-                detail=(
-                    unavailable
-                    if unavailable
-                    else f"the customer is not in a stage of journey `{action.journey}` offering it"
-                ),
-            )
-        allowed = trace.outcome is not Outcome.FILTERED
-        degradations = evaluated.degradations
-        if unavailable:
-            degradations = (
-                Degradation(reason=_R.STATE_UNAVAILABLE, detail=unavailable),
-                *degradations,
-            )
-        decision_id = request.decision_id or evaluated.decision_id
-        chosen: tuple[ChosenAction, ...] = ()
-        if allowed:
-            chosen = (
-                ChosenAction(
-                    action=action.id,
-                    journey=trace.journey,
-                    stage=trace.stage,
-                    channel=action.channel.id,
-                    variant=trace.variant,
-                    tracking_id=f"{decision_id}.{action.id}",
-                    score=trace.score or 0.0,
-                    tags=tuple(sorted(action.tags)),
-                ),
-            )
-        answer = Decision(
-            decision_id=decision_id,
-            request_id=request.request_id,
-            customer_id=request.customer_id,
-            policy_version=version,
-            decided_ms=now_ms,
-            actions=chosen,
-            degradations=degradations,
-            candidates=(trace,),
+            replay = loaded.replay
+            answer = settle(decode_decision(replay.record), StoreReport(committed=replay.result))
+            return self._check_answer(answer, version, recorded=True, replayed=True)
+        answer, commit = check(
+            policy, query, loaded.snapshot, now_ms, paused_journeys=active.paused_journeys
         )
         if key is None or unavailable:
-            if degradations:
+            answer = settle(answer, StoreReport(read_failure=unavailable))
+            if answer.degradations:
                 METRICS.degraded.inc()
             return self._check_answer(answer, version)
-
-        grants: tuple[Grant, ...] = ()
-        if allowed:
-            grants = (
-                Grant(
-                    tracking_id=chosen[0].tracking_id,
-                    action=action.id,
-                    channel=action.channel.id,
-                    journey=trace.journey,
-                    stage=trace.stage,
-                    caps=tuple(
-                        CapIncrement(
-                            cap_id=b.cap_id, key=b.key, window_ms=b.window_ms, limit=b.limit
-                        )
-                        for b in action.caps
-                    ),
-                ),
-            )
-        commit = DecisionCommit(
-            customer_id=request.customer_id,
-            request_id=key,
-            decision_id=decision_id,
-            now_ms=now_ms,
-            policy_version=version,
-            grants=grants,
-        )
-        budget = _remaining(context, self.store_timeout_s)
-        try:
-            if budget < _MIN_STORE_S:
-                raise StoreUnavailable("commit_decision", "no time left in the deadline")
-            outcome = await self.store.commit_decision(
-                commit, _ENCODE(answer), ttl_s=self.idempotency_ttl_s, timeout_s=budget
-            )
-        except (StoreUnavailable, TimeoutError) as exc:
-            _log.warning("check commit failed: %s", exc)
-            METRICS.degraded.inc()
-            if allowed and action.caps:
-                answer = _withhold(
-                    answer, [action.id], "the send could not be recorded against its caps"
-                )
-            return self._check_answer(answer, version)
-        if outcome.replayed:
+        report, winner = await self._commit(answer, commit, context)
+        if winner is not None:
             METRICS.replays.labels("Check").inc()
-        return self._check_answer(
-            _decode(outcome.stored), version, recorded=True, replayed=outcome.replayed
-        )
+            answer = winner
+        recorded = not report.commit_failure
+        answer = settle(answer, report, commit)
+        if answer.degradations and winner is None:
+            METRICS.degraded.inc()
+        return self._check_answer(answer, version, recorded=recorded, replayed=winner is not None)
 
     @staticmethod
     def _check_answer(
@@ -528,7 +385,7 @@ class DecisionService(decision_pb2_grpc.DecisionServiceServicer):  # type: ignor
         return response
 
     async def _apply_event(
-        self, active: Active, customer_id: str, event: journeys.Event, now_ms: int, context: Any
+        self, active: Active, customer_id: str, event: Event, now_ms: int, context: Any
     ) -> str:
         """Load, compute the event's effects, apply them; re-read and re-apply on a journey conflict."""
         needs = active.track_needs
@@ -537,7 +394,7 @@ class DecisionService(decision_pb2_grpc.DecisionServiceServicer):  # type: ignor
         for attempt in range(MAX_CONFLICT_RETRIES + 1):
             timeout = max(_remaining(context, self.store_timeout_s), _MIN_STORE_S)
             loaded = await self.store.load(customer_id, needs, now_ms, timeout_s=timeout)
-            effects = journeys.apply_event(
+            effects = apply_event(
                 active.policy,
                 loaded.snapshot,
                 event,

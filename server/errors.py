@@ -27,8 +27,7 @@ from typing import Final, NamedTuple
 
 import grpc
 
-from arbiter.policies.effects import StateConflict
-from arbiter.policies.journeys import StateUnavailableError
+from arbiter.policies import StateConflict, StateUnavailableError
 from arbiter.server.registry import PolicyNotLoaded
 from arbiter.server.validation import ValidationError
 from arbiter.state.store import StoreUnavailable

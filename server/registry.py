@@ -19,9 +19,7 @@ from dataclasses import dataclass, field, replace
 
 import msgspec
 
-from arbiter.policies.compiled import CompiledPolicy, load_policy
-from arbiter.policies.engine import policy_version
-from arbiter.policies.snapshot import SnapshotNeeds
+from arbiter.policies import CompiledPolicy, SnapshotNeeds, load_policy
 
 __all__ = ["Active", "PolicyNotLoaded", "PolicyRegistry"]
 
@@ -58,7 +56,7 @@ class Active:
     def of(cls, policy: CompiledPolicy, source: str = "") -> Active:
         return cls(
             policy=policy,
-            version=policy_version(policy),
+            version=policy.policy_version,
             source=source,
             loaded_at=time.time(),
             track_needs=_track_needs(policy.needs),

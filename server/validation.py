@@ -37,8 +37,7 @@ from typing import Final
 
 from google.protobuf import duration_pb2, timestamp_pb2
 
-from arbiter.policies import cel
-from arbiter.policies.compiled import CompiledField, CompiledPolicy
+from arbiter.policies import CompiledField, CompiledPolicy, cel
 from arbiter.v1 import decision_pb2, value_pb2
 
 __all__ = [

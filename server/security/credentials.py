@@ -31,7 +31,7 @@ import jwt
 import msgspec
 from cachetools import TLRUCache
 
-from arbiter.policies.loader import load_document
+from arbiter.policies import load_document
 from arbiter.server.security.identity import (
     Identity,
     PeerCertificate,

@@ -20,8 +20,7 @@ from typing import Any, TypeVar
 import pytest
 import uvloop
 
-from arbiter.policies import bucketing
-from arbiter.policies.compiled import CompiledPolicy
+from arbiter.policies import CompiledPolicy, bucketing
 from arbiter.server.app import ArbiterServer
 from arbiter.server.config import Settings
 from arbiter.state.memory import MemoryStore

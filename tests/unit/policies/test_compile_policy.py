@@ -1,5 +1,5 @@
 """Compiling policy sets: cross-references, CEL against the contracts, warnings,
-the compiled indexes, the activation and the domain functions, and `arbiter policy validate`."""
+the plan's candidate indexes, the activation and the domain functions, and `arbiter policy validate`."""
 
 from __future__ import annotations
 
@@ -11,20 +11,20 @@ from types import MappingProxyType
 import msgspec
 import pytest
 
-from arbiter.policies import cel
-from arbiter.policies.compiled import (
+from arbiter.policies import (
     CompiledPolicy,
-    build_activation,
+    Diagnostic,
+    PolicyError,
+    cel,
     check_policy,
     compile_policy,
-    event_activation,
     load_policy,
+    load_sources,
     parse_duration_ms,
-    score_activation,
 )
-from arbiter.policies.loader import Diagnostic, PolicyError, load_sources
+from arbiter.policies.activation import build_activation, event_activation
+from arbiter.policies.engine.candidates import candidate_index
 from arbiter.policies.snapshot import (
-    ConsentRecord,
     CustomerSnapshot,
     EventCounter,
     JourneyState,
@@ -78,7 +78,7 @@ def test_example_set_compiles_without_errors_or_warnings(example: CompiledPolicy
     assert example.digest.startswith("sha256:")
     assert example.warnings == ()
     assert len(example.channels) >= 4
-    assert {"home_banner", "cart_drawer"} <= set(example.actions_by_placement)
+    assert {"", "home_banner", "cart_drawer"} <= set(example.candidates)
     assert {"onboarding", "cart_abandonment", "browse_abandonment", "winback", "upsell"} <= set(
         example.journeys
     )
@@ -92,24 +92,43 @@ def test_compiled_policy_is_immutable(example: CompiledPolicy) -> None:
     with pytest.raises(TypeError):
         example.actions["x"] = example.actions["welcome_email"]  # type: ignore[index]
     action = example.actions["cart_reminder_email"]
-    assert isinstance(action.payload, MappingProxyType)
+    with pytest.raises(AttributeError):
+        action.priority = 1  # type: ignore[misc]
+    assert isinstance(example.journeys["cart_abandonment"].stages, MappingProxyType)
+    # Variants carry the action's payload with theirs merged over it.
     assert action.variants[0].payload["template"] == "cart_reminder_grid_v3"
     assert action.variants[1].payload["template"] == "cart_reminder_hero_v1"
     assert action.variants[1].payload["utm_campaign"] == "cart_abandonment"
 
 
-def test_indexes(example: CompiledPolicy) -> None:
-    banner = {a.id for a in example.actions_by_placement["home_banner"]}
-    assert {"default_home_banner", "activation_home_banner", "vip_referral_banner"} <= banner
-    assert all(a.channel.id == "email" for a in example.actions_by_channel["email"])
-    stage = {a.id for a in example.actions_by_stage["cart_abandonment", "reminder"]}
-    assert stage == {"cart_reminder_push", "cart_reminder_email", "cart_drawer_free_shipping"}
-    # An action without stages belongs to every stage of its journey.
-    assert "browse_web_hero" in {
-        a.id for a in example.actions_by_stage["browse_abandonment", "browsing"]
+def test_candidate_indexes(example: CompiledPolicy) -> None:
+    home = example.candidates["home_banner"]
+    banner = {a.id for a in home.always} | {
+        a.id for _, stages in home.journeys for acts in stages.values() for a in acts
     }
-    assert {a.id for a in example.fallbacks} == {"default_home_banner"}
-    assert all(a.always_on for a in example.always_on)
+    assert {"default_home_banner", "activation_home_banner", "vip_referral_banner"} <= banner
+    # No placement: only actions that declare none; journeys by stage, in declaration order.
+    outbound = example.candidates[""]
+    assert all(not a.placements and a.always_on for a in outbound.always)
+    by_journey = dict(outbound.journeys)
+    reminder = {a.id for a in by_journey["cart_abandonment"]["reminder"]}
+    assert reminder == {"cart_reminder_push", "cart_reminder_email"}
+    drawer = dict(example.candidates["cart_drawer"].journeys)["cart_abandonment"]
+    assert {a.id for a in drawer["reminder"]} == {"cart_drawer_free_shipping"}
+    stage = {a.id for a in example.journeys["cart_abandonment"].stages["reminder"].actions}
+    assert stage == reminder | {"cart_drawer_free_shipping"}
+    # An action without stages belongs to every stage of its journey.
+    browsing = example.journeys["browse_abandonment"].stages["browsing"].actions
+    assert "browse_web_hero" in {a.id for a in browsing}
+    assert {a.id for a in example.actions.values() if a.fallback} == {"default_home_banner"}
+    # A request naming channels gets the index restricted to them, and their purposes.
+    email = candidate_index(example, "", ("email",))
+    restricted = [a for _, stages in email.journeys for acts in stages.values() for a in acts]
+    assert restricted and all(a.channel_id == "email" for a in [*email.always, *restricted])
+    assert "cart_reminder_push" not in {a.id for a in restricted}
+    assert email.purposes == ("email_marketing",)
+    assert candidate_index(example, "", ("email",)) is email  # derived once per request shape
+    assert outbound.purposes == tuple(sorted(example.consent.purposes))
     assert [t.journey for t in example.triggers_by_event["cart_updated"]] == ["cart_abandonment"]
     assert {e.reason for e in example.exits_by_event["order_placed"]} >= {"converted"}
     journey = example.journeys["cart_abandonment"]
@@ -151,10 +170,6 @@ def test_suppressions_and_consent(example: CompiledPolicy) -> None:
     assert consent.unset_allowed("US", "email_marketing")
     assert not consent.unset_allowed("US", "sms_marketing")
     assert not consent.unset_allowed(None, "email_marketing")
-    granted = ConsentRecord(state="granted", updated_ms=NOW - HOUR)
-    expired = ConsentRecord(state="granted", updated_ms=NOW - HOUR, expires_ms=NOW)
-    assert consent.allows(granted, "EU", "email_marketing", NOW)
-    assert not consent.allows(expired, "EU", "email_marketing", NOW)
     sms = example.channels["sms"]
     assert (
         sms.quiet_at(20 * 60 + 30, 3) and sms.quiet_at(8 * 60, 3) and not sms.quiet_at(12 * 60, 3)
@@ -240,7 +255,8 @@ def test_activation_and_domain_functions(example: CompiledPolicy) -> None:
     assert sms.eligibility is not None and sms.eligibility.evaluate(act) is True
     email = example.actions["cart_reminder_email"]
     assert email.value_expr is not None and email.value_expr.evaluate(act) == 5.5
-    scored = score_activation(act, email, 5.5, 0.5)
+    scored = {**act, "priority": email.priority, "value": 5.5, "propensity": 0.5}
+    assert email.priority == 75
     assert example.arbitration.score.evaluate(scored) == 75 * 10.0 + 5.5 * 0.5
     event = event_activation(
         act,

@@ -14,9 +14,8 @@ import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from arbiter.policies.compiled import CompiledPolicy, load_policy
+from arbiter.policies import CompiledPolicy, decide, load_policy
 from arbiter.policies.decision import Request
-from arbiter.policies.engine import decide
 from arbiter.policies.snapshot import (
     ConsentRecord,
     CustomerSnapshot,

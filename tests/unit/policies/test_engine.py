@@ -8,11 +8,11 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from arbiter.policies import CompiledPolicy, compile_policy, load_policy
 from arbiter.policies.bucketing import bucket
-from arbiter.policies.compiled import CompiledPolicy, compile_policy, load_policy
 from arbiter.policies.decision import Outcome, ReasonCode, Request
 from arbiter.policies.effects import apply_commit
-from arbiter.policies.engine import decide, decision_id, reconcile
+from arbiter.policies.engine import StoreReport, decide, decision_id, settle
 from arbiter.policies.loader import load_sources
 from arbiter.policies.snapshot import (
     ConsentRecord,
@@ -397,7 +397,7 @@ def test_journey_holdout_lets_other_journeys_win() -> None:
 # --------------------------------------------------------------------------- commit
 
 
-def test_store_recheck_rejects_grants_over_the_cap_and_reconcile_removes_them() -> None:
+def test_store_recheck_rejects_grants_over_the_cap_and_settle_removes_them() -> None:
     policy = make_policy(
         """
 caps:
@@ -415,7 +415,7 @@ actions:
     assert r1.granted == (c1.grants[0].tracking_id,) and not r1.rejected
     assert not r2.granted and r2.rejected[0].cap_id == "daily"
     assert s.caps["daily"] == [NOW]
-    fixed = reconcile(second, [r.action for r in r2.rejected])
+    fixed = settle(second, StoreReport(committed=r2), c2)
     assert fixed.actions == ()
     assert fixed.candidate("mail").reason is R.CAPPED  # type: ignore[union-attr]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from arbiter.policies.compiled import CompiledPolicy, compile_policy
+from arbiter.policies import CompiledPolicy, compile_policy
 from arbiter.policies.effects import (
     ConsentUpdate,
     FeedbackKind,
@@ -15,7 +15,7 @@ from arbiter.policies.effects import (
     apply_profile_update,
     merge_consent,
 )
-from arbiter.policies.journeys import Event, StateUnavailableError, advance_timers, apply_event
+from arbiter.policies.engine import Event, StateUnavailableError, advance_timers, apply_event
 from arbiter.policies.loader import load_sources
 from arbiter.policies.snapshot import ConsentRecord, CustomerSnapshot, ProfileValue, event_count
 

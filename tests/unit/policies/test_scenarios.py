@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from arbiter.policies.compiled import CompiledPolicy, load_policy
+from arbiter.policies import CompiledPolicy, load_policy
 from arbiter.policies.decision import Request
 from arbiter.policies.scenarios import find_scenario_files, run_directory
 from arbiter.server.cli_policy_engine import bench as run_bench

@@ -1,0 +1,103 @@
+"""Filters, first failure wins, recorded per candidate: validity -> journey status / kill switch -> consent
+-> suppression -> quiet hours -> eligibility -> caps. (The holdout is the last filter: :mod:`.holdouts`.)"""
+
+from __future__ import annotations
+
+from arbiter.policies.decision import CandidateTrace, Outcome, ReasonCode
+from arbiter.policies.plan import CompiledAction
+
+from .candidates import Passing
+from .facts import Facts, names
+
+__all__ = ["filter_candidates", "filtered_trace"]
+
+_R = ReasonCode
+
+
+def filtered_trace(
+    action: CompiledAction, stage: str, reason: ReasonCode, detail: str
+) -> CandidateTrace:
+    """The explain-trace entry of a candidate a filter (or a failed score) removed."""
+    return CandidateTrace(
+        action=action.id,
+        journey=action.journey,
+        stage=stage,
+        channel=action.channel_id,
+        outcome=Outcome.FILTERED,
+        reason=reason,
+        detail=detail,
+    )
+
+
+def filter_candidates(
+    facts: Facts,
+    candidates: list[tuple[CompiledAction, str]],
+    paused_journeys: frozenset[str],
+    trace: dict[str, CandidateTrace] | None,
+) -> list[Passing]:
+    """The candidates that pass every filter; the others go into ``trace`` (when explaining)."""
+    explain = trace is not None
+    now = facts.now_ms
+    inactive = facts.policy.inactive_journeys
+    consent_cache = facts.consent_cache
+    passing: list[Passing] = []
+    for action, stage in candidates:
+        jid = action.journey
+        reason: ReasonCode | None = None
+        detail = ""
+        if (action.valid_from_ms is not None and now < action.valid_from_ms) or (
+            action.valid_until_ms is not None and now >= action.valid_until_ms
+        ):
+            reason = _R.OUTSIDE_VALIDITY
+            if explain:
+                detail = f"valid [{action.valid_from_ms}, {action.valid_until_ms}) ms, now {now}"
+        elif jid and (jid in inactive or jid in paused_journeys):
+            reason = _R.PAUSED
+            if explain:
+                detail = inactive.get(jid) or f"journey `{jid}` paused by an operator"
+        else:
+            verdict = consent_cache.get(action.channel_id) or facts.channel_consent(action)
+            if verdict[0] is not None:
+                reason, detail = verdict
+            elif action.suppressions and (hit := facts.suppressed_by(action))[0]:
+                reason, detail = _R.SUPPRESSED, hit[1]
+            elif (
+                action.channel.quiet_hours
+                and not action.transactional
+                and (quiet := facts.quiet(action))
+            ):
+                reason, detail = _R.QUIET_HOURS, quiet
+            else:
+                reason, detail = _eligible_and_uncapped(facts, action, explain)
+        if reason is None:
+            passing.append(Passing(action, stage))
+        elif trace is not None:
+            trace[action.id] = filtered_trace(action, stage, reason, detail)
+    return passing
+
+
+def _eligible_and_uncapped(
+    facts: Facts, action: CompiledAction, explain: bool
+) -> tuple[ReasonCode | None, str]:
+    """The eligibility filter, then the caps filter (as the snapshot shows them)."""
+    unavailable = facts.unavailable
+    eligibility = action.eligibility
+    if eligibility is not None:
+        missing = eligibility.parts & unavailable if unavailable else None
+        if missing:
+            return _R.STATE_UNAVAILABLE, f"eligibility reads {names(missing)}, unavailable"
+        try:
+            if eligibility.program.evaluate(facts.activation) is not True:
+                return _R.INELIGIBLE, f"`{eligibility.compact}` is false" if explain else ""
+        except Exception as exc:  # fail safe: not eligible
+            detail = f"eligibility failed: {exc}"
+            facts.degrade(_R.ERROR, f"action `{action.id}`: {detail}")
+            return _R.INELIGIBLE, detail
+    if action.caps:
+        if "caps" in unavailable:
+            return _R.STATE_UNAVAILABLE, "caps unavailable"
+        for b in action.caps:
+            used = facts.used(b.key, b.window_ms)
+            if used >= b.limit:
+                return _R.CAPPED, f"cap `{b.cap_id}` ({b.key}): {used}/{b.limit}" if explain else ""
+    return None, ""
