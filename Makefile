@@ -21,13 +21,28 @@ lock: venv
 
 install: venv
 
-test: venv
+test: venv node-deps
 	$(VENV)/bin/pytest -q
 
 # The long CEL differential run: 6,000 typed mixed-numeric comparisons (1,000 in `make test`).
 .PHONY: fuzz-cel
 fuzz-cel: venv
 	ARBITER_CEL_MIXED_EXAMPLES=6000 $(VENV)/bin/pytest -q tests/differential -k typed_mixed
+
+# Node packages of the TypeScript client and the web demo, from their committed
+# package-lock.json files (npm ci), re-installed when a lock file changes.
+# Without npm this only warns: the edge-client tests then say what is missing.
+NODE_PACKAGES := clients/typescript examples/web
+.PHONY: node-deps
+node-deps: $(addsuffix /node_modules/.installed,$(NODE_PACKAGES))
+
+%/node_modules/.installed: %/package-lock.json %/package.json
+	@if command -v npm >/dev/null; then \
+		cd $* && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
+	else echo "make: npm not found: skipping npm ci in $* (install Node.js 20+)" >&2; fi
+
+# examples/web links the client package: install the client's packages first.
+examples/web/node_modules/.installed: clients/typescript/node_modules/.installed
 
 conformance: venv
 	$(VENV)/bin/arbiter cel conformance $(SHARED)/conformance/cel --min-rate 0.95 --file-min-rate 0.90
@@ -48,13 +63,13 @@ typecheck: venv
 	@$(VENV)/bin/mypy > build/typecheck/mypy.out; rc=$$?; sed 's|^build/typecheck/arbiter/||' build/typecheck/mypy.out; exit $$rc
 	cd clients/python && ../../$(VENV)/bin/mypy
 
-proto: venv
+proto: venv node-deps
 	bash scripts/proto.sh
 
-proto-check: venv
+proto-check: venv node-deps
 	bash scripts/proto.sh --check
 
-proto-lint: venv
+proto-lint: venv node-deps
 	bash scripts/proto.sh --check --lint
 
 check: lint typecheck proto-lint test
@@ -79,6 +94,11 @@ bench-store: venv
 .PHONY: bench-auth
 bench-auth: venv
 	$(PY) -m benchmarks.auth_bench $(ARGS)
+# Decide over Connect JSON (HTTP/1.1) vs gRPC against one server, same run: RPS and p50/p99.
+# Flags: `make bench-http ARGS="--seconds 10 --concurrency 16"`.
+.PHONY: bench-http
+bench-http: venv
+	$(PY) -m benchmarks.http_bench $(ARGS)
 
 # The server on the embedded store with the example policies (Ctrl-C stops it gracefully).
 # Flags and ARBITER_* variables: `arbiter serve --help`; e.g. `make serve ARGS="--listen 0.0.0.0:50051"`.
@@ -91,4 +111,4 @@ loadtest: venv
 	VENV=$(VENV) bash scripts/loadtest.sh
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(addsuffix /node_modules,$(NODE_PACKAGES))

@@ -2,25 +2,32 @@
 # Regenerates, checks and lints the wire contract (proto/arbiter/v1).
 #
 #   scripts/proto.sh                  regenerate the Python stubs in clients/python/arbiter/v1
+#                                     (protobuf, gRPC and Connect) and the TypeScript stubs in
+#                                     clients/typescript/src/gen (buf.gen.yaml)
 #   scripts/proto.sh --check          fail (exit 1) when the committed stubs are stale
 #   scripts/proto.sh --lint           buf lint (STANDARD + COMMENTS, see buf.yaml)
 #   scripts/proto.sh --breaking [REF] buf breaking against git REF (default: main)
 #
 # Flags combine, e.g. `scripts/proto.sh --check --lint`. Generation is pinned:
-# the stubs depend on the grpcio-tools (protoc) version, so this script refuses
-# to generate or compare with any other version (exit 2).
+# the stubs depend on the grpcio-tools (protoc) and protoc-gen-connectrpc
+# versions, so this script refuses to generate or compare with any other
+# version (exit 2). The TypeScript generator (@bufbuild/protoc-gen-es) and buf
+# are pinned by clients/typescript/package-lock.json (`npm ci` there first).
 #
 # Environment: PYTHON (default: .venv/bin/python, else python3).
 set -euo pipefail
 
 GRPCIO_TOOLS_VERSION="1.85.1"   # pinned generator; bump deliberately, then regenerate
-BUF_VERSION="1.75.0"            # pinned @bufbuild/buf (npm)
+CONNECTRPC_GEN_VERSION="0.13.0" # pinned protoc-gen-connectrpc (the Connect server/client stubs)
+BUF_VERSION="1.75.0"            # pinned @bufbuild/buf (npm; clients/typescript pins the same)
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 PROTO_DIR="proto"
 OUT_DIR="clients/python"
 GEN_DIR="$OUT_DIR/arbiter/v1"
+TS_DIR="clients/typescript"
+TS_GEN_DIR="$TS_DIR/src/gen"
 
 if [[ -z "${PYTHON:-}" ]]; then
   if [[ -x .venv/bin/python ]]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
@@ -40,6 +47,13 @@ require_generator() {
   Install the pinned generator:  $PYTHON -m pip install grpcio-tools==$GRPCIO_TOOLS_VERSION
   (or bump GRPCIO_TOOLS_VERSION in scripts/proto.sh on purpose and regenerate)." 2
   fi
+  installed="$("$PYTHON" -c 'import importlib.metadata as m; print(m.version("protoc-gen-connectrpc"))' 2>/dev/null)" \
+    || die "protoc-gen-connectrpc is not installed for $PYTHON; run: $PYTHON -m pip install protoc-gen-connectrpc==$CONNECTRPC_GEN_VERSION" 2
+  if [[ "$installed" != "$CONNECTRPC_GEN_VERSION" ]]; then
+    die "protoc-gen-connectrpc $installed is installed, but the stubs are pinned to $CONNECTRPC_GEN_VERSION." 2
+  fi
+  CONNECT_PLUGIN="$(dirname "$PYTHON")/protoc-gen-connectrpc"
+  [[ -x "$CONNECT_PLUGIN" ]] || die "protoc-gen-connectrpc not found next to $PYTHON" 2
 }
 
 # generate OUT: writes the stubs for every proto/arbiter/v1/*.proto under OUT/arbiter/v1.
@@ -50,12 +64,14 @@ generate() {
   [[ ${#protos[@]} -gt 0 ]] || die "no .proto files under $PROTO_DIR/arbiter/v1"
   mkdir -p "$out"
   "$PYTHON" -m grpc_tools.protoc -I "$PROTO_DIR" \
-    --python_out="$out" --pyi_out="$out" --grpc_python_out="$out" "${protos[@]}"
+    --python_out="$out" --pyi_out="$out" --grpc_python_out="$out" \
+    --plugin=protoc-gen-connectrpc="$CONNECT_PLUGIN" \
+    --connectrpc_out="$out" --connectrpc_opt=protobuf=google "${protos[@]}"
 }
 
 # The generated files in DIR, one per line (hand-written __init__.py excluded).
 generated_files() {
-  (cd "$1" && find . -maxdepth 1 -type f \( -name '*_pb2.py' -o -name '*_pb2.pyi' -o -name '*_pb2_grpc.py' \) \
+  (cd "$1" && find . -maxdepth 1 -type f \( -name '*_pb2.py' -o -name '*_pb2.pyi' -o -name '*_pb2_grpc.py' -o -name '*_connect.py' \) \
     | sed 's|^\./||' | LC_ALL=C sort)
 }
 
@@ -96,8 +112,40 @@ do_check() {
 }
 
 buf() {
-  command -v npx >/dev/null || die "npx (Node.js) is required for buf; install Node.js >= 18" 2
+  if [[ -x "$TS_DIR/node_modules/.bin/buf" ]]; then
+    "$TS_DIR/node_modules/.bin/buf" "$@"
+    return
+  fi
+  command -v npx >/dev/null || die "npx (Node.js) is required for buf; install Node.js >= 20" 2
   npx --yes "@bufbuild/buf@$BUF_VERSION" "$@"
+}
+
+require_ts_generator() {
+  [[ -x "$TS_DIR/node_modules/.bin/protoc-gen-es" && -x "$TS_DIR/node_modules/.bin/buf" ]] \
+    || die "the TypeScript generator is not installed; run: (cd $TS_DIR && npm ci)  (or: make node-deps)" 2
+}
+
+# generate_ts BASE: buf generate (buf.gen.yaml) with every output under BASE.
+generate_ts() {
+  "$TS_DIR/node_modules/.bin/buf" generate --template buf.gen.yaml -o "$1"
+}
+
+do_generate_ts() {
+  require_ts_generator
+  generate_ts .
+  echo "proto.sh: regenerated $(find "$TS_GEN_DIR" -type f | wc -l) files in $TS_GEN_DIR (buf.gen.yaml)"
+}
+
+do_check_ts() {
+  require_ts_generator
+  local tmp="$WORK/ts"
+  mkdir -p "$tmp"
+  generate_ts "$tmp"
+  if ! diff -ru "$TS_GEN_DIR" "$tmp/$TS_GEN_DIR" >"$WORK/ts.diff" 2>&1; then
+    head -40 "$WORK/ts.diff" | cut -c1-160 >&2
+    die "generated TypeScript stubs are stale; run scripts/proto.sh (make proto) and commit the result" 1
+  fi
+  echo "proto.sh: generated TypeScript stubs are up to date"
 }
 
 do_lint() {
@@ -121,12 +169,13 @@ do_breaking() {
 
 if [[ $# -eq 0 ]]; then
   do_generate
+  do_generate_ts
   exit 0
 fi
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --generate) do_generate ;;
-    --check) do_check ;;
+    --generate) do_generate; do_generate_ts ;;
+    --check) do_check; do_check_ts ;;
     --lint) do_lint ;;
     --breaking)
       ref="main"

@@ -1,10 +1,12 @@
-"""Server wiring: the grpc.aio server with DecisionService, health, reflection, metrics and graceful shutdown.
+"""Server wiring: the grpc.aio server and the HTTP (Connect / gRPC-Web) listener with DecisionService, health, reflection, metrics and graceful shutdown.
 
 Lifecycle of :class:`ArbiterServer`:
 
 1. :meth:`~ArbiterServer.start` binds the port and starts serving with the
    health service at ``NOT_SERVING`` (load balancers and the Docker health
-   check keep traffic away), then watches readiness.
+   check keep traffic away), then watches readiness. With ``http_listen``
+   set, the HTTP listener (:mod:`server.http_server`) starts in the same
+   event loop, on the same :class:`DecisionService`.
 2. :meth:`~ArbiterServer.load_policy` compiles the policy set off the event
    loop and publishes it (:mod:`server.registry`).
 3. Health turns ``SERVING`` once a policy is active **and** the store
@@ -18,8 +20,8 @@ registered so that its callers are authenticated and authorised like every
 other; its handlers answer UNIMPLEMENTED until it is implemented.
 
 4. :meth:`~ArbiterServer.stop` (SIGTERM / SIGINT in :func:`serve`) sets
-   health to ``NOT_SERVING``, stops accepting calls, gives in-flight calls
-   the grace period to finish, then closes the store. A second signal
+   health to ``NOT_SERVING``, stops accepting calls on both ports, gives
+   in-flight calls the grace period to finish, then closes the store. A second signal
    during the grace period stops at once.
 
 :func:`run` is the process entry: it runs :func:`serve` on uvloop.
@@ -43,6 +45,7 @@ from arbiter.server.admin_service import AdminService
 from arbiter.server.config import Settings, exposure_problems
 from arbiter.server.decision_service import DecisionService
 from arbiter.server.metrics_http import MetricsServer
+from arbiter.server.http_server import HttpListener, build_app
 from arbiter.server.registry import PolicyRegistry
 from arbiter.server.security.credentials import CredentialsError, build_authenticator
 from arbiter.server.security.grpc_guard import GuardInterceptor
@@ -127,6 +130,7 @@ class ArbiterServer:
         self._metrics_server: MetricsServer | None = None
         self._watch_stop = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
+        self.http: HttpListener | None = None
 
     @property
     def address(self) -> str:
@@ -158,6 +162,14 @@ class ArbiterServer:
         self.port = int(port)
         self._server = server
         await self._set_health(_NOT_SERVING)
+        if self.settings.http_listen:
+            self.http = HttpListener(
+                build_app(self.service, self.settings.cors_origins),
+                self.settings.http_listen,
+                grace_period_s=self.settings.grace_period_s,
+                log_level=logging.getLogger("arbiter").getEffectiveLevel(),
+            )
+            await self.http.start()  # OSError when the address is taken, before gRPC serves
         await server.start()
         if self.settings.metrics_address:
             self._metrics_server = MetricsServer(
@@ -179,6 +191,8 @@ class ArbiterServer:
             else "plaintext",
             "authentication on" if self.guard.enabled else "authentication off",
         )
+        if self.http is not None:
+            _log.info("HTTP (Connect, gRPC-Web) on %s", self.http.url)
 
     def reload(self) -> None:
         """Re-read certificates, JWKS and API key files now (what SIGHUP does)."""
@@ -217,8 +231,12 @@ class ArbiterServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
         await self.health.enter_graceful_shutdown()
+        stopping = []
         if self._server is not None:
-            await self._server.stop(grace)
+            stopping.append(self._server.stop(grace))
+        if self.http is not None:
+            stopping.append(self.http.stop())
+        await asyncio.gather(*stopping)
         await self.store.close()
         if self._metrics_server is not None:
             self._metrics_server.stop()
@@ -312,6 +330,8 @@ async def serve(settings: Settings, *, store: Store | None = None) -> int:
     done, _ = await asyncio.wait({stopping, waiter}, return_when=asyncio.FIRST_COMPLETED)
     if waiter in done and not stopping.done():
         _log.warning("second signal: stopping now")
+        if server.http is not None:
+            server.http.stop_now()
         await server._server.stop(0)
     await stopping
     waiter.cancel()

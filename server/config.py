@@ -35,6 +35,7 @@ from arbiter.server.security.identity import Role
 from arbiter.server.security.tls import TlsFiles
 
 __all__ = [
+    "DEFAULT_HTTP_LISTEN",
     "DEFAULT_LISTEN",
     "OPTIONS",
     "ConfigError",
@@ -48,6 +49,7 @@ __all__ = [
 ]
 
 DEFAULT_LISTEN: Final = "127.0.0.1:50051"
+DEFAULT_HTTP_LISTEN: Final = "127.0.0.1:8080"
 _LEVELS: Final = ("debug", "info", "warning", "error", "critical")
 
 
@@ -75,6 +77,10 @@ class Settings:
     tls: TlsFiles | None = None
     auth: AuthSettings = field(default_factory=AuthSettings)
     insecure: bool = False
+    # Connect / gRPC-Web / JSON listener; empty = none (the CLI turns it on by default).
+    http_listen: str = ""
+    # Browser origins allowed by CORS on the HTTP listener (``*`` = any); empty = no CORS.
+    cors_origins: tuple[str, ...] = ()
 
     @property
     def metrics_address(self) -> str:
@@ -137,6 +143,23 @@ def _text(text: str) -> str:
     return str(text)
 
 
+def _http_listen(text: str) -> str:
+    """``HOST:PORT``, or ``off`` / empty for no HTTP listener."""
+    if str(text).strip().lower() in ("", "off", "none"):
+        return ""
+    return _listen(str(text))
+
+
+def _origins(text: str | list[str]) -> tuple[str, ...]:
+    """``"https://a.example, https://b.example"`` (or a YAML list) -> a tuple; ``*`` allows any origin."""
+    items = text if isinstance(text, list) else str(text).split(",")
+    origins = tuple(str(o).strip().rstrip("/") for o in items if str(o).strip())
+    for origin in origins:
+        if origin != "*" and not origin.startswith(("http://", "https://")):
+            raise ValueError(f"expected http(s)://HOST[:PORT] or *, got `{origin}`")
+    return origins
+
+
 def is_loopback(host_port: str) -> bool:
     """Whether ``HOST:PORT`` listens on a loopback address only (``localhost``, ``127.x``, ``::1``)."""
     host = host_port.rpartition(":")[0].strip("[]")
@@ -188,6 +211,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
     Option("jwt_issuer", "auth.jwt.issuer", _text, "", "required JWT `iss`", "ISSUER"),
     Option("jwt_audience", "auth.jwt.audience", _text, "", "required JWT `aud`", "AUDIENCE"),
     Option("api_keys", "auth.api_keys", _text, "", "API key file (hashed keys, roles)", "FILE"),
+    Option("http_listen", "http.listen", _http_listen, DEFAULT_HTTP_LISTEN, "HTTP address for Connect (JSON, binary), gRPC-Web and curl; `off` = none", "HOST:PORT"),
+    Option("cors_origins", "http.cors_origins", _origins, (), "browser origins allowed to call the HTTP port (comma-separated; `*` = any)", "ORIGINS"),
     Option("insecure", "insecure", _bool, False, "allow a non-loopback address without TLS and auth"),
 )  # fmt: skip
 
@@ -232,6 +257,11 @@ class MetricsSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     port: int | None = None
 
 
+class HttpSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    listen: str | None = None
+    cors_origins: list[str] | None = None
+
+
 class ConfigFile(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """``arbiter serve --config FILE``: every option of :data:`OPTIONS`, nested as in its key."""
 
@@ -244,6 +274,7 @@ class ConfigFile(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     store_timeout: Duration | None = None
     insecure: bool | None = None
     metrics: MetricsSection | None = None
+    http: HttpSection | None = None
     tls: TlsSection | None = None
     auth: AuthSection | None = None
 
@@ -264,7 +295,8 @@ def _check_file(config: ConfigFile) -> Iterator[tuple[tuple[str | int, ...], str
     for option in OPTIONS:
         if option.key in flat and option.parse is not _text:
             try:
-                option.parse(str(flat[option.key]))
+                raw = flat[option.key]
+                option.parse(raw if isinstance(raw, list) else str(raw))
             except ValueError as exc:
                 yield tuple(option.key.split(".")), str(exc)
     jwt_section = config.auth.jwt if config.auth else None
@@ -292,7 +324,10 @@ def read_config_file(path: str) -> tuple[dict[str, Any], ConfigFile]:
             raw = flat[option.key]
             if option.key in _PATH_KEYS:
                 raw = str(base / raw)
-            values[option.dest] = raw if isinstance(raw, bool) else option.parse(str(raw))
+            if isinstance(raw, bool):
+                values[option.dest] = raw
+            else:
+                values[option.dest] = option.parse(raw if isinstance(raw, list) else str(raw))
     return values, config
 
 
@@ -411,6 +446,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         tls=tls,
         auth=_auth(values, config),
         insecure=values["insecure"],
+        http_listen=values["http_listen"],
+        cors_origins=values["cors_origins"],
     )
 
 
@@ -426,7 +463,11 @@ def exposure_problems(settings: Settings) -> list[str]:
         if not ok
     ]
     if missing:
-        for name, address in (("gRPC", settings.listen), ("metrics", settings.metrics_address)):
+        for name, address in (
+            ("gRPC", settings.listen),
+            ("HTTP", settings.http_listen),
+            ("metrics", settings.metrics_address),
+        ):
             if address and not is_loopback(address):
                 problems.append(f"{name} listens on {address} without {' and '.join(missing)}")
     return problems

@@ -4,6 +4,9 @@ Every RPC reads ``registry.current`` once and uses that policy to the end.
 Store calls get a timeout derived from the call's remaining deadline
 (``context.time_remaining()``), or ``store_timeout_s`` when the caller set
 none. Errors go through the one table in :mod:`server.errors`.
+:meth:`DecisionService.invoke` is the transport-neutral entry: gRPC
+(this servicer) and Connect / gRPC-Web (:mod:`server.connect_service`)
+both call it with a :class:`~server.errors.CallContext`.
 
 Decide (DESIGN.md §3): validate -> load (one round trip, with the
 idempotency lookup) -> replay a stored decision as it is, or run the engine
@@ -28,7 +31,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import grpc
 import msgspec
@@ -53,7 +56,7 @@ from arbiter.policies import (
     settle,
 )
 from arbiter.server import convert
-from arbiter.server.errors import status_for
+from arbiter.server.errors import CallContext, CallFailed, status_for
 from arbiter.server.registry import Active, PolicyRegistry
 from arbiter.server.validation import (
     event_contract_violation,
@@ -68,9 +71,6 @@ from arbiter.v1 import decision_pb2, decision_pb2_grpc
 __all__ = ["METRICS", "DecisionService"]
 
 _log = logging.getLogger("arbiter.server")
-
-Req = TypeVar("Req")
-Resp = TypeVar("Resp")
 
 # Store calls never get less than this; below it the call is answered fail-safe.
 _MIN_STORE_S: Final = 0.001
@@ -143,21 +143,29 @@ class DecisionService(decision_pb2_grpc.DecisionServiceServicer):  # type: ignor
         self.idempotency_ttl_s = idempotency_ttl_s
         self.store_timeout_s = store_timeout_s
         self._now_ms = now_ms or (lambda: time.time_ns() // 1_000_000)
+        self._handlers: dict[str, Callable[[Any, Any], Awaitable[Any]]] = {
+            "Decide": self._decide,
+            "Check": self._check,
+            "Track": self._track,
+            "UpdateProfile": self._update_profile,
+        }
 
     # ------------------------------------------------------------------ the guard
 
-    async def _run(
-        self,
-        method: str,
-        handler: Callable[[Req, Any], Awaitable[Resp]],
-        request: Req,
-        context: Any,
-    ) -> Resp:
-        """Run a handler; map any exception through the error table (never UNKNOWN, never a trace)."""
+    async def invoke(self, method: str, request: Any, call: CallContext) -> Any:
+        """Run RPC ``method`` for any transport: the response, or :class:`CallFailed` with its status.
+
+        The transport-neutral entry point: the gRPC methods below and the
+        Connect / gRPC-Web adapter (:mod:`server.connect_service`) both call
+        it, so validation, engine, store, metrics and the error table are the
+        same on every protocol. Any exception is mapped through
+        :func:`server.errors.status_for` (never UNKNOWN, never a trace).
+        """
+        handler = self._handlers[method]
         started = time.perf_counter()
         code = "CANCELLED"  # unless set below: the call was cancelled (client gone, deadline)
         try:
-            response = await handler(request, context)
+            response = await handler(request, call)
             code = "OK"
             return response
         except grpc.aio.AbortError:
@@ -166,31 +174,44 @@ class DecisionService(decision_pb2_grpc.DecisionServiceServicer):  # type: ignor
         except Exception as exc:
             status = status_for(exc, method)
             code = status.code.name
-            await context.abort(status.code, status.message)
-            raise AssertionError("unreachable: abort raises") from exc
+            raise CallFailed(status) from exc
         finally:
             METRICS.requests.labels(method, code).inc()
             METRICS.latency.labels(method).observe(time.perf_counter() - started)
 
+    async def _grpc(self, method: str, request: Any, context: Any) -> Any:
+        """The gRPC face of :meth:`invoke`: a failure aborts the call with its status."""
+        try:
+            return await self.invoke(method, request, context)
+        except CallFailed as failed:
+            await context.abort(failed.status.code, failed.status.message)
+            raise AssertionError("unreachable: abort raises") from failed
+
     async def Decide(
         self, request: decision_pb2.DecideRequest, context: Any
     ) -> decision_pb2.DecideResponse:
-        return await self._run("Decide", self._decide, request, context)
+        response: decision_pb2.DecideResponse = await self._grpc("Decide", request, context)
+        return response
 
     async def Check(
         self, request: decision_pb2.CheckRequest, context: Any
     ) -> decision_pb2.CheckResponse:
-        return await self._run("Check", self._check, request, context)
+        response: decision_pb2.CheckResponse = await self._grpc("Check", request, context)
+        return response
 
     async def Track(
         self, request: decision_pb2.TrackRequest, context: Any
     ) -> decision_pb2.TrackResponse:
-        return await self._run("Track", self._track, request, context)
+        response: decision_pb2.TrackResponse = await self._grpc("Track", request, context)
+        return response
 
     async def UpdateProfile(
         self, request: decision_pb2.UpdateProfileRequest, context: Any
     ) -> decision_pb2.UpdateProfileResponse:
-        return await self._run("UpdateProfile", self._update_profile, request, context)
+        response: decision_pb2.UpdateProfileResponse = await self._grpc(
+            "UpdateProfile", request, context
+        )
+        return response
 
     # ------------------------------------------------------------------ shared steps
 

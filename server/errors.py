@@ -1,4 +1,4 @@
-"""The one table that maps domain errors to gRPC status codes, and the guard every RPC runs under.
+"""The one table that maps domain errors to status codes (gRPC and Connect), and what a call carries.
 
 ======================================  ====================  ==========================================
 domain error                            status                message to the client
@@ -13,7 +13,9 @@ domain error                            status                message to the cli
 anything else                           INTERNAL              ``internal error (ref <id>)``
 ======================================  ====================  ==========================================
 
-Decide and Check do not let ``StoreUnavailable`` reach this table on their
+Connect and gRPC-Web answers use the same table: Connect's codes mirror
+gRPC's one for one (:func:`connect_code`), so a refusal reads the same on
+every protocol. Decide and Check do not let ``StoreUnavailable`` reach this table on their
 read path: they answer fail-safe instead (DESIGN.md §3). Details of
 unexpected errors are logged with a reference id that the client's message
 carries; the client never sees a stack trace or an ``UNKNOWN`` status.
@@ -23,16 +25,18 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Final, NamedTuple
+from collections.abc import Sequence
+from typing import Final, NamedTuple, Protocol
 
 import grpc
+from connectrpc.code import Code as ConnectCode
 
 from arbiter.policies import StateConflict, StateUnavailableError
 from arbiter.server.registry import PolicyNotLoaded
 from arbiter.server.validation import ValidationError
 from arbiter.state.store import StoreUnavailable
 
-__all__ = ["Status", "status_for"]
+__all__ = ["CallContext", "CallFailed", "Status", "connect_code", "status_for"]
 
 _log = logging.getLogger("arbiter.server")
 
@@ -42,6 +46,36 @@ class Status(NamedTuple):
 
     code: grpc.StatusCode
     message: str
+
+
+class CallFailed(Exception):
+    """An RPC ended with a non-OK status (already mapped and logged); transports send it as it is."""
+
+    def __init__(self, status: Status) -> None:
+        super().__init__(f"{status.code.name}: {status.message}")
+        self.status = status
+
+
+class CallContext(Protocol):
+    """What the service reads from a call, whatever the transport (a gRPC ``ServicerContext`` is one).
+
+    Authentication plugs in here: a check that reads
+    ``invocation_metadata()`` (gRPC metadata or HTTP headers, lower-case
+    keys) covers every protocol at once.
+    """
+
+    def time_remaining(self) -> float | None:
+        """Seconds left before the caller's deadline, or ``None`` when it set none."""
+        ...
+
+    def invocation_metadata(self) -> Sequence[tuple[str, str]] | None:
+        """The call's metadata (gRPC) or headers (HTTP) as ``(key, value)`` pairs."""
+        ...
+
+
+def connect_code(code: grpc.StatusCode) -> ConnectCode:
+    """The Connect code of a gRPC status code (the same code; Connect spells CANCELLED ``canceled``)."""
+    return _CONNECT_CODES[code]
 
 
 _TABLE: Final[tuple[tuple[type[BaseException], grpc.StatusCode, str | None], ...]] = (
@@ -57,6 +91,12 @@ _TABLE: Final[tuple[tuple[type[BaseException], grpc.StatusCode, str | None], ...
     ),
     (TimeoutError, grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded"),
 )
+
+
+_CONNECT_CODES: Final[dict[grpc.StatusCode, ConnectCode]] = {
+    **{c: ConnectCode[c.name] for c in grpc.StatusCode if c.name in ConnectCode.__members__},
+    grpc.StatusCode.CANCELLED: ConnectCode.CANCELED,
+}
 
 
 def status_for(exc: BaseException, method: str) -> Status:

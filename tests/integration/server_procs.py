@@ -10,8 +10,9 @@ is imported: put this directory on ``sys.path`` and ``import server_procs``.
   consent default that allows unset ``personalization`` in every region
   (so fresh customers without a profile see the consent-gated banner).
 - :class:`ServerProcess` runs ``python -m server.cli serve`` on a free
-  127.0.0.1 port, logs to a file, waits for health ``SERVING`` and stops
-  with SIGTERM (SIGKILL after a grace period).
+  127.0.0.1 port (and its HTTP listener on another), logs to a file, waits
+  for health ``SERVING`` and stops with SIGTERM (SIGKILL after a grace
+  period).
 """
 
 from __future__ import annotations
@@ -142,6 +143,7 @@ class ServerProcess:
         self.policies = policies
         self.channel_credentials = channel_credentials
         self.port = free_port()
+        self.http_port = free_port()
         self.redis_url = redis_url
         self.log_path = log_dir / f"{name}-{self.port}.log"
         self.extra_args = extra_args
@@ -154,13 +156,24 @@ class ServerProcess:
         return f"{HOST}:{self.port}"
 
     @property
+    def http_url(self) -> str:
+        """The HTTP listener (Connect, gRPC-Web): ``http://127.0.0.1:PORT``."""
+        return f"http://{HOST}:{self.http_port}"
+
+    @property
     def pid(self) -> int:
         assert self.proc is not None
         return self.proc.pid
 
     def start(self, *, wait_s: float = 30.0) -> ServerProcess:
         if self.argv is not None:
-            args = [sys.executable, *(a.replace("{port}", str(self.port)) for a in self.argv)]
+            args = [
+                sys.executable,
+                *(
+                    a.replace("{port}", str(self.port)).replace("{http_port}", str(self.http_port))
+                    for a in self.argv
+                ),
+            ]
         else:
             args = [
                 sys.executable,
@@ -171,6 +184,8 @@ class ServerProcess:
                 str(self.policies),
                 "--listen",
                 self.address,
+                "--http-listen",
+                f"{HOST}:{self.http_port}",
                 "--log-level",
                 "warning",
                 "--grace-period",

@@ -837,7 +837,16 @@ def test_graceful_shutdown_finishes_in_flight_calls_and_refuses_new_ones(
 def test_sigterm_stops_a_served_process_cleanly() -> None:
     env = {**os.environ, "ARBITER_POLICIES": EXAMPLES, "ARBITER_LOG_LEVEL": "info"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "arbiter.server.cli", "serve", "--listen", "127.0.0.1:0"],
+        [
+            sys.executable,
+            "-m",
+            "arbiter.server.cli",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

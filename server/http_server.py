@@ -1,0 +1,157 @@
+"""The HTTP listener: DecisionService over Connect (JSON and binary) and gRPC-Web, for browsers, edge runtimes and curl.
+
+The ASGI application is connectrpc's generated
+``DecisionServiceASGIApplication`` around :class:`ConnectDecisionService`
+(one more face of the same :class:`~server.decision_service.DecisionService`
+the gRPC port serves), wrapped in Starlette's CORS middleware when browser
+origins are allowed. It is served by Hypercorn (HTTP/1.1 and cleartext
+HTTP/2) **inside the server's own event loop**, so both ports share the
+policy registry, the store, the metrics and the shutdown.
+
+Routes: ``POST /arbiter.v1.DecisionService/<Method>`` (Connect unary,
+``application/json`` or ``application/proto``; gRPC-Web with
+``application/grpc-web[+proto]``). Anything else is 404.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Sequence
+from typing import Any, Final
+
+from connectrpc.compat import google_protobuf_binary_codec
+from connectrpc.compat._codec import ProtoJSONCodec
+from google.protobuf import json_format
+from google.protobuf.message import Message
+from hypercorn.asyncio import serve as hypercorn_serve
+from hypercorn.config import Config
+
+from arbiter.server.connect_service import ConnectDecisionService
+from arbiter.server.decision_service import DecisionService
+from arbiter.v1.decision_connect import DecisionServiceASGIApplication
+
+__all__ = ["CORS_ALLOW_HEADERS", "CORS_EXPOSE_HEADERS", "HttpListener", "build_app"]
+
+_log = logging.getLogger("arbiter.server")
+
+# What Connect-Web and gRPC-Web clients send and must be allowed to read
+# (the lists connectrpc.com/cors publishes for Go servers).
+CORS_ALLOW_HEADERS: Final = (
+    "content-type",
+    "connect-protocol-version",
+    "connect-timeout-ms",
+    "connect-accept-encoding",
+    "connect-content-encoding",
+    "grpc-timeout",
+    "grpc-accept-encoding",
+    "x-grpc-web",
+    "x-user-agent",
+    "authorization",
+)
+CORS_EXPOSE_HEADERS: Final = (
+    "grpc-status",
+    "grpc-message",
+    "grpc-status-details-bin",
+    "connect-content-encoding",
+)
+_MAX_REQUEST_BYTES: Final = 4 * 1024 * 1024  # as the gRPC port's max_receive_message_length
+
+
+class _CompactJSONCodec(ProtoJSONCodec[Any]):
+    """Connect's ``json`` codec for google.protobuf messages, without pretty-printing."""
+
+    def encode(self, message: Message) -> bytes:
+        text: str = json_format.MessageToJson(message, indent=None)
+        return text.encode()
+
+
+def build_app(service: DecisionService, cors_origins: Sequence[str] = ()) -> Any:
+    """The ASGI application: Connect + gRPC-Web for ``service``; CORS for ``cors_origins`` (``*`` = any)."""
+    app: Any = DecisionServiceASGIApplication(
+        ConnectDecisionService(service),
+        read_max_bytes=_MAX_REQUEST_BYTES,
+        codecs=[google_protobuf_binary_codec(), _CompactJSONCodec()],
+    )
+    if cors_origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        app = CORSMiddleware(
+            app,
+            allow_origins=list(cors_origins),
+            allow_methods=["POST", "GET", "OPTIONS"],
+            allow_headers=list(CORS_ALLOW_HEADERS),
+            expose_headers=list(CORS_EXPOSE_HEADERS),
+            max_age=7200,
+        )
+    return app
+
+
+def _bind(address: str) -> socket.socket:
+    """A listening-ready TCP socket on ``HOST:PORT`` (port 0 = any free one). ``OSError`` if taken."""
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]") or "0.0.0.0"
+    infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+    family, kind, proto, _, sockaddr = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind(sockaddr)
+        sock.listen(1024)  # queue connections until Hypercorn's accept loop runs
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"cannot listen on {address} (HTTP): {exc}") from exc
+    return sock
+
+
+class HttpListener:
+    """Hypercorn serving :func:`build_app` on one address, as a task of the running event loop."""
+
+    def __init__(
+        self, app: Any, address: str, *, grace_period_s: float, log_level: int = logging.WARNING
+    ) -> None:
+        self.address = address
+        self._app = app
+        self._grace = grace_period_s
+        self._log_level = log_level
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        host = self.address.rpartition(":")[0]
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> None:
+        """Bind (``OSError`` if the address is taken) and start serving in the background."""
+        sock = _bind(self.address)
+        self.port = int(sock.getsockname()[1])
+        config = Config()
+        config.bind = [f"fd://{sock.detach()}"]  # hypercorn owns the descriptor from here on
+        config.graceful_timeout = self._grace
+        config.keep_alive_timeout = 75.0  # longer than common proxies' idle timeouts
+        config.accesslog = None
+        config.include_server_header = False
+        hypercorn_log = logging.getLogger("hypercorn.error")
+        hypercorn_log.setLevel(max(self._log_level, logging.WARNING))
+        config.errorlog = hypercorn_log
+        self._task = asyncio.create_task(
+            hypercorn_serve(self._app, config, shutdown_trigger=self._stop.wait, mode="asgi"),
+            name="arbiter-http",
+        )
+
+    async def stop(self) -> None:
+        """Stop accepting; in-flight requests get the grace period (Hypercorn's graceful_timeout)."""
+        self._stop.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def stop_now(self) -> None:
+        """Cancel serving at once (second signal)."""
+        if self._task is not None:
+            self._task.cancel()
