@@ -89,7 +89,9 @@ async def _seed(address: str, customers: int) -> None:
             await stub.UpdateProfile(request, timeout=5)
 
 
-async def _caller(protocol: str, server: ServerProcess) -> tuple[Call, Callable[[], Awaitable[None]]]:
+async def _caller(
+    protocol: str, server: ServerProcess
+) -> tuple[Call, Callable[[], Awaitable[None]]]:
     """A Decide function for ``protocol`` and a closer."""
     if protocol == "grpc":
         import grpc
@@ -130,9 +132,7 @@ async def _caller(protocol: str, server: ServerProcess) -> tuple[Call, Callable[
     return connect_call, close
 
 
-async def _phase(
-    protocol: str, server: ServerProcess, args: argparse.Namespace
-) -> dict[str, Any]:
+async def _phase(protocol: str, server: ServerProcess, args: argparse.Namespace) -> dict[str, Any]:
     call, close = await _caller(protocol, server)
     rng = random.Random(args.seed)
     latencies: list[float] = []
@@ -170,7 +170,9 @@ async def _phase(
     latencies.sort()
 
     def pct(q: float) -> float:
-        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else 0.0
+        return (
+            latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else 0.0
+        )
 
     return {
         "protocol": protocol,

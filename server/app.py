@@ -44,8 +44,8 @@ from arbiter.policies import PolicyError
 from arbiter.server.admin_service import AdminService
 from arbiter.server.config import Settings, exposure_problems
 from arbiter.server.decision_service import DecisionService
-from arbiter.server.metrics_http import MetricsServer
 from arbiter.server.http_server import HttpListener, build_app
+from arbiter.server.metrics_http import MetricsServer
 from arbiter.server.registry import PolicyRegistry
 from arbiter.server.security.credentials import CredentialsError, build_authenticator
 from arbiter.server.security.grpc_guard import GuardInterceptor
@@ -164,10 +164,11 @@ class ArbiterServer:
         await self._set_health(_NOT_SERVING)
         if self.settings.http_listen:
             self.http = HttpListener(
-                build_app(self.service, self.settings.cors_origins),
+                build_app(self.service, self.settings.cors_origins, self.guard),
                 self.settings.http_listen,
                 grace_period_s=self.settings.grace_period_s,
                 log_level=logging.getLogger("arbiter").getEffectiveLevel(),
+                certificates=self.certificates,
             )
             await self.http.start()  # OSError when the address is taken, before gRPC serves
         await server.start()

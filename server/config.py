@@ -150,10 +150,9 @@ def _http_listen(text: str) -> str:
     return _listen(str(text))
 
 
-def _origins(text: str | list[str]) -> tuple[str, ...]:
-    """``"https://a.example, https://b.example"`` (or a YAML list) -> a tuple; ``*`` allows any origin."""
-    items = text if isinstance(text, list) else str(text).split(",")
-    origins = tuple(str(o).strip().rstrip("/") for o in items if str(o).strip())
+def _origins(text: str) -> tuple[str, ...]:
+    """``"https://a.example, https://b.example"`` -> a tuple; ``*`` allows any origin."""
+    origins = tuple(o.strip().rstrip("/") for o in str(text).split(",") if o.strip())
     for origin in origins:
         if origin != "*" and not origin.startswith(("http://", "https://")):
             raise ValueError(f"expected http(s)://HOST[:PORT] or *, got `{origin}`")
@@ -296,7 +295,7 @@ def _check_file(config: ConfigFile) -> Iterator[tuple[tuple[str | int, ...], str
         if option.key in flat and option.parse is not _text:
             try:
                 raw = flat[option.key]
-                option.parse(raw if isinstance(raw, list) else str(raw))
+                option.parse(",".join(map(str, raw)) if isinstance(raw, list) else str(raw))
             except ValueError as exc:
                 yield tuple(option.key.split(".")), str(exc)
     jwt_section = config.auth.jwt if config.auth else None
@@ -327,7 +326,9 @@ def read_config_file(path: str) -> tuple[dict[str, Any], ConfigFile]:
             if isinstance(raw, bool):
                 values[option.dest] = raw
             else:
-                values[option.dest] = option.parse(raw if isinstance(raw, list) else str(raw))
+                values[option.dest] = option.parse(
+                    ",".join(map(str, raw)) if isinstance(raw, list) else str(raw)
+                )
     return values, config
 
 

@@ -1,8 +1,11 @@
 """DecisionService over Connect and gRPC-Web: a thin adapter from connectrpc's handler API to :meth:`DecisionService.invoke`.
 
-Nothing here decides anything: each method hands the protobuf request and a
-:class:`~server.errors.CallContext` built from the HTTP request to the same
-``invoke`` the gRPC servicer uses, and turns a
+Nothing here decides anything: each call first passes the same
+:class:`~arbiter.server.security.guard.Guard` as on the gRPC port (bearer
+token or API key from the HTTP headers; a refusal is ``unauthenticated`` /
+``permission_denied`` and never reaches the handler), then hands the
+protobuf request and a :class:`~server.errors.CallContext` built from the
+HTTP request to the same ``invoke`` the gRPC servicer uses, and turns a
 :class:`~server.errors.CallFailed` into a ``ConnectError`` with the same code
 and message (:func:`server.errors.connect_code`). connectrpc answers in the
 protocol the caller spoke: Connect (JSON or binary, unary over HTTP/1.1 or
@@ -14,14 +17,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from connectrpc.code import Code
 from connectrpc.errors import ConnectError
 from connectrpc.request import RequestContext
 
 from arbiter.server.decision_service import DecisionService
 from arbiter.server.errors import CallFailed, connect_code
+from arbiter.server.security.guard import Guard
+from arbiter.server.security.identity import AuthError
 from arbiter.v1 import decision_pb2
 
 __all__ = ["ConnectCall", "ConnectDecisionService"]
+
+_SERVICE = decision_pb2.DESCRIPTOR.services_by_name["DecisionService"].full_name
 
 
 class ConnectCall:
@@ -47,10 +55,24 @@ class ConnectCall:
 class ConnectDecisionService:
     """``arbiter.v1.DecisionService`` for connectrpc (the generated ``DecisionService`` protocol)."""
 
-    def __init__(self, service: DecisionService) -> None:
+    def __init__(self, service: DecisionService, guard: Guard | None = None) -> None:
         self._service = service
+        self._guard = guard
+
+    async def _admit(self, method: str, request: Any, ctx: RequestContext[Any, Any]) -> None:
+        """The guard, as the gRPC interceptor runs it (no client-certificate identity over HTTP)."""
+        if self._guard is None:
+            return
+        headers = {
+            k: v for k, v in ctx.request_headers.allitems() if k in ("authorization", "x-api-key")
+        }
+        try:
+            await self._guard.admit(f"/{_SERVICE}/{method}", headers, None, request)
+        except AuthError as exc:
+            raise ConnectError(Code(exc.code), exc.message) from None
 
     async def _call(self, method: str, request: Any, ctx: RequestContext[Any, Any]) -> Any:
+        await self._admit(method, request, ctx)
         try:
             return await self._service.invoke(method, request, ConnectCall(ctx))
         except CallFailed as failed:

@@ -8,6 +8,12 @@ origins are allowed. It is served by Hypercorn (HTTP/1.1 and cleartext
 HTTP/2) **inside the server's own event loop**, so both ports share the
 policy registry, the store, the metrics and the shutdown.
 
+Every call passes the same guard as the gRPC port (bearer tokens and API
+keys; client-certificate identities are a gRPC-port feature, because
+Hypercorn does not hand the peer certificate to the application). With TLS
+configured the listener serves HTTPS with the same certificates, reloaded
+with them (each handshake takes the current context).
+
 Routes: ``POST /arbiter.v1.DecisionService/<Method>`` (Connect unary,
 ``application/json`` or ``application/proto``; gRPC-Web with
 ``application/grpc-web[+proto]``). Anything else is 404.
@@ -19,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -31,6 +38,8 @@ from hypercorn.config import Config
 
 from arbiter.server.connect_service import ConnectDecisionService
 from arbiter.server.decision_service import DecisionService
+from arbiter.server.security.guard import Guard
+from arbiter.server.security.tls import ServerCertificates
 from arbiter.v1.decision_connect import DecisionServiceASGIApplication
 
 __all__ = ["CORS_ALLOW_HEADERS", "CORS_EXPOSE_HEADERS", "HttpListener", "build_app"]
@@ -68,10 +77,12 @@ class _CompactJSONCodec(ProtoJSONCodec[Any]):
         return text.encode()
 
 
-def build_app(service: DecisionService, cors_origins: Sequence[str] = ()) -> Any:
-    """The ASGI application: Connect + gRPC-Web for ``service``; CORS for ``cors_origins`` (``*`` = any)."""
+def build_app(
+    service: DecisionService, cors_origins: Sequence[str] = (), guard: Guard | None = None
+) -> Any:
+    """The ASGI application: Connect + gRPC-Web for ``service`` behind ``guard``; CORS for ``cors_origins``."""
     app: Any = DecisionServiceASGIApplication(
-        ConnectDecisionService(service),
+        ConnectDecisionService(service, guard),
         read_max_bytes=_MAX_REQUEST_BYTES,
         codecs=[google_protobuf_binary_codec(), _CompactJSONCodec()],
     )
@@ -107,13 +118,48 @@ def _bind(address: str) -> socket.socket:
     return sock
 
 
+class _Config(Config):
+    """Hypercorn's config, with TLS from :class:`ServerCertificates` (reloaded per handshake)."""
+
+    def __init__(self, certificates: ServerCertificates | None) -> None:
+        super().__init__()
+        self._certificates = certificates
+
+    @property
+    def ssl_enabled(self) -> bool:
+        return self._certificates is not None
+
+    def create_ssl_context(self) -> ssl.SSLContext | None:
+        certificates = self._certificates
+        if certificates is None:
+            return None
+        context = certificates.ssl_context()
+        context.set_alpn_protocols(["h2", "http/1.1"])
+
+        def current(conn: ssl.SSLObject, _name: str | None, _ctx: ssl.SSLContext) -> None:
+            fresh = certificates.ssl_context()  # replaced on reload
+            if fresh is not conn.context:
+                fresh.set_alpn_protocols(["h2", "http/1.1"])
+                conn.context = fresh
+
+        context.sni_callback = current
+        return context
+
+
 class HttpListener:
     """Hypercorn serving :func:`build_app` on one address, as a task of the running event loop."""
 
     def __init__(
-        self, app: Any, address: str, *, grace_period_s: float, log_level: int = logging.WARNING
+        self,
+        app: Any,
+        address: str,
+        *,
+        grace_period_s: float,
+        log_level: int = logging.WARNING,
+        certificates: ServerCertificates | None = None,
     ) -> None:
         self.address = address
+        self._certificates = certificates
         self._app = app
         self._grace = grace_period_s
         self._log_level = log_level
@@ -124,13 +170,14 @@ class HttpListener:
     @property
     def url(self) -> str:
         host = self.address.rpartition(":")[0]
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self._certificates is not None else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     async def start(self) -> None:
         """Bind (``OSError`` if the address is taken) and start serving in the background."""
         sock = _bind(self.address)
         self.port = int(sock.getsockname()[1])
-        config = Config()
+        config = _Config(self._certificates)
         config.bind = [f"fd://{sock.detach()}"]  # hypercorn owns the descriptor from here on
         config.graceful_timeout = self._grace
         config.keep_alive_timeout = 75.0  # longer than common proxies' idle timeouts

@@ -258,3 +258,91 @@ def test_browser_demo_in_headless_chromium(
     for name in ("eligible.png", "opted-out.png"):
         shot = out_dir / name
         assert shot.is_file() and shot.stat().st_size > 1000, shot
+
+
+# --------------------------------------------------------------------------- TLS + auth
+
+
+def test_https_listener_applies_the_same_guard(tmp_path: Path) -> None:
+    """TLS and API keys configured: the HTTP port is HTTPS and refuses as the gRPC port does."""
+    import ssl
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from tls_support import TestCA
+
+    from arbiter.server.security.credentials import hash_api_key
+
+    ca = TestCA(tmp_path)
+    cert = ca.server()
+    keys = tmp_path / "api-keys.yaml"
+    keys.write_text(
+        "keys:\n"
+        f"  - id: backend\n    sha256: {hash_api_key('k-backend-1')}\n    roles: [decide]\n"
+        f"  - id: ingest-only\n    sha256: {hash_api_key('k-ingest-1')}\n    roles: [ingest]\n"
+    )
+    proc = ServerProcess(
+        ROOT / "examples" / "policies",
+        tmp_path,
+        name="edge-tls",
+        extra_args=(
+            "--tls-cert",
+            str(cert.cert_path),
+            "--tls-key",
+            str(cert.key_path),
+            "--api-keys",
+            str(keys),
+        ),
+    )
+    import grpc
+
+    context = ssl.create_default_context(cafile=str(ca.cert_path))
+    url = f"https://127.0.0.1:{proc.http_port}{DECIDE_PATH}"
+    body = json.dumps({"requestId": "r-tls-1", "customerId": "c-tls-1"}).encode()
+
+    def post(headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        request = urllib.request.Request(
+            url, data=body, headers={"content-type": "application/json", **headers}, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10, context=context) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    channel_creds = grpc.ssl_channel_credentials(ca.cert_pem)
+    proc.wait_serving = lambda wait_s: _wait_tls_serving(proc, channel_creds, wait_s)  # type: ignore[method-assign]
+    proc.start()
+    try:
+        status, answer = post({})
+        assert (status, answer["code"]) == (401, "unauthenticated")
+        assert answer["message"].startswith("no credentials")
+        status, answer = post({"x-api-key": "k-ingest-1"})
+        assert (status, answer["code"]) == (403, "permission_denied")
+        assert "`Decide` needs role `decide`" in answer["message"]
+        status, answer = post({"authorization": "Bearer k-backend-1"})
+        assert status == 200
+        assert answer["requestId"] == "r-tls-1"
+    finally:
+        proc.stop()
+
+
+def _wait_tls_serving(proc: ServerProcess, creds: Any, wait_s: float) -> None:
+    import time
+
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        assert proc.proc is not None and proc.proc.poll() is None, proc.log_tail()
+        try:
+            with grpc.secure_channel(proc.address, creds) as channel:
+                reply = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=1
+                )
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+        except grpc.RpcError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"TLS server never became SERVING: {proc.log_tail()}")
