@@ -113,6 +113,7 @@ class ArbiterServer:
             idempotency_ttl_s=settings.idempotency_ttl_s,
             store_timeout_s=settings.store_timeout_s,
         )
+        self.admin = AdminService()
         self.health = health.aio.HealthServicer()
         self.certificates = ServerCertificates(settings.tls) if settings.tls else None
         self.authenticator = build_authenticator(settings.auth)
@@ -143,7 +144,7 @@ class ArbiterServer:
             interceptors=(GuardInterceptor(self.guard),), options=_SERVER_OPTIONS
         )
         decision_pb2_grpc.add_DecisionServiceServicer_to_server(self.service, server)
-        admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminService(), server)
+        admin_pb2_grpc.add_AdminServiceServicer_to_server(self.admin, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (DECISION_SERVICE, ADMIN_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server
@@ -164,7 +165,7 @@ class ArbiterServer:
         await self._set_health(_NOT_SERVING)
         if self.settings.http_listen:
             self.http = HttpListener(
-                build_app(self.service, self.settings.cors_origins, self.guard),
+                build_app(self.service, self.settings.cors_origins, self.guard, self.admin),
                 self.settings.http_listen,
                 grace_period_s=self.settings.grace_period_s,
                 log_level=logging.getLogger("arbiter").getEffectiveLevel(),

@@ -1,42 +1,56 @@
-"""DecisionService over Connect and gRPC-Web: a thin adapter from connectrpc's handler API to :meth:`DecisionService.invoke`.
+"""DecisionService and AdminService over Connect and gRPC-Web: thin adapters from connectrpc's handler API to the gRPC port's services.
 
-Nothing here decides anything: each call first passes the same
+Nothing here decides anything. Each call first passes the same
 :class:`~arbiter.server.security.guard.Guard` as on the gRPC port (bearer
 token or API key from the HTTP headers; a refusal is ``unauthenticated`` /
-``permission_denied`` and never reaches the handler), then hands the
-protobuf request and a :class:`~server.errors.CallContext` built from the
-HTTP request to the same ``invoke`` the gRPC servicer uses, and turns a
-:class:`~server.errors.CallFailed` into a ``ConnectError`` with the same code
-and message (:func:`server.errors.connect_code`). connectrpc answers in the
-protocol the caller spoke: Connect (JSON or binary, unary over HTTP/1.1 or
-HTTP/2) or gRPC-Web.
+``permission_denied`` and never reaches the handler; admin and privacy
+calls are audit-logged with their outcome, as by the gRPC interceptor).
+Then:
+
+- DecisionService: the protobuf request and a :class:`ConnectCall` go to
+  :meth:`DecisionService.invoke`, the entry the gRPC servicer uses; a
+  :class:`~server.errors.CallFailed` becomes a ``ConnectError`` with the same
+  code and message (:func:`server.errors.connect_code`).
+- AdminService: the very servicer the gRPC port registers is called with a
+  context whose ``abort`` raises the matching ``ConnectError``.
+
+connectrpc answers in the protocol the caller spoke: Connect (JSON or
+binary, unary over HTTP/1.1 or HTTP/2) or gRPC-Web.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, NoReturn
 
+import grpc
 from connectrpc.code import Code
 from connectrpc.errors import ConnectError
 from connectrpc.request import RequestContext
 
 from arbiter.server.decision_service import DecisionService
 from arbiter.server.errors import CallFailed, connect_code
+from arbiter.server.security.audit import audit
+from arbiter.server.security.grpc_guard import CALLER
 from arbiter.server.security.guard import Guard
-from arbiter.server.security.identity import AuthError
-from arbiter.v1 import decision_pb2
+from arbiter.server.security.identity import AuthError, Identity
+from arbiter.server.security.roles import rule_for
+from arbiter.v1 import admin_pb2, decision_pb2
 
-__all__ = ["ConnectCall", "ConnectDecisionService"]
+__all__ = ["ConnectAdminService", "ConnectCall", "ConnectDecisionService"]
 
-_SERVICE = decision_pb2.DESCRIPTOR.services_by_name["DecisionService"].full_name
+_DECISION = decision_pb2.DESCRIPTOR.services_by_name["DecisionService"]
+_ADMIN = admin_pb2.DESCRIPTOR.services_by_name["AdminService"]
+_AUTH_HEADERS = ("authorization", "x-api-key")
 
 
 class ConnectCall:
     """A :class:`~server.errors.CallContext` over a connectrpc ``RequestContext``.
 
     The deadline is the caller's ``connect-timeout-ms`` (Connect) or
-    ``grpc-timeout`` (gRPC-Web) header, as connectrpc parsed it.
+    ``grpc-timeout`` (gRPC-Web) header, as connectrpc parsed it. ``abort``
+    makes it usable as a servicer context too (raises the ``ConnectError``).
     """
 
     __slots__ = ("_ctx",)
@@ -51,6 +65,47 @@ class ConnectCall:
     def invocation_metadata(self) -> Sequence[tuple[str, str]]:
         return tuple(self._ctx.request_headers.allitems())
 
+    def peer(self) -> str:
+        return self._ctx.client_address or ""
+
+    async def abort(self, code: grpc.StatusCode, details: str) -> NoReturn:
+        raise ConnectError(connect_code(code), details)
+
+
+async def _guarded(
+    guard: Guard | None,
+    path: str,
+    request: Any,
+    ctx: RequestContext[Any, Any],
+    handler: Callable[[], Awaitable[Any]],
+) -> Any:
+    """Admit the call as the gRPC interceptor does, run ``handler`` as the caller, audit if the rule says so."""
+    if guard is None:
+        return await handler()
+    rule = rule_for(path)
+    audited = rule is not None and rule.audit
+    peer = ctx.client_address or ""
+    headers = {k: v for k, v in ctx.request_headers.allitems() if k in _AUTH_HEADERS}
+    try:
+        identity: Identity = await guard.admit(path, headers, None, request, rule)
+    except AuthError as exc:
+        if audited:
+            audit(path, exc.identity, exc.code.upper(), request, peer)
+        raise ConnectError(Code(exc.code), exc.message) from None
+    token = CALLER.set(identity)
+    outcome = "UNKNOWN"
+    try:
+        response = await handler()
+        outcome = "OK"
+        return response
+    except ConnectError as exc:
+        outcome = exc.code.name
+        raise
+    finally:
+        CALLER.reset(token)
+        if audited:
+            audit(path, identity, outcome, request, peer)
+
 
 class ConnectDecisionService:
     """``arbiter.v1.DecisionService`` for connectrpc (the generated ``DecisionService`` protocol)."""
@@ -59,25 +114,17 @@ class ConnectDecisionService:
         self._service = service
         self._guard = guard
 
-    async def _admit(self, method: str, request: Any, ctx: RequestContext[Any, Any]) -> None:
-        """The guard, as the gRPC interceptor runs it (no client-certificate identity over HTTP)."""
-        if self._guard is None:
-            return
-        headers = {
-            k: v for k, v in ctx.request_headers.allitems() if k in ("authorization", "x-api-key")
-        }
-        try:
-            await self._guard.admit(f"/{_SERVICE}/{method}", headers, None, request)
-        except AuthError as exc:
-            raise ConnectError(Code(exc.code), exc.message) from None
-
     async def _call(self, method: str, request: Any, ctx: RequestContext[Any, Any]) -> Any:
-        await self._admit(method, request, ctx)
-        try:
-            return await self._service.invoke(method, request, ConnectCall(ctx))
-        except CallFailed as failed:
-            status = failed.status
-            raise ConnectError(connect_code(status.code), status.message) from None
+        async def handler() -> Any:
+            try:
+                return await self._service.invoke(method, request, ConnectCall(ctx))
+            except CallFailed as failed:
+                status = failed.status
+                raise ConnectError(connect_code(status.code), status.message) from None
+
+        return await _guarded(
+            self._guard, f"/{_DECISION.full_name}/{method}", request, ctx, handler
+        )
 
     async def decide(
         self,
@@ -112,3 +159,33 @@ class ConnectDecisionService:
             "UpdateProfile", request, ctx
         )
         return response
+
+
+def _snake(name: str) -> str:
+    """``GetPolicyStatus`` -> ``get_policy_status`` (the generated protocol's method names)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+class ConnectAdminService:
+    """``arbiter.v1.AdminService`` for connectrpc: every RPC calls the gRPC servicer's method of that name.
+
+    The methods are made from the service descriptor, so an RPC added to
+    ``admin.proto`` and implemented in the servicer is served here too.
+    """
+
+    def __init__(self, servicer: Any, guard: Guard | None = None) -> None:
+        self._servicer = servicer
+        self._guard = guard
+        for method in _ADMIN.methods:
+            setattr(self, _snake(method.name), self._method(method.name))
+
+    def _method(self, name: str) -> Callable[[Any, RequestContext[Any, Any]], Awaitable[Any]]:
+        path = f"/{_ADMIN.full_name}/{name}"
+
+        async def call(request: Any, ctx: RequestContext[Any, Any]) -> Any:
+            async def handler() -> Any:
+                return await getattr(self._servicer, name)(request, ConnectCall(ctx))
+
+            return await _guarded(self._guard, path, request, ctx, handler)
+
+        return call

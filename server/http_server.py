@@ -1,4 +1,4 @@
-"""The HTTP listener: DecisionService over Connect (JSON and binary) and gRPC-Web, for browsers, edge runtimes and curl.
+"""The HTTP listener: DecisionService and AdminService over Connect (JSON and binary) and gRPC-Web, for browsers, edge runtimes and curl.
 
 The ASGI application is connectrpc's generated
 ``DecisionServiceASGIApplication`` around :class:`ConnectDecisionService`
@@ -14,9 +14,10 @@ Hypercorn does not hand the peer certificate to the application). With TLS
 configured the listener serves HTTPS with the same certificates, reloaded
 with them (each handshake takes the current context).
 
-Routes: ``POST /arbiter.v1.DecisionService/<Method>`` (Connect unary,
-``application/json`` or ``application/proto``; gRPC-Web with
-``application/grpc-web[+proto]``). Anything else is 404.
+Routes: ``POST /arbiter.v1.DecisionService/<Method>`` and
+``/arbiter.v1.AdminService/<Method>`` (Connect unary, ``application/json``
+or ``application/proto``; gRPC-Web with ``application/grpc-web[+proto]``).
+Anything else is 404.
 """
 
 from __future__ import annotations
@@ -36,10 +37,11 @@ from google.protobuf.message import Message
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config
 
-from arbiter.server.connect_service import ConnectDecisionService
+from arbiter.server.connect_service import ConnectAdminService, ConnectDecisionService
 from arbiter.server.decision_service import DecisionService
 from arbiter.server.security.guard import Guard
 from arbiter.server.security.tls import ServerCertificates
+from arbiter.v1.admin_connect import AdminServiceASGIApplication
 from arbiter.v1.decision_connect import DecisionServiceASGIApplication
 
 __all__ = ["CORS_ALLOW_HEADERS", "CORS_EXPOSE_HEADERS", "HttpListener", "build_app"]
@@ -77,15 +79,53 @@ class _CompactJSONCodec(ProtoJSONCodec[Any]):
         return text.encode()
 
 
+class _Router:
+    """Routes ``/<service>/<method>`` to that service's connectrpc application (404 otherwise)."""
+
+    def __init__(self, apps: Sequence[Any]) -> None:
+        self._apps = {f"{app.path}/": app for app in apps}
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":  # the services need no start-up or shutdown here
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        path: str = scope.get("path", "")
+        app = self._apps.get(path[: path.rfind("/") + 1])
+        if app is None:
+            await send({"type": "http.response.start", "status": 404, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await app(scope, receive, send)
+
+
 def build_app(
-    service: DecisionService, cors_origins: Sequence[str] = (), guard: Guard | None = None
+    service: DecisionService,
+    cors_origins: Sequence[str] = (),
+    guard: Guard | None = None,
+    admin: Any = None,
 ) -> Any:
-    """The ASGI application: Connect + gRPC-Web for ``service`` behind ``guard``; CORS for ``cors_origins``."""
-    app: Any = DecisionServiceASGIApplication(
-        ConnectDecisionService(service, guard),
-        read_max_bytes=_MAX_REQUEST_BYTES,
-        codecs=[google_protobuf_binary_codec(), _CompactJSONCodec()],
-    )
+    """The ASGI application: Connect + gRPC-Web for ``service`` (and the ``admin`` servicer) behind
+    ``guard``; CORS for ``cors_origins`` (``*`` = any)."""
+    codecs = [google_protobuf_binary_codec(), _CompactJSONCodec()]
+    apps: list[Any] = [
+        DecisionServiceASGIApplication(
+            ConnectDecisionService(service, guard),
+            read_max_bytes=_MAX_REQUEST_BYTES,
+            codecs=codecs,
+        )
+    ]
+    if admin is not None:
+        apps.append(
+            AdminServiceASGIApplication(
+                ConnectAdminService(admin, guard), read_max_bytes=_MAX_REQUEST_BYTES, codecs=codecs
+            )
+        )
+    app: Any = _Router(apps)
     if cors_origins:
         from starlette.middleware.cors import CORSMiddleware
 

@@ -279,6 +279,7 @@ def test_https_listener_applies_the_same_guard(tmp_path: Path) -> None:
         "keys:\n"
         f"  - id: backend\n    sha256: {hash_api_key('k-backend-1')}\n    roles: [decide]\n"
         f"  - id: ingest-only\n    sha256: {hash_api_key('k-ingest-1')}\n    roles: [ingest]\n"
+        f"  - id: operator\n    sha256: {hash_api_key('k-admin-1')}\n    roles: [admin]\n"
     )
     proc = ServerProcess(
         ROOT / "examples" / "policies",
@@ -299,9 +300,14 @@ def test_https_listener_applies_the_same_guard(tmp_path: Path) -> None:
     url = f"https://127.0.0.1:{proc.http_port}{DECIDE_PATH}"
     body = json.dumps({"requestId": "r-tls-1", "customerId": "c-tls-1"}).encode()
 
-    def post(headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    def post(
+        headers: dict[str, str], target: str = url, data: bytes = body
+    ) -> tuple[int, dict[str, Any]]:
         request = urllib.request.Request(
-            url, data=body, headers={"content-type": "application/json", **headers}, method="POST"
+            target,
+            data=data,
+            headers={"content-type": "application/json", **headers},
+            method="POST",
         )
         try:
             with urllib.request.urlopen(request, timeout=10, context=context) as response:
@@ -322,6 +328,19 @@ def test_https_listener_applies_the_same_guard(tmp_path: Path) -> None:
         status, answer = post({"authorization": "Bearer k-backend-1"})
         assert status == 200
         assert answer["requestId"] == "r-tls-1"
+        # AdminService: the same servicer and roles as on the gRPC port.
+        admin = f"https://127.0.0.1:{proc.http_port}/arbiter.v1.AdminService/GetPolicyStatus"
+        status, answer = post({"x-api-key": "k-backend-1"}, admin, b"{}")
+        assert (status, answer["code"]) == (403, "permission_denied")
+        assert "needs role `admin`" in answer["message"]
+        status, answer = post({"x-api-key": "k-admin-1"}, admin, b"{}")
+        assert (status, answer) == (
+            501,
+            {
+                "code": "unimplemented",
+                "message": "AdminService.GetPolicyStatus is not implemented yet",
+            },
+        )
     finally:
         proc.stop()
 
