@@ -66,6 +66,11 @@ typecheck: venv
 proto: venv node-deps
 	bash scripts/proto.sh
 
+# Kotlin message types (Java lite + Kotlin DSL) into build/gen/kotlin; needs protoc (Debian: protobuf-compiler).
+.PHONY: proto-kotlin
+proto-kotlin: node-deps
+	clients/typescript/node_modules/.bin/buf generate --template buf.gen.mobile.yaml
+
 proto-check: venv node-deps
 	bash scripts/proto.sh --check
 

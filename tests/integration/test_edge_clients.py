@@ -365,3 +365,24 @@ def _wait_tls_serving(proc: ServerProcess, creds: Any, wait_s: float) -> None:
             pass
         time.sleep(0.1)
     raise RuntimeError(f"TLS server never became SERVING: {proc.log_tail()}")
+
+
+# --------------------------------------------------------------------------- mobile
+
+
+def test_kotlin_message_types_generate_from_buf_gen_mobile(tmp_path: Path) -> None:
+    """buf.gen.mobile.yaml generates Kotlin for every message of the contract (protoc's builtins)."""
+    buf = TS_CLIENT / "node_modules" / ".bin" / "buf"
+    if not buf.exists():
+        _missing("clients/typescript/node_modules (buf)", "run `make node-deps`")
+    if shutil.which("protoc") is None:
+        _missing("protoc", "apt-get install protobuf-compiler")
+    subprocess.run(
+        [str(buf), "generate", "--template", "buf.gen.mobile.yaml", "-o", str(tmp_path)],
+        cwd=ROOT,
+        check=True,
+        timeout=120,
+    )
+    kotlin = {p.name for p in (tmp_path / "build" / "gen" / "kotlin" / "kotlin").rglob("*.kt")}
+    for message in ("DecideRequest", "DecideResponse", "CheckRequest", "Event", "Value"):
+        assert f"{message}Kt.kt" in kotlin, sorted(kotlin)
