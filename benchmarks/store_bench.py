@@ -47,7 +47,8 @@ from arbiter.policies.snapshot import (
     SnapshotNeeds,
 )
 from arbiter.state.memory import MemoryStore
-from arbiter.state.redis_store import RedisStore, _load_plan
+from arbiter.state.redis_codec import load_plan
+from arbiter.state.redis_store import RedisStore
 from arbiter.state.store import Store
 
 T0 = 1_700_000_000_000
@@ -173,6 +174,7 @@ async def bench(args: argparse.Namespace, url: str) -> dict[str, Any]:
     levels = [int(x) for x in args.concurrency.split(",")]
     memory = MemoryStore()
     redis = RedisStore.from_url(url, prefix="bench", default_timeout_s=5.0, max_in_flight=64)
+    await redis.init_state()
     try:
         seeded = time.perf_counter()
         for i in range(args.customers):
@@ -195,10 +197,10 @@ async def bench(args: argparse.Namespace, url: str) -> dict[str, Any]:
                     await run_level(store, args.customers, level, args.seconds, name)
                 )
         # What the per-needs memo of the load arguments saves per load.
-        plans = {NEEDS: _load_plan(NEEDS)}
+        plans = {NEEDS: load_plan(NEEDS)}
         n = 100_000
         memo_ns = timeit.timeit(lambda: plans.get(NEEDS), number=n) / n * 1e9
-        build_ns = timeit.timeit(lambda: _load_plan(NEEDS), number=n) / n * 1e9
+        build_ns = timeit.timeit(lambda: load_plan(NEEDS), number=n) / n * 1e9
         for i in range(args.customers):
             await redis.forget_customer(f"c{i}")
         return {

@@ -21,11 +21,11 @@ default; :class:`ManualClock` in tests): idempotency records and event
 dedup markers are invisible once expired, and are purged on access and by
 an incremental sweep (a few customers per write, O(1) for a customer with
 nothing due). Memory is bounded by the live data and by count: at most
-``max_decisions_per_customer`` idempotency records (1,000) and
-``max_events_per_customer`` dedup markers (10,000) per customer, oldest
-evicted first -- evicting early only matters to a client retrying a
-decision after a thousand newer ones for the same customer, and journey
-states keep their own dedup keys against a re-entry. Cap grant lists are
+``max_decisions_per_customer`` idempotency records
+(:data:`~state.store.MAX_DECISIONS_PER_CUSTOMER`) and
+``max_events_per_customer`` dedup markers
+(:data:`~state.store.MAX_EVENT_MARKERS_PER_CUSTOMER`) per customer, the one
+that expires first evicted first (ties: the smallest id), as in Redis. Cap grant lists are
 pruned to the key's longest window on every commit and load, counter
 buckets by their retention (:func:`~policies.effects.apply_counter`),
 feedback to the newest :data:`~state.store.FEEDBACK_LIMIT` per customer.
@@ -36,6 +36,13 @@ tests, demos, the embedded default and small deployments.
 Objects returned by :meth:`MemoryStore.load` share immutable structure
 with the store (frozen structs, lists that the store never mutates in
 place); callers must treat them as read-only, as the engine does.
+
+State epoch: the store's state lives and dies with the process, so a new
+``MemoryStore`` holds the state of record from the start.
+:meth:`MemoryStore.lose_state` simulates what a Redis restarted empty does
+(everything gone, reads raise :class:`~state.store.StateLost` until
+:meth:`MemoryStore.init_state`), so the contract suite holds both stores to
+the same rules.
 
 Fault injection for fail-safe tests of the server: ``latency_s`` delays
 every call (and a ``timeout_s`` shorter than it raises
@@ -57,6 +64,7 @@ from typing import Any, Final, TypeVar
 import msgspec
 
 from arbiter.policies.effects import (
+    CommitResult,
     DecisionCommit,
     EventEffects,
     FeedbackRecord,
@@ -72,9 +80,12 @@ from .store import (
     DEFAULT_EVENT_DEDUP_TTL_S,
     DEFAULT_IDEMPOTENCY_TTL_S,
     FEEDBACK_LIMIT,
+    MAX_DECISIONS_PER_CUSTOMER,
+    MAX_EVENT_MARKERS_PER_CUSTOMER,
     CommitOutcome,
     EventOutcome,
     Loaded,
+    StateLost,
     Store,
     StoredDecision,
     StoreUnavailable,
@@ -89,6 +100,8 @@ _V = TypeVar("_V")
 # Customers examined by the incremental expiry sweep per write: enough to pass
 # over every customer many times per TTL, small enough to be invisible in latency.
 _SWEEP_PER_WRITE: Final = 4
+# Profile writes that change what a decision may send (see Loaded.consent_version).
+_CONSENT_KINDS: Final = frozenset({"consent", "do_not_contact"})
 
 
 class ManualClock:
@@ -114,9 +127,11 @@ class _Customer:
     so that the pure ``apply_*`` functions run on it unchanged.
     ``cap_windows``: the longest window seen per cap key, to prune grants.
     ``decisions`` / ``applied``: request id / event id -> (value, expiry).
+    ``consent_version``: bumped by every applied consent / do-not-contact write.
     """
 
     snapshot: CustomerSnapshot
+    consent_version: int = 0
     cap_windows: dict[str, int] = field(default_factory=dict)
     decisions: dict[str, tuple[StoredDecision, float]] = field(default_factory=dict)
     applied: dict[str, float] = field(default_factory=dict)
@@ -171,8 +186,8 @@ class MemoryStore:
         *,
         clock: Callable[[], float] = time.monotonic,
         latency_s: float = 0.0,
-        max_decisions_per_customer: int = 1_000,
-        max_events_per_customer: int = 10_000,
+        max_decisions_per_customer: int = MAX_DECISIONS_PER_CUSTOMER,
+        max_events_per_customer: int = MAX_EVENT_MARKERS_PER_CUSTOMER,
     ) -> None:
         self._clock = clock
         self._max_decisions = max_decisions_per_customer
@@ -181,6 +196,7 @@ class MemoryStore:
         self._lock = threading.Lock()
         self._sweep_keys: list[str] = []
         self._closed = False
+        self._state_ok = True
         self.latency_s = latency_s
         self.unavailable = False
 
@@ -200,6 +216,7 @@ class MemoryStore:
             validate_id(request_id, "request_id")
         await self._io("load", timeout_s)
         with self._lock:
+            self._require_state("load")
             c = self._customers.get(customer_id)
             if c is None:
                 return Loaded(snapshot=CustomerSnapshot(customer_id=customer_id))
@@ -208,7 +225,11 @@ class MemoryStore:
                 hit = c.decisions.get(request_id)
                 if hit is not None and hit[1] > self._clock():
                     replay = hit[0]
-            return Loaded(snapshot=self._view(c, needs, now_ms), replay=replay)
+            return Loaded(
+                snapshot=self._view(c, needs, now_ms),
+                replay=replay,
+                consent_version=c.consent_version,
+            )
 
     async def commit_decision(
         self,
@@ -217,18 +238,33 @@ class MemoryStore:
         *,
         ttl_s: float = DEFAULT_IDEMPOTENCY_TTL_S,
         timeout_s: float | None = None,
+        consent_version: int | None = None,
+        fingerprint: bytes = b"",
     ) -> CommitOutcome:
         validate_id(commit.customer_id)
         validate_id(commit.request_id, "request_id")
         _positive(ttl_s, "ttl_s")
         await self._io("commit_decision", timeout_s)
         with self._lock:
+            self._require_state("commit_decision")
             now = self._clock()
             c = self._customer(commit.customer_id)
             hit = c.decisions.get(commit.request_id)
             if hit is not None and hit[1] > now:
                 stored = hit[0]
-                return CommitOutcome(record=stored.record, result=stored.result, replayed=True)
+                return CommitOutcome(
+                    record=stored.record,
+                    result=stored.result,
+                    fingerprint=stored.fingerprint,
+                    replayed=True,
+                )
+            if consent_version is not None and consent_version != c.consent_version:
+                return CommitOutcome(
+                    record=record,
+                    result=CommitResult(),
+                    fingerprint=fingerprint,
+                    consent_changed=True,
+                )
             snapshot, result = apply_commit(c.snapshot, commit)
             windows = c.cap_windows
             for grant in commit.grants:
@@ -237,11 +273,14 @@ class MemoryStore:
                         windows[inc.key] = inc.window_ms
             c.snapshot = snapshot
             expiry = now + ttl_s
-            c.decisions[commit.request_id] = (StoredDecision(record=record, result=result), expiry)
+            c.decisions[commit.request_id] = (
+                StoredDecision(record=record, result=result, fingerprint=fingerprint),
+                expiry,
+            )
             c.expires(expiry)
-            _bound(c.decisions, self._max_decisions)
+            _bound(c.decisions, self._max_decisions, lambda entry: entry[1])
             self._swept(now)
-            return CommitOutcome(record=record, result=result)
+            return CommitOutcome(record=record, result=result, fingerprint=fingerprint)
 
     async def apply_event(
         self,
@@ -270,7 +309,7 @@ class MemoryStore:
             c.snapshot = snapshot
             c.applied[effects.event_id] = expiry = now + dedup_ttl_s
             c.expires(expiry)
-            _bound(c.applied, self._max_events)
+            _bound(c.applied, self._max_events, lambda expiry: expiry)
             c.feedback.extend(effects.feedback)
             self._swept(now)
             return "applied"
@@ -296,7 +335,17 @@ class MemoryStore:
                 base, update, do_not_contact_attribute=do_not_contact_attribute
             )
             if results:
-                self._customer(update.customer_id).snapshot = snapshot
+                c = self._customer(update.customer_id)
+                c.snapshot = snapshot
+                if any(
+                    r.applied
+                    and (
+                        r.kind in _CONSENT_KINDS
+                        or (r.kind == "trait" and r.name == do_not_contact_attribute)
+                    )
+                    for r in results
+                ):
+                    c.consent_version += 1
                 self._swept(self._clock())
             return results
 
@@ -331,7 +380,21 @@ class MemoryStore:
             return c.size()
 
     async def ping(self) -> bool:
-        return not (self._closed or self.unavailable)
+        return not (self._closed or self.unavailable or not self._state_ok)
+
+    @property
+    def health_detail(self) -> str:
+        if self._closed:
+            return "store closed"
+        if self.unavailable:
+            return "injected fault"
+        return "" if self._state_ok else StateLost.HINT
+
+    async def init_state(self) -> int:
+        with self._lock:
+            written = 0 if self._state_ok else 1
+            self._state_ok = True
+            return written
 
     async def close(self) -> None:
         self._closed = True
@@ -346,12 +409,25 @@ class MemoryStore:
         with self._lock:
             c = self._customer(snapshot.customer_id)
             c.snapshot = msgspec.structs.replace(snapshot, unavailable=frozenset())
+            c.consent_version += 1
+
+    def lose_state(self) -> None:
+        """Fault injection: forget every customer and the state epoch, as a Redis restarted
+        without persistence would; reads raise ``StateLost`` until :meth:`init_state`."""
+        with self._lock:
+            self._customers.clear()
+            self._sweep_keys.clear()
+            self._state_ok = False
 
     def __len__(self) -> int:
         """Customers currently held (live or not yet swept)."""
         return len(self._customers)
 
     # ------------------------------------------------------------------ internals
+
+    def _require_state(self, operation: str) -> None:
+        if not self._state_ok:
+            raise StateLost(operation)
 
     async def _io(self, operation: str, timeout_s: float | None) -> None:
         """Where a networked store would do I/O: injected latency and faults (no await otherwise)."""
@@ -423,10 +499,12 @@ def _pick(source: dict[str, _V], names: Iterable[str]) -> dict[str, _V]:
     return {n: source[n] for n in names if n in source}
 
 
-def _bound(records: dict[str, Any], limit: int) -> None:
-    """Evict the oldest entries (insertion order) beyond ``limit``."""
+def _bound(records: dict[str, _V], limit: int, expiry: Callable[[_V], float]) -> None:
+    """Beyond ``limit`` entries, evict the one that expires first (ties: the smallest id).
+
+    O(n) per eviction, only for a customer at its bound."""
     while len(records) > limit:
-        del records[next(iter(records))]
+        del records[min(records, key=lambda k: (expiry(records[k]), k))]
 
 
 def _positive(value: float, name: str) -> None:

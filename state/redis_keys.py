@@ -39,6 +39,17 @@ Value encodings (the Lua scripts read only the headers):
   (``[[granted...], [[tracking_id, action, cap_id, key]...], [skipped...]]``)
   followed by the caller's opaque record.
 
+- ``p`` also holds ``v``: the customer's consent version, an integer bumped
+  by every applied consent or do-not-contact write (compared by the commit
+  script, so a revocation between a decision's read and its commit wins).
+
+State epoch. Besides the customer keys, one marker says "this Redis holds
+the state of record": ``<prefix>:epoch`` on a single node; on a Cluster one
+per slot, ``<prefix>:{<tag>}:epoch`` with a tag chosen to hash to that slot
+(:func:`epoch_key`), so the read and commit scripts of any customer can
+check it without leaving the customer's slot. Written once by
+``arbiter state init``; never expires.
+
 Records in ``r`` / ``q`` and ``d`` expire individually by their ZSET score
 (checked on every read, pruned on every write); the keys' own TTLs are only
 ever raised, to the longest TTL written, so that an idle customer's keys
@@ -48,6 +59,8 @@ forget one script each, with no SCAN and no index set.
 
 from __future__ import annotations
 
+import binascii
+from functools import cache
 from typing import Final, NamedTuple
 
 from .store import validate_id
@@ -56,15 +69,19 @@ __all__ = [
     "DEFAULT_PREFIX",
     "FEEDBACK_TTL_MS",
     "PARTS",
+    "SLOTS",
     "CustomerKeys",
     "customer_keys",
+    "epoch_key",
     "hash_tag",
+    "slot_of",
 ]
 
 DEFAULT_PREFIX: Final = "arb"
 PARTS: Final = ("p", "j", "k", "e", "r", "q", "d", "f")
 # How long a customer's feedback list lives after its last write.
 FEEDBACK_TTL_MS: Final = 400 * 86_400_000
+SLOTS: Final = 16384  # Redis Cluster hash slots
 
 
 class CustomerKeys(NamedTuple):
@@ -90,3 +107,30 @@ def customer_keys(customer_id: str, prefix: str = DEFAULT_PREFIX) -> CustomerKey
     validate_id(customer_id)
     base = prefix + ":{c:" + customer_id + "}:"
     return CustomerKeys(*(base + part for part in PARTS))
+
+
+def slot_of(customer_id: str) -> int:
+    """The Cluster hash slot of every key of ``customer_id`` (CRC16 of its hash tag)."""
+    return binascii.crc_hqx(("c:" + customer_id).encode(), 0) % SLOTS
+
+
+@cache
+def _slot_tags() -> tuple[str, ...]:
+    """For every slot, a short hash tag that hashes to it (computed once, ~0.2 s)."""
+    tags: list[str | None] = [None] * SLOTS
+    left, n = SLOTS, 0
+    while left:
+        tag = f"e{n:x}"
+        slot = binascii.crc_hqx(tag.encode(), 0) % SLOTS
+        if tags[slot] is None:
+            tags[slot] = tag
+            left -= 1
+        n += 1
+    return tuple(t for t in tags if t is not None)
+
+
+def epoch_key(prefix: str = DEFAULT_PREFIX, slot: int | None = None) -> str:
+    """The state epoch marker: ``<prefix>:epoch``, or on a Cluster the one of ``slot``."""
+    if slot is None:
+        return prefix + ":epoch"
+    return prefix + ":{" + _slot_tags()[slot] + "}:epoch"

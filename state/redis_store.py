@@ -55,13 +55,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import math
+import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Final, TypeAlias
 from urllib.parse import urlsplit, urlunsplit
 
-import msgspec
 from redis import exceptions as rex
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
@@ -72,61 +72,50 @@ from arbiter.policies.effects import (
     CommitResult,
     DecisionCommit,
     EventEffects,
-    FeedbackRecord,
     FieldResult,
-    GrantRejection,
-    JourneyChange,
     ProfileUpdate,
     StateConflict,
 )
 from arbiter.policies.snapshot import (
     ConsentRecord,
     CustomerSnapshot,
-    EventCounter,
-    JourneyState,
     ProfileValue,
     SnapshotNeeds,
 )
 
+from . import redis_codec as codec
 from .circuit import CircuitBreaker
-from .redis_keys import DEFAULT_PREFIX, FEEDBACK_TTL_MS, customer_keys
+from .redis_errors import unavailable_reason
+from .redis_keys import DEFAULT_PREFIX, FEEDBACK_TTL_MS, SLOTS, customer_keys, epoch_key, slot_of
 from .store import (
     DEFAULT_EVENT_DEDUP_TTL_S,
     DEFAULT_IDEMPOTENCY_TTL_S,
     FEEDBACK_LIMIT,
+    MAX_DECISIONS_PER_CUSTOMER,
+    MAX_EVENT_MARKERS_PER_CUSTOMER,
     CommitOutcome,
     EventOutcome,
     Loaded,
-    StoredDecision,
+    StateLost,
     StoreError,
     StoreUnavailable,
     build_export,
     validate_id,
 )
 
-__all__ = ["DEFAULT_TIMEOUT_S", "RedisStore", "Script"]
+__all__ = ["DEFAULT_MAX_TIMEOUT_S", "DEFAULT_TIMEOUT_S", "RedisStore", "Script", "operation_error"]
 
 Client: TypeAlias = "Redis | RedisCluster"
 
 DEFAULT_TIMEOUT_S: Final = 0.5
+# No store call waits longer than this, whatever the caller's deadline; the sockets'
+# own timeout sits just above it as a backstop, never below a caller's deadline.
+DEFAULT_MAX_TIMEOUT_S: Final = 10.0
 DEFAULT_MAX_IN_FLIGHT: Final = 64
 # Cap grant lists and counters seeded without a known window keep this TTL.
 SEED_TTL_MS: Final = 400 * 86_400_000
-
-# Server answers that mean "not available now", not "your request is wrong".
-_UNAVAILABLE_REPLIES: Final = ("BUSY", "LOADING", "OOM", "READONLY", "MASTERDOWN", "CLUSTERDOWN")
-_UNAVAILABLE_ERRORS: Final = (
-    TimeoutError,  # asyncio.timeout
-    OSError,
-    rex.ConnectionError,  # includes BusyLoadingError, MaxConnectionsError
-    rex.TimeoutError,
-    rex.ClusterDownError,
-    rex.TryAgainError,
-    rex.MasterDownError,
-    rex.SlotNotCoveredError,
-    rex.RedisClusterException,  # "cannot connect to the cluster", no node for a slot
-)
-
+# Idempotency records / dedup markers read per export page (well below Lua's unpack limit).
+EXPORT_PAGE: Final = 500
 
 _SCRIPT_DIR: Final = Path(__file__).resolve().parent / "redis_scripts"
 
@@ -142,171 +131,18 @@ class Script:
 
 _SCRIPTS: Final = {
     name: Script(name)
-    for name in ("load", "commit", "event", "profile", "export", "forget", "seed")
+    for name in (
+        "load",
+        "commit",
+        "event",
+        "profile",
+        "export",
+        "export_page",
+        "forget",
+        "seed",
+        "health",
+    )
 }
-
-_encode = msgspec.msgpack.Encoder().encode
-_decode_profile = msgspec.msgpack.Decoder(ProfileValue).decode
-_decode_consent = msgspec.msgpack.Decoder(ConsentRecord).decode
-_decode_journey = msgspec.msgpack.Decoder(JourneyState).decode
-_decode_feedback = msgspec.msgpack.Decoder(FeedbackRecord).decode
-_decode_list = msgspec.msgpack.Decoder(list[Any]).decode
-_decode_segments = msgspec.msgpack.Decoder(list[str]).decode
-_decode_result = msgspec.msgpack.Decoder(
-    tuple[list[str], list[tuple[str, str, str, str]], list[str]]
-).decode
-
-
-class _LoadPlan(msgspec.Struct, frozen=True):
-    """The ``load.lua`` plan for one ``SnapshotNeeds`` and how to read the reply."""
-
-    blob: bytes  # msgpack {want_journeys, {p fields}, all_events, {event types}, {cap keys}}
-    fields: tuple[tuple[str, str], ...]  # (kind "t"/"c"/"g", name) per requested p field
-    event_types: tuple[str, ...] | None  # None: all counters were read
-    cap_keys: tuple[str, ...]
-
-
-def _load_plan(needs: SnapshotNeeds) -> _LoadPlan:
-    parts = needs.parts
-    fields: list[tuple[str, str]] = []
-    if "profile" in parts:
-        fields += [("t", name) for name in sorted(needs.profile_attributes)]
-    if "consent" in parts:
-        fields += [("c", name) for name in sorted(needs.consent_purposes)]
-    if "segments" in parts:
-        fields.append(("g", ""))
-    event_types: tuple[str, ...] | None = ()
-    if "events" in parts:
-        event_types = None if needs.event_types is None else tuple(sorted(needs.event_types))
-    cap_keys = tuple(sorted(needs.cap_keys)) if "caps" in parts else ()
-    blob = _encode(
-        [
-            1 if "journeys" in parts else 0,
-            [_field(kind, name) for kind, name in fields],
-            1 if event_types is None else 0,
-            list(event_types or ()),
-            list(cap_keys),
-        ]
-    )
-    return _LoadPlan(blob, tuple(fields), event_types, cap_keys)
-
-
-def _field(kind: str, name: str) -> str:
-    return "g" if kind == "g" else f"{kind}:{name}"
-
-
-def _split_header(raw: bytes, sep: bytes) -> tuple[bytes, int]:
-    """``<head><sep>rest`` -> (head, index of rest)."""
-    at = raw.index(sep)
-    return raw[:at], at + 1
-
-
-def _journey_value(state: JourneyState) -> bytes:
-    token = state.last_event_id.encode("utf-8")
-    return b"%d:%b%b" % (len(token), token, _encode(state))
-
-
-def _decode_journey_value(raw: bytes) -> JourneyState:
-    head, at = _split_header(raw, b":")
-    return _decode_journey(memoryview(raw)[at + int(head) :])
-
-
-def _trait_value(value: ProfileValue) -> bytes:
-    return b"%d|-%b" % (value.updated_ms, _encode(value))
-
-
-def _consent_value(record: ConsentRecord) -> bytes:
-    flag = b"d" if record.state == "denied" else b"g"
-    return b"%d|%b%b" % (record.updated_ms, flag, _encode(record))
-
-
-def _segments_value(segments: frozenset[str], updated_ms: int) -> bytes:
-    return b"%d|-%b" % (updated_ms, _encode(sorted(segments)))
-
-
-def _decode_segments_value(raw: bytes) -> tuple[frozenset[str], int]:
-    """The ``g`` field: (segments, updated_ms)."""
-    head, at = _split_header(raw, b"|")
-    return frozenset(_decode_segments(memoryview(raw)[at + 1 :])), int(head)
-
-
-def _p_body(raw: bytes) -> memoryview:
-    _, at = _split_header(raw, b"|")
-    return memoryview(raw)[at + 1 :]
-
-
-def _decode_counter(raw: bytes) -> EventCounter:
-    arr = _decode_list(raw)
-    first, last = arr[1], arr[2]
-    return EventCounter(
-        total=arr[0],
-        first_ms=None if first is False else first,
-        last_ms=None if last is False else last,
-        bucket_ms=arr[3],
-        buckets={arr[i]: arr[i + 1] for i in range(4, len(arr), 2)},
-    )
-
-
-def _counter_value(counter: EventCounter) -> bytes:
-    flat: list[Any] = [
-        counter.total,
-        False if counter.first_ms is None else counter.first_ms,
-        False if counter.last_ms is None else counter.last_ms,
-        counter.bucket_ms,
-    ]
-    for start, n in sorted(counter.buckets.items()):
-        flat += [start, n]
-    return _encode(flat)
-
-
-def _decode_caps(raw: bytes, now_ms: int | None) -> list[int]:
-    """Grant instants of one cap key; with ``now_ms``, without those past its longest window."""
-    arr = _decode_list(raw)
-    window = arr[0]
-    if now_ms is None or window <= 0:
-        return arr[1:]
-    since = now_ms - window
-    return [t for t in arr[1:] if t > since]
-
-
-def _decode_stored(raw: bytes) -> StoredDecision:
-    head, at = _split_header(raw, b":")
-    end = at + int(head)
-    return StoredDecision(record=raw[end:], result=_decode_commit_result(raw[at:end]))
-
-
-def _decode_commit_result(raw: bytes) -> CommitResult:
-    granted, rejected, skipped = _decode_result(raw)
-    return CommitResult(
-        granted=tuple(granted),
-        rejected=tuple(
-            GrantRejection(tracking_id=t, action=a, cap_id=c, key=k) for t, a, c, k in rejected
-        ),
-        skipped_journeys=tuple(skipped),
-    )
-
-
-def _journey_plan(changes: Sequence[JourneyChange]) -> list[list[str | int]]:
-    """``{journey, has_expect, expect}`` per change (the new states travel as separate ARGV)."""
-    plan: list[list[str | int]] = []
-    for ch in changes:
-        expect = ch.expect_last_event_id
-        plan.append([ch.journey, 0 if expect is None else 1, expect or ""])
-    return plan
-
-
-def _ms(seconds: float, name: str) -> int:
-    if not seconds > 0 or math.isinf(seconds):
-        raise ValueError(f"{name} must be > 0")
-    return max(1, math.ceil(seconds * 1000))
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else value
-
-
-def _pairs(flat: Sequence[Any]) -> list[tuple[str, bytes]]:
-    return [(_text(flat[i]), flat[i + 1]) for i in range(0, len(flat), 2)]
 
 
 def _no_retry() -> Retry:
@@ -320,7 +156,8 @@ class RedisStore:
     ``redis+cluster://host:port`` or ``cluster=True`` for Redis Cluster) or
     around an existing client. ``prefix`` namespaces every key
     (``<prefix>:{c:<id>}:<part>``). ``default_timeout_s`` bounds calls made
-    without a ``timeout_s`` and is the sockets' backstop timeout.
+    without a ``timeout_s``; ``max_timeout_s`` bounds every call (a caller's
+    longer deadline is honoured up to it).
     """
 
     def __init__(
@@ -329,22 +166,29 @@ class RedisStore:
         *,
         prefix: str = DEFAULT_PREFIX,
         default_timeout_s: float = DEFAULT_TIMEOUT_S,
+        max_timeout_s: float = DEFAULT_MAX_TIMEOUT_S,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         breaker: CircuitBreaker | None = None,
         feedback_limit: int = FEEDBACK_LIMIT,
+        max_decisions_per_customer: int = MAX_DECISIONS_PER_CUSTOMER,
+        max_events_per_customer: int = MAX_EVENT_MARKERS_PER_CUSTOMER,
     ) -> None:
         if not prefix or "{" in prefix or "}" in prefix:
             raise ValueError("prefix must be non-empty and contain no '{' or '}'")
         self._client: Client = client
         self.prefix = prefix
         self.default_timeout_s = default_timeout_s
+        self.max_timeout_s = max(max_timeout_s, default_timeout_s)
         self.breaker = breaker if breaker is not None else CircuitBreaker()
         self.cluster = isinstance(client, RedisCluster)
         self._slots = asyncio.Semaphore(max_in_flight)
         self._init_lock = asyncio.Lock()
         self._feedback_limit = feedback_limit
-        self._plans: dict[SnapshotNeeds, _LoadPlan] = {}
+        self._max_decisions = max_decisions_per_customer
+        self._max_markers = max_events_per_customer
+        self._plans: dict[SnapshotNeeds, codec.LoadPlan] = {}
         self._closed = False
+        self._health_detail = ""
 
     @classmethod
     def from_url(
@@ -354,6 +198,7 @@ class RedisStore:
         cluster: bool | None = None,
         prefix: str = DEFAULT_PREFIX,
         default_timeout_s: float = DEFAULT_TIMEOUT_S,
+        max_timeout_s: float = DEFAULT_MAX_TIMEOUT_S,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         breaker: CircuitBreaker | None = None,
     ) -> RedisStore:
@@ -364,9 +209,12 @@ class RedisStore:
             scheme = scheme.removesuffix("+cluster")
             cluster = True if cluster is None else cluster
         plain = urlunsplit((scheme, *parts[1:]))
+        # Deadlines are enforced per call (asyncio.timeout); the sockets' timeout is only
+        # a backstop, above the longest call, so it never cuts a caller's deadline short.
+        backstop = max(max_timeout_s, default_timeout_s) + 1.0
         options: dict[str, Any] = {
-            "socket_timeout": default_timeout_s,
-            "socket_connect_timeout": default_timeout_s,
+            "socket_timeout": backstop,
+            "socket_connect_timeout": backstop,
             "retry": _no_retry(),
             # A new connection sends nothing before the first command: RESP2 needs
             # no HELLO, and no CLIENT SETINFO (redis-py 8 sends both by default).
@@ -383,6 +231,7 @@ class RedisStore:
             client,
             prefix=prefix,
             default_timeout_s=default_timeout_s,
+            max_timeout_s=max_timeout_s,
             max_in_flight=max_in_flight,
             breaker=breaker,
         )
@@ -391,6 +240,15 @@ class RedisStore:
     def client(self) -> Client:
         """The underlying redis-py client (for tests and tools; not for state access)."""
         return self._client
+
+    @property
+    def health_detail(self) -> str:
+        """Why the last :meth:`ping` answered ``False`` (``""`` after a ``True``)."""
+        return self._health_detail
+
+    def _epoch(self, customer_id: str) -> str:
+        """The state epoch marker a script of ``customer_id`` checks (same slot on a Cluster)."""
+        return epoch_key(self.prefix, slot_of(customer_id) if self.cluster else None)
 
     # ------------------------------------------------------------------ port
 
@@ -410,15 +268,16 @@ class RedisStore:
         if plan is None:
             if len(self._plans) >= 64:
                 self._plans.clear()
-            plan = self._plans[needs] = _load_plan(needs)
+            plan = self._plans[needs] = codec.load_plan(needs)
         reply = await self._run(
             "load",
             _SCRIPTS["load"],
-            keys[:6],
+            (*keys[:6], self._epoch(customer_id)),
             (request_id or "", plan.blob),
             timeout_s,
+            lost=0,
         )
-        record, pvals, jflat, evals, kvals = reply
+        _, clock_ms, version, record, pvals, jflat, evals, kvals = reply
         profile: dict[str, ProfileValue] = {}
         consent: dict[str, ConsentRecord] = {}
         segments: frozenset[str] = frozenset()
@@ -427,24 +286,27 @@ class RedisStore:
             if raw is None:
                 continue
             if kind == "t":
-                profile[name] = _decode_profile(_p_body(raw))
+                profile[name] = codec.decode_profile(raw)
             elif kind == "c":
-                consent[name] = _decode_consent(_p_body(raw))
+                consent[name] = codec.decode_consent(raw)
             else:
-                segments, segments_ms = _decode_segments_value(raw)
-        journeys = {name: _decode_journey_value(raw) for name, raw in _pairs(jflat)}
+                segments, segments_ms = codec.decode_segments_value(raw)
+        journeys = {name: codec.decode_journey_value(raw) for name, raw in codec.pairs(jflat)}
         if plan.event_types is None:
-            events = {name: _decode_counter(raw) for name, raw in _pairs(evals)}
+            events = {name: codec.decode_counter(raw) for name, raw in codec.pairs(evals)}
         else:
             events = {
-                name: _decode_counter(raw)
+                name: codec.decode_counter(raw)
                 for name, raw in zip(plan.event_types, evals, strict=True)
                 if raw is not None
             }
         caps: dict[str, list[int]] = {}
+        # Prune by the earlier of the two clocks: a caller whose clock runs ahead of Redis
+        # must not drop grants that are still inside their window by Redis's clock.
+        prune_ms = min(now_ms, int(clock_ms))
         for key, raw in zip(plan.cap_keys, kvals, strict=True):
             if raw is not None:
-                grants = _decode_caps(raw, now_ms)
+                grants = codec.decode_caps(raw, prune_ms)
                 if grants:
                     caps[key] = grants
         snapshot = CustomerSnapshot(
@@ -457,8 +319,10 @@ class RedisStore:
             journeys=journeys,
             caps=caps,
         )
-        replay = None if record is None else _decode_stored(record)
-        return Loaded(snapshot=snapshot, replay=replay)
+        replay = None if record is None else codec.decode_stored(record)
+        return Loaded(
+            snapshot=snapshot, replay=replay, now_ms=int(clock_ms), consent_version=int(version)
+        )
 
     async def commit_decision(
         self,
@@ -467,31 +331,65 @@ class RedisStore:
         *,
         ttl_s: float = DEFAULT_IDEMPOTENCY_TTL_S,
         timeout_s: float | None = None,
+        consent_version: int | None = None,
+        fingerprint: bytes = b"",
     ) -> CommitOutcome:
         keys = customer_keys(commit.customer_id, self.prefix)
         validate_id(commit.request_id, "request_id")
         plan = [
             commit.now_ms,
             commit.request_id,
-            _ms(ttl_s, "ttl_s"),
+            codec.milliseconds(ttl_s, "ttl_s"),
             [
                 [g.tracking_id, g.action, [[c.cap_id, c.key, c.window_ms, c.limit] for c in g.caps]]
                 for g in commit.grants
             ],
-            _journey_plan(commit.journeys),
+            codec.journey_plan(commit.journeys),
+            -1 if consent_version is None else consent_version,
+            self._max_decisions,
         ]
-        args = [_encode(plan), bytes(record), *(_journey_value(c.state) for c in commit.journeys)]
-        replayed, raw = await self._run(
+        args = [
+            codec.encode(plan),
+            bytes(record),
+            bytes(fingerprint),
+            *(codec.journey_value(c.state) for c in commit.journeys),
+        ]
+        reply = await self._run(
             "commit_decision",
             _SCRIPTS["commit"],
-            (keys.journeys, keys.caps, keys.records, keys.record_expiry),
+            (
+                keys.journeys,
+                keys.caps,
+                keys.records,
+                keys.record_expiry,
+                keys.profile,
+                self._epoch(commit.customer_id),
+            ),
             args,
             timeout_s,
+            lost=2,
         )
-        if replayed:
-            stored = _decode_stored(raw)
-            return CommitOutcome(record=stored.record, result=stored.result, replayed=True)
-        return CommitOutcome(record=bytes(record), result=_decode_commit_result(raw))
+        status = reply[0]
+        if status == 1:
+            stored = codec.decode_stored(reply[1])
+            return CommitOutcome(
+                record=stored.record,
+                result=stored.result,
+                fingerprint=stored.fingerprint,
+                replayed=True,
+            )
+        if status == 3:
+            return CommitOutcome(
+                record=bytes(record),
+                result=CommitResult(),
+                fingerprint=bytes(fingerprint),
+                consent_changed=True,
+            )
+        return CommitOutcome(
+            record=bytes(record),
+            result=codec.decode_commit_result(reply[1]),
+            fingerprint=bytes(fingerprint),
+        )
 
     async def apply_event(
         self,
@@ -504,19 +402,20 @@ class RedisStore:
         validate_id(effects.event_id, "event_id")
         plan = [
             effects.event_id,
-            _ms(dedup_ttl_s, "dedup_ttl_s"),
+            codec.milliseconds(dedup_ttl_s, "dedup_ttl_s"),
             self._feedback_limit,
             FEEDBACK_TTL_MS,
-            _journey_plan(effects.journeys),
+            codec.journey_plan(effects.journeys),
             [
                 [c.event_type, c.at_ms, c.bucket_ms, c.bucket_start_ms, c.count, c.retention_ms]
                 for c in effects.counters
             ],
+            self._max_markers,
         ]
         args = [
-            _encode(plan),
-            *(_journey_value(c.state) for c in effects.journeys),
-            *(_encode(fb) for fb in effects.feedback),
+            codec.encode(plan),
+            *(codec.journey_value(c.state) for c in effects.journeys),
+            *(codec.encode(fb) for fb in effects.feedback),
         ]
         reply = await self._run(
             "apply_event",
@@ -532,9 +431,9 @@ class RedisStore:
             return "duplicate"
         _, journey, has_expect, expect, has_found, found = reply
         raise StateConflict(
-            _text(journey),
-            _text(expect) if has_expect == 1 else None,
-            _text(found) if has_found == 1 else None,
+            codec.text(journey),
+            codec.text(expect) if has_expect == 1 else None,
+            codec.text(found) if has_found == 1 else None,
         )
 
     async def update_profile(
@@ -550,34 +449,39 @@ class RedisStore:
         ts, source = update.timestamp_ms, update.source
         # (FieldResult kind, name), in the order of apply_profile_update
         fields: list[tuple[str, str]] = []
+        # {field, kind, timestamp, flag, bumps the consent version}
         plan: list[list[str | int]] = []
         values: list[bytes] = []
         for name in sorted(update.traits):
             value = ProfileValue(value=update.traits[name], updated_ms=ts, source=source)
             fields.append(("trait", name))
-            plan.append(["t:" + name, "t", ts, "-"])
-            values.append(_trait_value(value))
+            plan.append(["t:" + name, "t", ts, "-", int(name == do_not_contact_attribute)])
+            values.append(codec.trait_value(value))
         if update.do_not_contact is not None:
             assert do_not_contact_attribute is not None
             value = ProfileValue(value=update.do_not_contact, updated_ms=ts, source=source)
             fields.append(("do_not_contact", do_not_contact_attribute))
-            plan.append(["t:" + do_not_contact_attribute, "t", ts, "-"])
-            values.append(_trait_value(value))
+            plan.append(["t:" + do_not_contact_attribute, "t", ts, "-", 1])
+            values.append(codec.trait_value(value))
         for c in update.consents:
             rec = ConsentRecord(
                 state=c.state, updated_ms=ts, source=source, expires_ms=c.expires_ms
             )
             fields.append(("consent", c.purpose))
-            plan.append(["c:" + c.purpose, "c", ts, "d" if c.state == "denied" else "g"])
-            values.append(_consent_value(rec))
+            plan.append(["c:" + c.purpose, "c", ts, "d" if c.state == "denied" else "g", 1])
+            values.append(codec.consent_value(rec))
         if update.segments is not None:
             fields.append(("segments", "segments"))
-            plan.append(["g", "g", ts, "-"])
-            values.append(_segments_value(frozenset(update.segments), ts))
+            plan.append(["g", "g", ts, "-", 0])
+            values.append(codec.segments_value(frozenset(update.segments), ts))
         if not fields:
             return ()
         reply = await self._run(
-            "update_profile", _SCRIPTS["profile"], keys[:1], [_encode(plan), *values], timeout_s
+            "update_profile",
+            _SCRIPTS["profile"],
+            keys[:1],
+            [codec.encode(plan), *values],
+            timeout_s,
         )
         return tuple(
             FieldResult(
@@ -591,58 +495,114 @@ class RedisStore:
 
     async def export_customer(self, customer_id: str) -> dict[str, Any]:
         keys = customer_keys(customer_id, self.prefix)
-        p, j, k, e, r, d, f = await self._run("export_customer", _SCRIPTS["export"], keys, (), None)
+        clock, p, j, k, e, f = await self._run(
+            "export_customer",
+            _SCRIPTS["export"],
+            (keys.profile, keys.journeys, keys.caps, keys.events, keys.feedback),
+            (),
+            None,
+        )
         profile: dict[str, ProfileValue] = {}
         consent: dict[str, ConsentRecord] = {}
         segments: frozenset[str] = frozenset()
         segments_ms = 0
-        for field, raw in _pairs(p):
+        for field, raw in codec.pairs(p):
             if field.startswith("t:"):
-                profile[field[2:]] = _decode_profile(_p_body(raw))
+                profile[field[2:]] = codec.decode_profile(raw)
             elif field.startswith("c:"):
-                consent[field[2:]] = _decode_consent(_p_body(raw))
+                consent[field[2:]] = codec.decode_consent(raw)
             elif field == "g":
-                segments, segments_ms = _decode_segments_value(raw)
+                segments, segments_ms = codec.decode_segments_value(raw)
         snapshot = CustomerSnapshot(
             customer_id=customer_id,
             profile=profile,
             consent=consent,
-            events={name: _decode_counter(raw) for name, raw in _pairs(e)},
+            events={name: codec.decode_counter(raw) for name, raw in codec.pairs(e)},
             segments=segments,
             segments_updated_ms=segments_ms,
-            journeys={name: _decode_journey_value(raw) for name, raw in _pairs(j)},
-            caps={name: _decode_caps(raw, None) for name, raw in _pairs(k)},
+            journeys={name: codec.decode_journey_value(raw) for name, raw in codec.pairs(j)},
+            caps={name: codec.decode_caps(raw, None) for name, raw in codec.pairs(k)},
         )
+        records = await self._pages((keys.record_expiry, keys.records), clock)
+        markers = await self._pages((keys.dedup,), clock)
         return build_export(
             snapshot,
-            decisions={rid: _decode_stored(raw) for rid, raw in _pairs(r)},
-            feedback=[_decode_feedback(raw) for raw in f],
-            applied_events=[_text(eid) for eid in d],
+            decisions={rid: codec.decode_stored(raw) for rid, raw in codec.pairs(records)},
+            feedback=[codec.decode_feedback(raw) for raw in f],
+            applied_events=[codec.text(eid) for eid in markers],
         )
+
+    async def _pages(self, keys: tuple[str, ...], clock: int) -> list[Any]:
+        """Every live entry of an expiry ZSET (with its hash values), read page by page."""
+        out: list[Any] = []
+        offset = 0
+        while True:
+            scanned, *entries = await self._run(
+                "export_customer",
+                _SCRIPTS["export_page"],
+                keys,
+                (int(clock), offset, EXPORT_PAGE),
+                None,
+            )
+            out += entries
+            offset += EXPORT_PAGE
+            if scanned < EXPORT_PAGE:
+                return out
 
     async def forget_customer(self, customer_id: str) -> int:
         keys = customer_keys(customer_id, self.prefix)
         return int(await self._run("forget_customer", _SCRIPTS["forget"], keys, (), None))
 
     async def ping(self) -> bool:
-        if self._closed or not self.breaker.allow():
+        """Health: every master can take a commit now and holds its state epoch marker.
+
+        One ``health.lua`` call per master (a script Redis refuses wherever it
+        would refuse a commit: full, read-only, failing persistence, loading,
+        busy, cluster down). Also the circuit breaker's half-open probe.
+        """
+        if self._closed:
+            self._health_detail = "store closed"
+            return False
+        if not self.breaker.allow():
+            self._health_detail = self._health_detail or "circuit open"
             return False
         try:
-            async with asyncio.timeout(min(self.default_timeout_s, 1.0)), self._slots:
-                # Under the same semaphore as every other call: the pool has
-                # exactly max_in_flight connections, and a health ping must
-                # never take one a decision is waiting for.
-                await self._client.ping()
-        except rex.ResponseError:
-            pass  # it answered
-        except Exception:  # never raises: any failure is "not serving"
+            async with asyncio.timeout(min(self.default_timeout_s, 1.0)):
+                if self.cluster and getattr(self._client, "_initialize", False):
+                    await self._initialize_cluster()
+                # Under the same semaphore as every other call: the pool has exactly
+                # max_in_flight connections, and a health check must never take one a
+                # decision is waiting for.
+                async with self._slots:
+                    missing = await self._probe()
+        except Exception as exc:  # never raises: any failure is "not serving"
             self.breaker.record_failure()
+            reason = unavailable_reason(exc) or "unexpected reply"
+            self._health_detail = f"{reason}: {str(exc)[:160] or type(exc).__name__}"
             return False
         except BaseException:
             self.breaker.release()
             raise
-        self.breaker.record_success()
+        self.breaker.record_success()  # it answered: the breaker is about reachability
+        if missing:
+            self._health_detail = f"{StateLost.HINT} ({missing})"
+            return False
+        self._health_detail = ""
         return True
+
+    async def _probe(self) -> str:
+        """``health.lua`` on every master; the masters missing their epoch marker ("" if none)."""
+        script = _SCRIPTS["health"]
+        if not self.cluster:
+            found = await self._eval(script, (epoch_key(self.prefix),), ())
+            return "" if found == 1 else "this Redis"
+        first: dict[str, int] = {}
+        for slot, nodes in self._client.nodes_manager.slots_cache.items():  # type: ignore[union-attr]
+            first.setdefault(nodes[0].name, slot)
+        found = await asyncio.gather(
+            *(self._eval(script, (epoch_key(self.prefix, slot),), ()) for slot in first.values())
+        )
+        return ", ".join(name for name, n in zip(first, found, strict=True) if n != 1)
 
     async def close(self) -> None:
         if self._closed:
@@ -650,30 +610,54 @@ class RedisStore:
         self._closed = True
         await self._client.aclose()
 
+    # ------------------------------------------------------------------ operations
+
+    async def init_state(self) -> int:
+        """Write the state epoch marker(s) where missing (``SET NX``); return how many were written.
+
+        One marker on a single node, one per slot (16,384) on a Cluster. Run by
+        ``arbiter state init``: for a new deployment, and after a loss once
+        profiles and consent have been re-seeded.
+        """
+        value = f"{uuid.uuid4().hex} {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}"
+        try:
+            async with asyncio.timeout(max(self.max_timeout_s, 10.0)):
+                if not self.cluster:
+                    written = await self._client.set(epoch_key(self.prefix), value, nx=True)
+                    return 1 if written else 0
+                await self._initialize_cluster()
+                pipe = self._client.pipeline()
+                for slot in range(SLOTS):
+                    pipe.set(epoch_key(self.prefix, slot), value, nx=True)
+                return sum(1 for written in await pipe.execute() if written)
+        except Exception as exc:
+            raise operation_error("init_state", exc) from exc
+
     # ------------------------------------------------------------------ extras
 
     async def seed(self, snapshot: CustomerSnapshot, *, timeout_s: float | None = None) -> None:
         """Replace a customer's profile, consent, segments, journeys, counters and caps
         with ``snapshot`` (tests, scenario runs and benchmarks; like ``MemoryStore.seed``).
-        Idempotency records, dedup markers and feedback are kept. Seeded cap lists
-        have no known window: they are not pruned on load, and live 400 days."""
+        Idempotency records, dedup markers and feedback are kept; the consent version
+        is bumped. Seeded cap lists have no known window: they are not pruned on load,
+        and live 400 days."""
         keys = customer_keys(snapshot.customer_id, self.prefix)
         p: list[str | bytes] = []
         for name, value in snapshot.profile.items():
-            p += ["t:" + name, _trait_value(value)]
+            p += ["t:" + name, codec.trait_value(value)]
         for name, rec in snapshot.consent.items():
-            p += ["c:" + name, _consent_value(rec)]
+            p += ["c:" + name, codec.consent_value(rec)]
         if snapshot.segments or snapshot.segments_updated_ms:
-            p += ["g", _segments_value(snapshot.segments, snapshot.segments_updated_ms)]
+            p += ["g", codec.segments_value(snapshot.segments, snapshot.segments_updated_ms)]
         j: list[str | bytes] = []
         for name, state in snapshot.journeys.items():
-            j += [name, _journey_value(state)]
+            j += [name, codec.journey_value(state)]
         k: list[str | bytes] = []
         for key, grants in snapshot.caps.items():
-            k += [key, _encode([0, *sorted(grants)])]
+            k += [key, codec.encode([0, *sorted(grants)])]
         e: list[str | bytes] = []
         for name, counter in snapshot.events.items():
-            e += [name, _counter_value(counter)]
+            e += [name, codec.counter_value(counter)]
         args: list[str | int | bytes] = [SEED_TTL_MS, SEED_TTL_MS]
         args += [len(p) // 2, len(j) // 2, len(k) // 2, len(e) // 2, *p, *j, *k, *e]
         await self._run("seed", _SCRIPTS["seed"], keys, args, timeout_s)
@@ -687,11 +671,20 @@ class RedisStore:
         keys: Sequence[str],
         args: Sequence[str | int | bytes],
         timeout_s: float | None,
+        *,
+        lost: int | None = None,
     ) -> Any:
-        """One script call under the deadline, the in-flight bound and the circuit breaker."""
+        """One script call under the deadline, the in-flight bound and the circuit breaker.
+
+        ``lost``: the reply status by which the script says the state epoch is
+        missing -- raised as :class:`StateLost`. Not a breaker failure: the
+        server answers at once, and each call must say why it fails.
+        """
         if self._closed:
             raise StoreUnavailable(operation, "store closed")
-        timeout = self.default_timeout_s if timeout_s is None else timeout_s
+        timeout = (
+            self.default_timeout_s if timeout_s is None else min(timeout_s, self.max_timeout_s)
+        )
         if timeout <= 0:
             # The caller's deadline has passed: not the server's fault, not a breaker failure.
             raise StoreUnavailable(operation, "deadline already passed")
@@ -703,25 +696,24 @@ class RedisStore:
                     await self._initialize_cluster()
                 async with self._slots:
                     reply = await self._eval(script, keys, args)
-        except rex.ResponseError as exc:
-            message = str(exc)
-            if message.startswith(_UNAVAILABLE_REPLIES):
-                self.breaker.record_failure()
-                raise StoreUnavailable(operation, message.split(" ", 1)[0]) from exc
-            self.breaker.record_success()  # the server answered
-            raise StoreError(f"{operation}: {script.name}.lua failed: {message}") from exc
-        except _UNAVAILABLE_ERRORS as exc:
+        except Exception as exc:
+            reason = unavailable_reason(exc)
+            if reason is None:
+                if isinstance(exc, rex.ResponseError):
+                    self.breaker.record_success()  # the server answered: it is there
+                else:
+                    self.breaker.release()  # refused before sending: no verdict on the server
+                raise StoreError(f"{operation}: {script.name}.lua failed: {exc}") from exc
             self.breaker.record_failure()
-            detail = (
-                f"timed out after {timeout:.3f}s"
-                if isinstance(exc, TimeoutError)
-                else type(exc).__name__
-            )
-            raise StoreUnavailable(operation, detail) from exc
+            if reason == "timeout":
+                reason = f"timed out after {timeout:.3f}s"
+            raise StoreUnavailable(operation, reason) from exc
         except BaseException:
             self.breaker.release()  # cancelled: no verdict on the server
             raise
         self.breaker.record_success()
+        if lost is not None and reply[0] == lost:
+            raise StateLost(operation)
         return reply
 
     async def _initialize_cluster(self) -> None:
@@ -743,5 +735,15 @@ class RedisStore:
         try:
             return await call("EVALSHA", script.sha, len(keys), *keys, *args)
         except rex.NoScriptError:
-            # The server has not got the script (restart, failover, SCRIPT FLUSH): nothing ran.
+            # The server has not got the script (restart, failover, SCRIPT FLUSH): nothing
+            # ran. EVAL caches it; a NOSCRIPT to EVAL too (a proxy without scripting) is
+            # classified as unavailable by the caller.
             return await call("EVAL", script.source, len(keys), *keys, *args)
+
+
+def operation_error(operation: str, exc: Exception) -> StoreError:
+    """An operator command's failure, classified like a script call's."""
+    reason = unavailable_reason(exc)
+    if reason is None:
+        return StoreError(f"{operation}: {exc}")
+    return StoreUnavailable(operation, f"{reason}: {exc}")

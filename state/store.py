@@ -15,8 +15,12 @@ contract suite, ``tests/contract/store_contract.py``, runs against both.
 
 Exceptions::
 
-    StoreError                   anything the state layer raises on purpose
-    └── StoreUnavailable         timeout, connection error, open circuit breaker
+    StoreError                   anything the state layer raises on purpose (a bug, if it
+    │                            reaches a caller: the store answered, but not as agreed)
+    ├── StoreMisconfigured       the store cannot keep state safely (evicting Redis)
+    └── StoreUnavailable         timeout, connection error, open circuit breaker, a server
+        │                        that says it cannot serve now (full, read-only, down...)
+        └── StateLost            the state epoch is missing: the data is gone
 
 plus ``ValueError`` for an invalid customer / request / event id (the
 server validates first; the store's check is the second line that keeps a
@@ -37,6 +41,15 @@ Fail-safe mapping for the server (DESIGN.md §3 "Fail safe"):
 - :meth:`Store.apply_event` / :meth:`Store.update_profile` raising
   :class:`StoreUnavailable`: ``UNAVAILABLE``; the caller retries with the
   same event id / source timestamp, which the store applies once.
+
+State epoch. A store that can lose its data underneath a running server
+(Redis restarted without persistence, ``FLUSHALL``, a failover to an empty
+node) keeps a marker written once by :meth:`Store.init_state` and checked
+by every read and decision commit: without it :meth:`Store.load` and
+:meth:`Store.commit_decision` raise :class:`StateLost` -- unavailable state,
+never "no consent recorded" -- until an operator re-seeds what can be
+re-seeded (profile and consent writes still work) and acknowledges with
+``arbiter state init``.
 """
 
 from __future__ import annotations
@@ -61,11 +74,15 @@ __all__ = [
     "DEFAULT_IDEMPOTENCY_TTL_S",
     "FEEDBACK_LIMIT",
     "ID_PATTERN",
+    "MAX_DECISIONS_PER_CUSTOMER",
+    "MAX_EVENT_MARKERS_PER_CUSTOMER",
     "CommitOutcome",
     "EventOutcome",
     "Loaded",
+    "StateLost",
     "Store",
     "StoreError",
+    "StoreMisconfigured",
     "StoreUnavailable",
     "StoredDecision",
     "build_export",
@@ -87,12 +104,22 @@ DEFAULT_EVENT_DEDUP_TTL_S: Final = 7 * 24 * 3600.0
 # Feedback records kept per customer (newest win). Feedback is also emitted
 # to the decision log; the store's copy is for export and recent lookups.
 FEEDBACK_LIMIT: Final = 1000
+# Idempotency records and event dedup markers kept per customer; beyond these the
+# record / marker that expires first goes (ties: the smallest id). Evicting early only
+# matters to a client retrying a request after this many newer ones for the same
+# customer; journey states keep their own dedup keys against a re-entry.
+MAX_DECISIONS_PER_CUSTOMER: Final = 1_000
+MAX_EVENT_MARKERS_PER_CUSTOMER: Final = 10_000
 
 EventOutcome = Literal["applied", "duplicate"]
 
 
 class StoreError(Exception):
     """Base of the errors the state layer raises on purpose."""
+
+
+class StoreMisconfigured(StoreError):
+    """The store is set up so that it could silently lose state (e.g. an evicting Redis)."""
 
 
 class StoreUnavailable(StoreError):
@@ -108,6 +135,19 @@ class StoreUnavailable(StoreError):
         super().__init__(
             f"store unavailable during {operation}" + (f": {detail}" if detail else "")
         )
+
+
+class StateLost(StoreUnavailable):
+    """The state epoch marker is missing: the store's data was lost (see the module docstring)."""
+
+    HINT: Final = (
+        "state epoch missing: the store lost its data (restart without persistence, "
+        "flush, failover to an empty node); re-seed profiles and consent, then run "
+        "`arbiter state init`"
+    )
+
+    def __init__(self, operation: str, where: str = "") -> None:
+        super().__init__(operation, self.HINT + (f" ({where})" if where else ""))
 
 
 def validate_id(value: str, field: str = "customer_id") -> str:
@@ -136,10 +176,15 @@ class StoredDecision(msgspec.Struct, frozen=True, kw_only=True):
     replay. The store treats ``record`` as opaque bytes (by convention
     UTF-8 JSON from ``msgspec.json.encode``; :meth:`Store.export_customer`
     shows it as text).
+
+    ``fingerprint`` identifies the request the record answers (the server's
+    digest of the request without its id, opaque to the store): a request
+    that reuses the id with a different body is refused, not replayed.
     """
 
     record: bytes
     result: CommitResult
+    fingerprint: bytes = b""
 
 
 class Loaded(msgspec.Struct, frozen=True, kw_only=True):
@@ -148,10 +193,21 @@ class Loaded(msgspec.Struct, frozen=True, kw_only=True):
     When ``replay`` is set the server answers from it and does not run the
     engine or commit (DESIGN.md §3 step 2); ``snapshot`` is still filled so
     that a store does not need a second code path.
+
+    ``now_ms`` is the store's own clock at the read when the store is shared
+    by several servers (Redis ``TIME``): cap windows must be judged by one
+    clock, so the server decides and commits at this time instead of its
+    own. ``None`` for an in-process store (its clock is the server's).
+    ``consent_version`` changes whenever a consent (or the do-not-contact
+    attribute) of the customer changes; pass it back to
+    :meth:`Store.commit_decision` so that a revocation landing between the
+    read and the commit wins.
     """
 
     snapshot: CustomerSnapshot
     replay: StoredDecision | None = None
+    now_ms: int | None = None
+    consent_version: int = 0
 
 
 class CommitOutcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -162,15 +218,22 @@ class CommitOutcome(msgspec.Struct, frozen=True, kw_only=True):
     ``record`` / ``result`` are the *stored* ones, which the server must
     answer with instead of its own. Otherwise ``record`` is the record just
     stored and ``result`` says which grants were accepted / rejected.
+
+    ``consent_changed`` is ``True`` when the customer's consent version was
+    no longer the one the decision was made on: nothing was applied and no
+    record stored (``record`` is the caller's, ``result`` empty); decide
+    again on a fresh read.
     """
 
     record: bytes
     result: CommitResult
     replayed: bool = False
+    fingerprint: bytes = b""
+    consent_changed: bool = False
 
     @property
     def stored(self) -> StoredDecision:
-        return StoredDecision(record=self.record, result=self.result)
+        return StoredDecision(record=self.record, result=self.result, fingerprint=self.fingerprint)
 
 
 @runtime_checkable
@@ -232,17 +295,25 @@ class Store(Protocol):
         *,
         ttl_s: float = DEFAULT_IDEMPOTENCY_TTL_S,
         timeout_s: float | None = None,
+        consent_version: int | None = None,
+        fingerprint: bytes = b"",
     ) -> CommitOutcome:
         """Commit a decision in ONE atomic step (``policies.effects``, "Decision commit").
 
+        0. No state epoch: raise :class:`StateLost`, nothing applied.
         1. If ``commit.request_id`` already has a record for this customer:
-           apply nothing, return it with ``replayed=True``.
-        2. Re-check and count every grant in order, exactly as
+           apply nothing, return it with ``replayed=True`` (and its
+           ``fingerprint``: the caller compares).
+        2. If ``consent_version`` is given and the customer's is no longer
+           it: apply nothing, store nothing, ``consent_changed=True``.
+        3. Re-check and count every grant in order, exactly as
            :func:`policies.effects.apply_commit` (caps are never overshot,
            also under concurrent commits from many processes).
-        3. Journey changes, each only if its precondition holds (skipped
+        4. Journey changes, each only if its precondition holds (skipped
            otherwise, reported in ``result.skipped_journeys``).
-        4. Store ``(record, result)`` under the request id for ``ttl_s``.
+        5. Store ``(record, result, fingerprint)`` under the request id for
+           ``ttl_s``; beyond :data:`MAX_DECISIONS_PER_CUSTOMER` records the
+           one that expires first is evicted.
 
         An empty commit still stores the record (a retry must replay).
         Never retried by the store: a retry could double-count.
@@ -262,7 +333,9 @@ class Store(Protocol):
         ``dedup_ttl_s``); nothing changed. ``"applied"``: journey changes,
         counters and feedback were written, as
         :func:`policies.effects.apply_effects`, and the event id is
-        remembered for ``dedup_ttl_s``.
+        remembered for ``dedup_ttl_s`` (at most
+        :data:`MAX_EVENT_MARKERS_PER_CUSTOMER` markers; the one that
+        expires first is evicted).
 
         Raises :class:`policies.effects.StateConflict` when a journey
         change's precondition fails: nothing is written and the event is
@@ -297,7 +370,9 @@ class Store(Protocol):
         """Everything stored about one customer, as JSON-able builtins (privacy export).
 
         The shape is :func:`build_export`'s, identical for every store.
-        Records and markers past their TTL are not included.
+        Records and markers past their TTL are not included. Works for any
+        history size (a store reads long histories in pages; the pages of a
+        customer written to meanwhile need not be one snapshot).
         """
         ...
 
@@ -312,7 +387,25 @@ class Store(Protocol):
         ...
 
     async def ping(self) -> bool:
-        """Whether the store answers now (for the health service); never raises."""
+        """Whether the store can serve now (for the health service); never raises.
+
+        ``False`` also when it answers but cannot take writes (full, read-only,
+        cluster down) or its state epoch is missing; :attr:`health_detail` says why.
+        """
+        ...
+
+    @property
+    def health_detail(self) -> str:
+        """Why the last :meth:`ping` answered ``False`` (``""`` after a ``True``)."""
+        ...
+
+    async def init_state(self) -> int:
+        """Write the state epoch where it is missing; return how many markers were written.
+
+        Run once for a new deployment, and after a loss once the state has
+        been re-seeded (``arbiter state init``): it declares the store's
+        current contents the state of record.
+        """
         ...
 
     async def close(self) -> None:
@@ -324,6 +417,7 @@ class _DecisionExport(msgspec.Struct, frozen=True, kw_only=True):
     request_id: str
     record: str
     result: CommitResult
+    fingerprint: str
 
 
 class _Export(msgspec.Struct, frozen=True, kw_only=True):
@@ -349,7 +443,8 @@ def build_export(
 
         {"customer_id": ..., "profile": {...}, "consent": {...}, "events": {...},
          "segments": [...], "segments_updated_ms": ..., "journeys": {...}, "caps": {...},
-         "decisions": [{"request_id", "record" (text), "result"}], sorted by request id,
+         "decisions": [{"request_id", "record" (text), "result", "fingerprint" (hex)}],
+         sorted by request id,
          "feedback": [...], "applied_events": [...] (sorted)}
     """
     # Through JSON and back: plain dicts, lists, str keys -- what a store that keeps
@@ -364,6 +459,7 @@ def build_export(
                         request_id=rid,
                         record=d.record.decode("utf-8", errors="replace"),
                         result=d.result,
+                        fingerprint=d.fingerprint.hex(),
                     )
                     for rid, d in sorted(decisions.items())
                 ],

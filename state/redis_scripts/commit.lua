@@ -1,14 +1,20 @@
 #!lua
 -- commit: one decision, atomically -- idempotency, per-grant cap re-check + count, journey CAS.
 -- Mirrors policies.effects.apply_commit exactly (the contract suite compares it with MemoryStore).
--- KEYS: j k r q (see state/redis_keys.py)
--- ARGV: msgpack plan, record, journey state values (one per change, in order)
---       plan = {now_ms, request_id, ttl_ms, grants, changes}
+-- KEYS: j k r q p (see state/redis_keys.py), then the state epoch marker of the customer's slot
+-- ARGV: msgpack plan, record, request fingerprint, journey state values (one per change, in order)
+--       plan = {now_ms, request_id, ttl_ms, grants, changes, consent_version (-1: unchecked),
+--               max_records}
 --       grants = {{tracking_id, action, {{cap_id, key, window_ms, limit}...}}...}
 --       changes = {{journey, has_expect (0/1), expect_last_event_id}...}
--- Returns {1, stored record} when request_id already has a live record (nothing applied),
--- else {0, msgpack result} where result = {{granted...}, {{tracking_id, action, cap_id, key}...},
--- {skipped journeys...}}.
+-- Returns {2} when the epoch marker is missing (state lost: nothing applied); {1, stored record}
+-- when request_id already has a live record (nothing applied); {3} when the consent version is
+-- no longer the one the decision was made on (nothing applied, nothing stored); else
+-- {0, msgpack result} where result = {{granted...}, {{tracking_id, action, cap_id, key}...},
+-- {skipped journeys...}}. A stored record is <n>:<m>:<result (n)><fingerprint (m)><record>.
+if redis.call('EXISTS', KEYS[6]) == 0 then
+  return {2}
+end
 local t = redis.call('TIME')
 local clock = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local plan = cmsgpack.unpack(ARGV[1])
@@ -19,6 +25,9 @@ if exp and tonumber(exp) > clock then
   if stored then
     return {1, stored}
   end
+end
+if plan[6] >= 0 and tonumber(redis.call('HGET', KEYS[5], 'v') or '0') ~= plan[6] then
+  return {3}
 end
 
 local now = plan[1]
@@ -120,7 +129,7 @@ end
 local found = {}
 local skipped = {}
 for n, ch in ipairs(plan[5]) do
-  local journey, value = ch[1], ARGV[2 + n]
+  local journey, value = ch[1], ARGV[3 + n]
   local cur = found[journey]
   if cur == nil then
     local raw = redis.call('HGET', KEYS[1], journey)
@@ -136,12 +145,24 @@ for n, ch in ipairs(plan[5]) do
 end
 
 local result = cmsgpack.pack({granted, rejected, skipped})
-redis.call('HSET', KEYS[3], rid, string.format('%d:', #result) .. result .. ARGV[2])
+local header = string.format('%d:%d:', #result, #ARGV[3])
+redis.call('HSET', KEYS[3], rid, header .. result .. ARGV[3] .. ARGV[2])
 redis.call('ZADD', KEYS[4], string.format('%d', clock + ttl), rid)
 local old = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', clock, 'LIMIT', 0, 100)
 if #old > 0 then
   redis.call('HDEL', KEYS[3], unpack(old))
   redis.call('ZREM', KEYS[4], unpack(old))
+end
+-- At most max_records per customer: evict the soonest to expire (in chunks: unpack is bounded).
+local extra = redis.call('ZCARD', KEYS[4]) - plan[7]
+while extra > 0 do
+  local gone = redis.call('ZPOPMIN', KEYS[4], math.min(extra, 1000))
+  local ids = {}
+  for j = 1, #gone, 2 do
+    ids[#ids + 1] = gone[j]
+  end
+  redis.call('HDEL', KEYS[3], unpack(ids))
+  extra = extra - #ids
 end
 if redis.call('PTTL', KEYS[3]) < ttl or redis.call('PTTL', KEYS[4]) < ttl then
   redis.call('PEXPIRE', KEYS[3], string.format('%d', ttl))

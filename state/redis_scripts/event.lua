@@ -3,7 +3,8 @@
 -- Mirrors policies.effects.apply_effects (dedup and feedback are the store's part).
 -- KEYS: j e d f (see state/redis_keys.py)
 -- ARGV: msgpack plan, journey state values (one per change, in order), feedback records
---       plan = {event_id, dedup_ttl_ms, feedback_limit, feedback_ttl_ms, changes, counters}
+--       plan = {event_id, dedup_ttl_ms, feedback_limit, feedback_ttl_ms, changes, counters,
+--               max_markers}
 --       changes = {{journey, has_expect (0/1), expect_last_event_id}...}
 --       counters = {{event_type, at_ms, bucket_ms, bucket_start_ms, count, retention_ms}...}
 -- Returns {1} applied, {0} duplicate, or {2, journey, has_expect, expect, has_found, found}
@@ -116,10 +117,14 @@ if #ARGV >= first then
   end
 end
 
--- Remember the event id; drop expired markers.
+-- Remember the event id; drop expired markers, then the soonest to expire beyond the bound.
 local ttl = plan[2]
 redis.call('ZADD', KEYS[3], string.format('%d', clock + ttl), eid)
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', clock)
+local extra = redis.call('ZCARD', KEYS[3]) - plan[7]
+if extra > 0 then
+  redis.call('ZPOPMIN', KEYS[3], extra)
+end
 if redis.call('PTTL', KEYS[3]) < ttl then
   redis.call('PEXPIRE', KEYS[3], string.format('%d', ttl))
 end

@@ -1,22 +1,27 @@
 #!lua flags=no-writes
 -- load: one customer's snapshot parts and the idempotency record of a request, in one round trip.
--- KEYS: p j k e r q (see state/redis_keys.py)
+-- KEYS: p j k e r q (see state/redis_keys.py), then the state epoch marker of the customer's slot
 -- ARGV: request_id ("" = none), msgpack plan
 --       {want_journeys (0/1), {p fields...}, all_events (0/1), {event types...}, {cap keys...}}
--- Returns {record or nil, {p values}, {journey, value, ...}, events, {cap values}} where events is
--- {type, value, ...} (all) or {values} (listed). Read-only; record expiry by the server clock.
+-- Returns {0} when the epoch marker is missing (the state was lost), else
+-- {1, server clock ms, consent version, record or nil, {p values}, {journey, value, ...}, events,
+-- {cap values}} where events is {type, value, ...} (all) or {values} (listed). Read-only; record
+-- expiry by the server clock, which is also the clock the caller decides at.
+if redis.call('EXISTS', KEYS[7]) == 0 then
+  return {0}
+end
+local t = redis.call('TIME')
+local clock = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local rid = ARGV[1]
 local plan = cmsgpack.unpack(ARGV[2])
 local record = false
 if rid ~= '' then
   local exp = redis.call('ZSCORE', KEYS[6], rid)
-  if exp then
-    local t = redis.call('TIME')
-    if tonumber(exp) > tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) then
-      record = redis.call('HGET', KEYS[5], rid)
-    end
+  if exp and tonumber(exp) > clock then
+    record = redis.call('HGET', KEYS[5], rid)
   end
 end
+local version = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 local profile = {}
 if #plan[2] > 0 then
   profile = redis.call('HMGET', KEYS[1], unpack(plan[2]))
@@ -35,4 +40,4 @@ local caps = {}
 if #plan[5] > 0 then
   caps = redis.call('HMGET', KEYS[3], unpack(plan[5]))
 end
-return {record, profile, journeys, events, caps}
+return {1, clock, version, record, profile, journeys, events, caps}

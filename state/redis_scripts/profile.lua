@@ -5,13 +5,15 @@
 -- KEYS: p (see state/redis_keys.py)
 -- ARGV: msgpack plan, then one stored value per field, in order
 --       plan = {{field, kind ('t' trait / 'c' consent / 'g' segments), timestamp_ms,
---                flag ('-', 'g', 'd')}...}
--- Returns {applied (0/1), stored_ms, ...} per field, in order.
+--                flag ('-', 'g', 'd'), bumps (1: a consent or the do-not-contact trait)}...}
+-- Returns {applied (0/1), stored_ms, ...} per field, in order. An applied field that bumps
+-- increments the consent version (field v) once per call: see commit.lua.
 local plan = cmsgpack.unpack(ARGV[1])
 local cache = {}
 local out = {}
+local bump = false
 for n, f in ipairs(plan) do
-  local field, kind, ts, flag = f[1], f[2], f[3], f[4]
+  local field, kind, ts, flag, bumps = f[1], f[2], f[3], f[4], f[5]
   local cur = cache[field]
   if cur == nil then
     local raw = redis.call('HGET', KEYS[1], field)
@@ -34,10 +36,16 @@ for n, f in ipairs(plan) do
     redis.call('HSET', KEYS[1], field, ARGV[1 + n])
     cur = {ms = ts, flag = flag}
     out[#out + 1] = 1
+    if bumps == 1 then
+      bump = true
+    end
   else
     out[#out + 1] = 0
   end
   cache[field] = cur
   out[#out + 1] = cur.ms
+end
+if bump then
+  redis.call('HINCRBY', KEYS[1], 'v', 1)
 end
 return out

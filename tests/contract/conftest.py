@@ -65,8 +65,12 @@ async def memory_store(request: pytest.FixtureRequest) -> AsyncIterator[MadeStor
         clock.advance(seconds)
 
     store = MemoryStore(clock=clock)
+
+    async def lose(customer_id: str) -> None:
+        store.lose_state()
+
     try:
-        yield MadeStore(store, advance=advance)
+        yield MadeStore(store, advance=advance, lose=lose)
     finally:
         await store.close()
 

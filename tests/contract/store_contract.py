@@ -56,7 +56,13 @@ from arbiter.policies.snapshot import (
     SnapshotNeeds,
     cap_count,
 )
-from arbiter.state.store import CommitOutcome, Store, StoredDecision
+from arbiter.state.store import (
+    MAX_DECISIONS_PER_CUSTOMER,
+    CommitOutcome,
+    StateLost,
+    Store,
+    StoredDecision,
+)
 
 T = TypeVar("T")
 
@@ -70,10 +76,13 @@ class MadeStore:
     ``advance``: an async callable moving the store's TTL clock forward by
     that many seconds (a ``ManualClock`` for MemoryStore). ``None``: the
     store runs on real time, and the harness sleeps instead.
+    ``lose``: an async callable doing to one customer what a restart
+    without persistence does (its data and the state epoch gone).
     """
 
     store: Store
     advance: Callable[[float], Coroutine[Any, Any, None]] | None = None
+    lose: Callable[[str], Coroutine[Any, Any, None]] | None = None
 
 
 # A factory is an async generator function: it receives the pytest request
@@ -1039,6 +1048,7 @@ def test_export_and_forget_one_customer(store: Store, store_case: StoreCase) -> 
             "request_id": "r1",
             "record": record("r1", who=cid).decode(),
             "result": {"granted": ["d.a"], "rejected": [], "skipped_journeys": []},
+            "fingerprint": "",
         }
     ]
     assert [f["event_id"] for f in doc["feedback"]] == ["e1"]
@@ -1159,3 +1169,131 @@ def test_idempotency_records_and_dedup_markers_expire(store: Store, store_case: 
 
 def test_ping_answers(store: Store, store_case: StoreCase) -> None:
     assert store_case.run(store.ping()) is True
+
+
+# =========================================================================== idempotency fingerprints
+
+
+def test_a_replay_carries_the_fingerprint_of_the_request_it_answers(
+    store: Store, store_case: StoreCase
+) -> None:
+    """The store keeps the request's fingerprint with its record, so that the server can refuse
+    a request id reused for a different request instead of replaying a foreign answer."""
+    cid = store_case.customer()
+    run = store_case.run
+    c = commit(cid, "r1", T0, grant("a", cap("daily", limit=3)))
+    first = run(store.commit_decision(c, record("r1"), ttl_s=60, fingerprint=b"body-A"))
+    assert first.fingerprint == b"body-A" and not first.replayed
+    other = commit(cid, "r1", T0, grant("b", cap("daily", limit=3)))
+    again = run(store.commit_decision(other, record("r1", b=1), ttl_s=60, fingerprint=b"body-B"))
+    assert again.replayed and again.fingerprint == b"body-A" and again.record == record("r1")
+    loaded = run(store.load(cid, everything(cap_keys=["daily"]), T0, request_id="r1"))
+    assert loaded.replay is not None and loaded.replay.fingerprint == b"body-A"
+    assert used(loaded.snapshot, "daily", T0) == 1
+    [exported] = run(store.export_customer(cid))["decisions"]
+    assert exported["fingerprint"] == b"body-A".hex()
+
+
+# =========================================================================== consent version
+
+
+def test_a_consent_change_between_read_and_commit_wins(store: Store, store_case: StoreCase) -> None:
+    cid = store_case.customer()
+    run = store_case.run
+    needs = everything(purposes=["email_marketing"], cap_keys=["daily"])
+    run(store.update_profile(consent(cid, T0, "email_marketing", "granted")))
+    read = run(store.load(cid, needs, T0))
+    # A trait write is not a consent change.
+    run(store.update_profile(profile(cid, T0 + 1, tier="gold")))
+    assert run(store.load(cid, needs, T0)).consent_version == read.consent_version
+
+    # The revocation lands between the decision's read and its commit.
+    run(store.update_profile(consent(cid, T0 + 2, "email_marketing", "denied")))
+    c = commit(cid, "r1", T0, grant("a", cap("daily", limit=3)))
+    out = run(
+        store.commit_decision(c, record("r1"), ttl_s=60, consent_version=read.consent_version)
+    )
+    assert out.consent_changed and not out.replayed and out.result == CommitResult()
+    fresh = run(store.load(cid, needs, T0, request_id="r1"))
+    assert fresh.replay is None  # nothing stored: the retry decides again
+    assert used(fresh.snapshot, "daily", T0) == 0  # nothing counted
+    assert fresh.consent_version != read.consent_version
+
+    # Decided again on the fresh read, the commit goes through.
+    out = run(
+        store.commit_decision(c, record("r1"), ttl_s=60, consent_version=fresh.consent_version)
+    )
+    assert out.result.granted == ("d.a",) and not out.consent_changed
+    # A stale (ignored) consent write changes nothing, so it is not a change either.
+    run(store.update_profile(consent(cid, T0, "email_marketing", "granted")))
+    assert run(store.load(cid, needs, T0)).consent_version == fresh.consent_version
+
+
+def test_a_do_not_contact_write_changes_the_consent_version(
+    store: Store, store_case: StoreCase
+) -> None:
+    cid = store_case.customer()
+    run = store_case.run
+    before = run(store.load(cid, everything(), T0)).consent_version
+    update = ProfileUpdate(customer_id=cid, source="crm", timestamp_ms=T0, do_not_contact=True)
+    run(store.update_profile(update, do_not_contact_attribute="dnc"))
+    after = run(store.load(cid, everything(), T0)).consent_version
+    assert after != before
+
+
+# =========================================================================== bounds
+
+
+def test_idempotency_records_are_bounded_per_customer(store: Store, store_case: StoreCase) -> None:
+    """At most MAX_DECISIONS_PER_CUSTOMER records: the ones that expire first go."""
+    cid = store_case.customer()
+    n = MAX_DECISIONS_PER_CUSTOMER + 5
+    # Distinct TTLs: record i expires before record i + 1 in both stores' clocks.
+    for batch in range(0, n, 100):
+        store_case.gather(
+            store.commit_decision(
+                commit(cid, f"r{i:05d}", T0), record(f"r{i:05d}"), ttl_s=600 + 2 * i
+            )
+            for i in range(batch, min(n, batch + 100))
+        )
+    doc = store_case.run(store.export_customer(cid))
+    kept = [d["request_id"] for d in doc["decisions"]]
+    assert len(kept) == MAX_DECISIONS_PER_CUSTOMER
+    assert kept == [f"r{i:05d}" for i in range(5, n)]
+
+
+# =========================================================================== state epoch
+
+
+def test_lost_state_is_unavailable_until_initialised(store: Store, store_case: StoreCase) -> None:
+    """After a loss (a restart without persistence), reads and commits raise StateLost --
+    never an empty snapshot, which would read as "no consent recorded" -- until init_state;
+    profile writes (re-seeding) work meanwhile."""
+    lose = store_case.made.lose
+    assert lose is not None
+    cid = store_case.customer()
+    run = store_case.run
+    run(store.update_profile(consent(cid, T0, "email_marketing", "denied")))
+    run(lose(cid))
+    with pytest.raises(StateLost):
+        run(store.load(cid, everything(purposes=["email_marketing"]), T0))
+    with pytest.raises(StateLost):
+        run(store.commit_decision(commit(cid, "r1", T0, grant("a")), record("r1"), ttl_s=60))
+    # (Health is checked per node -- one slot per Cluster master -- so it is not asserted for a
+    # single customer's slot here; tests/reliability/test_state_epoch.py checks whole nodes.)
+    run(store.update_profile(consent(cid, T0, "email_marketing", "denied")))  # re-seed
+    assert run(store.init_state()) >= 1
+    snap = load(store_case, cid, everything(purposes=["email_marketing"]))
+    assert snap.consent["email_marketing"].state == "denied"
+    assert run(store.init_state()) == 0  # already initialised: nothing written
+
+
+def test_load_reports_the_shared_clock_if_the_store_has_one(
+    store: Store, store_case: StoreCase
+) -> None:
+    """``now_ms``: the clock every server sharing the store decides at (None: in-process)."""
+    import time
+
+    loaded = store_case.run(store.load(store_case.customer(), everything(), T0))
+    if loaded.now_ms is not None:
+        assert abs(loaded.now_ms - time.time() * 1000) < 5_000

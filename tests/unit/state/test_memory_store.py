@@ -306,6 +306,7 @@ def test_build_export_is_plain_json_with_a_fixed_shape() -> None:
             "request_id": "r2",
             "record": "\ufffd",
             "result": {"granted": ["t"], "rejected": [], "skipped_journeys": []},
+            "fingerprint": "",
         }
     ]
 
