@@ -2,7 +2,11 @@
 
 Lifecycle of :class:`ArbiterServer`:
 
-1. :meth:`~ArbiterServer.start` binds the port and starts serving with the
+1. :meth:`~ArbiterServer.start` checks the store's deployment (a Redis
+   whose ``maxmemory-policy`` evicts keys is refused: ``StoreMisconfigured``,
+   unless ``--redis-allow-eviction``; a Redis that does not answer yet is
+   checked again before health first turns ``SERVING``), binds the port and
+   starts serving with the
    health service at ``NOT_SERVING`` (load balancers and the Docker health
    check keep traffic away), then watches readiness. With ``http_listen``
    set, the HTTP listener (:mod:`server.http_server`) starts in the same
@@ -10,8 +14,9 @@ Lifecycle of :class:`ArbiterServer`:
 2. :meth:`~ArbiterServer.load_policy` compiles the policy set off the event
    loop and publishes it (:mod:`server.registry`).
 3. Health turns ``SERVING`` once a policy is active **and** the store
-   answers ``ping``; it is re-checked every ``readiness_interval_s`` and
-   drops back to ``NOT_SERVING`` while the store does not answer.
+   answers ``ping`` (for Redis: every master takes writes and holds its
+   state epoch); it is re-checked every ``readiness_interval_s`` and drops
+   back to ``NOT_SERVING`` while the store cannot serve, logging why.
 Every call passes the guard first (:mod:`arbiter.server.security`): TLS
 (mutual with a client CA) on the gRPC port and ``/metrics``, caller
 identity, roles. Certificates, JWKS and API key files are reloaded on
@@ -52,7 +57,7 @@ from arbiter.server.security.grpc_guard import GuardInterceptor
 from arbiter.server.security.guard import Guard
 from arbiter.server.security.reload import Reloader
 from arbiter.server.security.tls import ServerCertificates, TlsError
-from arbiter.state.store import Store
+from arbiter.state.store import Store, StoreMisconfigured, StoreUnavailable
 from arbiter.v1 import admin_pb2, admin_pb2_grpc, decision_pb2, decision_pb2_grpc
 
 __all__ = ["DECISION_SERVICE", "ArbiterServer", "make_store", "run", "serve"]
@@ -129,6 +134,8 @@ class ArbiterServer:
         self._readiness: asyncio.Task[None] | None = None
         self._stopping = False
         self._metrics_server: MetricsServer | None = None
+        self._deployment_checked = not settings.redis_url
+        self._not_ready_detail = ""
         self._watch_stop = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
         self.http: HttpListener | None = None
@@ -139,7 +146,14 @@ class ArbiterServer:
         return f"{host}:{self.port}"
 
     async def start(self) -> None:
-        """Bind and start serving (health ``NOT_SERVING`` until ready). ``OSError`` if the port is taken."""
+        """Bind and start serving (health ``NOT_SERVING`` until ready). ``OSError`` if the port is taken,
+        ``StoreMisconfigured`` if the store could lose state silently (see the module docstring)."""
+        try:
+            await self._check_deployment()
+        except StoreUnavailable as exc:
+            _log.warning(
+                "cannot check the store's deployment yet (%s); checking when it answers", exc
+            )
         server = grpc.aio.server(
             interceptors=(GuardInterceptor(self.guard),), options=_SERVER_OPTIONS
         )
@@ -254,17 +268,43 @@ class ArbiterServer:
         await self.health.set("", status)
         await self.health.set(DECISION_SERVICE, status)
 
+    async def _check_deployment(self) -> None:
+        """A Redis must not evict keys (unless allowed); checked once, when it first answers."""
+        if self._deployment_checked:
+            return
+        from arbiter.state.redis_admin import EVICTING_POLICIES, check_deployment
+        from arbiter.state.redis_store import RedisStore
+
+        if isinstance(self.store, RedisStore):
+            allowed = self.settings.redis_allow_eviction
+            policies = await check_deployment(self.store, allow_eviction=allowed)
+            if evicting := {n: p for n, p in policies.items() if p in EVICTING_POLICIES}:
+                _log.warning("serving on an evicting Redis (--redis-allow-eviction): %s", evicting)
+        self._deployment_checked = True
+
     async def _check_ready(self) -> bool:
         ready = self.registry.current is not None and await self.store.ping()
+        if ready and not self._deployment_checked:
+            try:
+                await self._check_deployment()
+            except (StoreMisconfigured, StoreUnavailable) as exc:
+                _log.error("not serving: %s", exc)
+                ready = False
         if self._stopping:
             return False
         await self._set_health(_SERVING if ready else _NOT_SERVING)
         if ready and not self._ready.is_set():
             _log.info("ready: health SERVING")
             self._ready.set()
-        elif not ready and self._ready.is_set():
-            _log.warning("not ready: store does not answer; health NOT_SERVING")
+        elif not ready and self.registry.current is not None:
+            # Once per change of reason, not once per second.
+            detail = self.store.health_detail or "the store does not answer"
+            if self._ready.is_set() or detail != self._not_ready_detail:
+                _log.warning("not ready: %s; health NOT_SERVING", detail)
             self._ready.clear()
+            self._not_ready_detail = detail
+        if ready:
+            self._not_ready_detail = ""
         return ready
 
     async def _watch_readiness(self) -> None:
@@ -296,6 +336,10 @@ async def serve(settings: Settings, *, store: Store | None = None) -> int:
         _log.error("%s", exc)
         for line in getattr(exc, "diagnostics", ()):
             _log.error("%s", line)
+        return 2
+    except StoreMisconfigured as exc:
+        _log.error("refusing to serve: %s (or start with --redis-allow-eviction)", exc)
+        await server.store.close()
         return 2
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from importlib import metadata
 from typing import Protocol
 
-from arbiter.server import cli_auth, cli_cel, cli_policy, cli_serve
+from arbiter.server import cli_auth, cli_cel, cli_policy, cli_serve, cli_state
 
 __all__ = ["COMMAND_GROUPS", "CommandGroup", "build_parser", "main"]
 
@@ -27,7 +27,7 @@ class CommandGroup(Protocol):
 
 
 # Add a group here: ``from arbiter.server import cli_policy`` and append it.
-COMMAND_GROUPS: tuple[CommandGroup, ...] = (cli_auth, cli_cel, cli_policy, cli_serve)
+COMMAND_GROUPS: tuple[CommandGroup, ...] = (cli_auth, cli_cel, cli_policy, cli_serve, cli_state)
 
 
 def _version() -> str:

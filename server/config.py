@@ -81,6 +81,7 @@ class Settings:
     http_listen: str = ""
     # Browser origins allowed by CORS on the HTTP listener (``*`` = any); empty = no CORS.
     cors_origins: tuple[str, ...] = ()
+    redis_allow_eviction: bool = False
 
     @property
     def metrics_address(self) -> str:
@@ -213,6 +214,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
     Option("http_listen", "http.listen", _http_listen, DEFAULT_HTTP_LISTEN, "HTTP address for Connect (JSON, binary), gRPC-Web and curl; `off` = none", "HOST:PORT"),
     Option("cors_origins", "http.cors_origins", _origins, (), "browser origins allowed to call the HTTP port (comma-separated; `*` = any)", "ORIGINS"),
     Option("insecure", "insecure", _bool, False, "allow a non-loopback address without TLS and auth"),
+    Option("redis_allow_eviction", "redis_allow_eviction", _bool, False, "serve on a Redis whose maxmemory-policy evicts keys (an evicted consent or cap is forgotten)"),
 )  # fmt: skip
 
 
@@ -272,6 +274,7 @@ class ConfigFile(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     idempotency_ttl: Duration | None = None
     store_timeout: Duration | None = None
     insecure: bool | None = None
+    redis_allow_eviction: bool | None = None
     metrics: MetricsSection | None = None
     http: HttpSection | None = None
     tls: TlsSection | None = None
@@ -449,6 +452,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         insecure=values["insecure"],
         http_listen=values["http_listen"],
         cors_origins=values["cors_origins"],
+        redis_allow_eviction=values["redis_allow_eviction"],
     )
 
 

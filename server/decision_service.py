@@ -8,6 +8,12 @@ none. Errors go through the one table in :mod:`server.errors`.
 (this servicer) and Connect / gRPC-Web (:mod:`server.connect_service`)
 both call it with a :class:`~server.errors.CallContext`.
 
+One clock: when the store has a clock shared by every server (Redis
+``TIME``, returned by the read as ``Loaded.now_ms``), a decision is made at
+that time and committed at it plus the server's monotonic time since the
+read, so rolling windows are judged by one clock whatever each server's own
+clock says; an in-process store shares the server's clock.
+
 Decide (DESIGN.md §3): validate -> load (one round trip, with the
 idempotency lookup) -> replay a stored decision as it is, or run the engine
 -> commit in one atomic step (unless ``dry_run``) -> drop the grants the
@@ -124,6 +130,19 @@ def _load_budget(context: Any, default_s: float) -> float:
     if remaining is None:
         return default_s
     return min(float(remaining) - _RESERVE_S, 3600.0) / 2
+
+
+def _clock(loaded: Loaded, own_ms: int) -> tuple[int, float]:
+    """The decision's time (the store's shared clock if it has one) and the local instant it was read."""
+    return (own_ms if loaded.now_ms is None else loaded.now_ms), time.monotonic()
+
+
+def _stamped(commit: DecisionCommit, loaded: Loaded, read_at: float) -> DecisionCommit:
+    """``commit`` at the store's clock now: the read's time plus the monotonic time since."""
+    if loaded.now_ms is None:
+        return commit
+    elapsed_ms = round((time.monotonic() - read_at) * 1000)
+    return msgspec.structs.replace(commit, now_ms=loaded.now_ms + elapsed_ms)
 
 
 class DecisionService(decision_pb2_grpc.DecisionServiceServicer):  # type: ignore[misc]
@@ -257,6 +276,7 @@ class DecisionService(decision_pb2_grpc.DecisionServiceServicer):  # type: ignor
         loaded, unavailable = await self._load(
             active, domain.customer_id, now_ms, None if dry_run else domain.request_id, context
         )
+        now_ms, read_at = _clock(loaded, now_ms)
         if loaded.replay is not None:
             METRICS.replays.labels("Decide").inc()
             replay = loaded.replay
@@ -270,7 +290,7 @@ class DecisionService(decision_pb2_grpc.DecisionServiceServicer):  # type: ignor
             if decision.degradations:
                 METRICS.degraded.inc()
             return convert.decide_response(decision, dry_run=dry_run)
-        report, winner = await self._commit(decision, commit, context)
+        report, winner = await self._commit(decision, _stamped(commit, loaded, read_at), context)
         if winner is not None:  # a concurrent duplicate committed first: its answer wins
             METRICS.replays.labels("Decide").inc()
             return convert.decide_response(settle(winner, report), replayed=True)
@@ -320,6 +340,7 @@ class DecisionService(decision_pb2_grpc.DecisionServiceServicer):  # type: ignor
             return self._check_answer(refused, version)
         key = query.record_key
         loaded, unavailable = await self._load(active, request.customer_id, now_ms, key, context)
+        now_ms, read_at = _clock(loaded, now_ms)
         if loaded.replay is not None:
             METRICS.replays.labels("Check").inc()
             replay = loaded.replay
@@ -333,7 +354,7 @@ class DecisionService(decision_pb2_grpc.DecisionServiceServicer):  # type: ignor
             if answer.degradations:
                 METRICS.degraded.inc()
             return self._check_answer(answer, version)
-        report, winner = await self._commit(answer, commit, context)
+        report, winner = await self._commit(answer, _stamped(commit, loaded, read_at), context)
         if winner is not None:
             METRICS.replays.labels("Check").inc()
             answer = winner
@@ -419,7 +440,7 @@ class DecisionService(decision_pb2_grpc.DecisionServiceServicer):  # type: ignor
                 active.policy,
                 loaded.snapshot,
                 event,
-                now_ms,
+                now_ms if loaded.now_ms is None else loaded.now_ms,
                 paused_journeys=active.paused_journeys,
             )
             timeout = max(_remaining(context, self.store_timeout_s), _MIN_STORE_S)

@@ -6,13 +6,16 @@ is imported: put this directory on ``sys.path`` and ``import server_procs``.
 
 - :func:`write_test_policies` copies ``examples/policies`` and adds a
   transactional in-app surface with one always-on action capped at
-  ``limit`` per 24 h (no consent purpose, not held out), plus an optional
+  ``limit`` per ``window`` (24 h by default; no consent purpose, not held out), plus an optional
   consent default that allows unset ``personalization`` in every region
   (so fresh customers without a profile see the consent-gated banner).
 - :class:`ServerProcess` runs ``python -m server.cli serve`` on a free
   127.0.0.1 port (and its HTTP listener on another), logs to a file, waits
   for health ``SERVING`` and stops with SIGTERM (SIGKILL after a grace
-  period).
+  period). On Redis it first runs ``arbiter state init`` (a new
+  deployment), unless told not to.
+- :func:`state_init` runs ``arbiter state init`` (also what an operator
+  does after a loss).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 __all__ = [
     "EXAMPLES",
+    "FAKETIME_LIB",
     "ROOT",
     "SERVICE_ACTION",
     "SERVICE_CHANNEL",
@@ -41,12 +45,23 @@ __all__ = [
     "ServerProcess",
     "free_port",
     "health_status",
+    "state_init",
     "write_test_policies",
 ]
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 EXAMPLES: Final = ROOT / "examples" / "policies"
 HOST: Final = "127.0.0.1"
+
+# libfaketime (Debian package `faketime`): runs a server with its clock shifted.
+FAKETIME_LIB: Final = next(
+    (
+        str(p)
+        for p in Path("/usr/lib").glob("*/faketime/libfaketimeMT.so.1")
+        if p.exists()
+    ),
+    "",
+)
 
 SERVICE_CHANNEL: Final = "service_in_app"
 SERVICE_PLACEMENT: Final = "service_slot"
@@ -69,7 +84,7 @@ actions:
     priority: 50
     value: 0.0
     caps:
-      - {{id: service_notice_daily, limit: __LIMIT__, window: 24h, include_transactional: true}}
+      - {{id: service_notice_daily, limit: __LIMIT__, window: __WINDOW__, include_transactional: true}}
     payload: {{title: Your box ships tomorrow}}
 """
 
@@ -82,12 +97,18 @@ def free_port() -> int:
 
 
 def write_test_policies(
-    directory: Path, *, limit: int = 3, allow_unset_personalization: bool = False
+    directory: Path,
+    *,
+    limit: int = 3,
+    window: str = "24h",
+    allow_unset_personalization: bool = False,
 ) -> Path:
-    """``examples/policies`` plus the capped service action, written to ``directory``/policies."""
+    """``examples/policies`` plus the capped service action (``limit`` per ``window``),
+    written to ``directory``/policies."""
     target = directory / "policies"
     shutil.copytree(EXAMPLES, target, ignore=shutil.ignore_patterns("tests"))
-    (target / "service.yaml").write_text(_SERVICE_YAML.replace("__LIMIT__", str(limit)))
+    service = _SERVICE_YAML.replace("__LIMIT__", str(limit)).replace("__WINDOW__", window)
+    (target / "service.yaml").write_text(service)
     if allow_unset_personalization:
         path = target / "consent.yaml"
         doc: dict[str, Any] = yaml.safe_load(path.read_text())
@@ -96,6 +117,24 @@ def write_test_policies(
         )
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return target
+
+
+def state_init(redis_url: str, timeout_s: float = 30.0) -> str:
+    """``arbiter state init --redis-url URL``; its output. Raises if it fails."""
+    env = {**os.environ}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    out = subprocess.run(
+        [sys.executable, "-m", "arbiter.server.cli", "state", "init", "--redis-url", redis_url],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"arbiter state init failed: {out.stdout}{out.stderr}")
+    return out.stdout
 
 
 def health_status(
@@ -139,6 +178,8 @@ class ServerProcess:
         argv: tuple[str, ...] | None = None,
         env: dict[str, str] | None = None,
         channel_credentials: grpc.ChannelCredentials | None = None,
+        init_state: bool = True,
+        clock_offset: str = "",
     ) -> None:
         self.policies = policies
         self.channel_credentials = channel_credentials
@@ -149,6 +190,16 @@ class ServerProcess:
         self.extra_args = extra_args
         self.argv = argv
         self.env = env
+        self.init_state = init_state
+        if clock_offset:  # e.g. "+10m": this server's wall clock runs 10 minutes ahead
+            if not FAKETIME_LIB:
+                raise RuntimeError("libfaketime is not installed (apt-get install faketime)")
+            self.env = {
+                **(env or {}),
+                "LD_PRELOAD": FAKETIME_LIB,
+                "FAKETIME": clock_offset,
+                "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+            }
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -166,6 +217,8 @@ class ServerProcess:
         return self.proc.pid
 
     def start(self, *, wait_s: float = 30.0) -> ServerProcess:
+        if self.redis_url and self.init_state:
+            state_init(self.redis_url)
         if self.argv is not None:
             args = [
                 sys.executable,

@@ -5,8 +5,8 @@
   it exactly 3 times (answers and the stored cap list agree), 20 rounds.
 - Faults through the service: a background load of Decide calls with a
   100 ms deadline while the Redis server is frozen (SIGSTOP) and later killed
-  and restarted on the same port. No consent-gated or capped grant while it
-  is unavailable, every call answered within its deadline, normal service
+  and restarted empty on the same port (lost state until ``arbiter state
+  init``). No consent-gated or capped grant while it is unavailable, every call answered within its deadline, normal service
   within 5 s of Redis coming back, health NOT_SERVING during the outage.
 
 The policy set is ``examples/policies`` plus a transactional in-app surface
@@ -47,6 +47,7 @@ from server_procs import (  # noqa: E402
     SERVICE_CHANNEL,
     SERVICE_PLACEMENT,
     ServerProcess,
+    state_init,
     write_test_policies,
 )
 
@@ -370,8 +371,13 @@ async def _fault_scenario(
             redis_server.kill()
             await asyncio.sleep(1.5)
             await asyncio.to_thread(redis_server.start)
+            # Restarted empty: lost state, not new customers -- nothing gated is granted
+            # until the operator acknowledges (arbiter state init).
+            await asyncio.sleep(1.0)
+            acknowledging = timeline.now()
+            await asyncio.to_thread(state_init, redis_server.url)
             restarted = timeline.now()
-            timeline.outages.append(("SIGKILL+restart", killed, restarted))
+            timeline.outages.append(("SIGKILL+restart until state init", killed, acknowledging))
             results["restart_recovery_s"] = await _recovered(
                 calls, restarted, RECOVERY_LIMIT_S, timeline
             )
@@ -447,6 +453,7 @@ def test_fail_safe_through_the_service_when_redis_is_frozen_then_killed_and_rest
         f"{int(results['unrecorded_grants'])} of them not stored in Redis"
     )
     late = [c for c in calls if c.code is grpc.StatusCode.DEADLINE_EXCEEDED]
+    print(f"late calls started at {[round(c.start, 2) for c in late]}; phases {timeline.outages}")
     if late:
         failures.append(f"{len(late)} calls not answered within the deadline: {late[:3]}")
     if max_latency > DEADLINE_S + SLACK_S:
