@@ -35,8 +35,8 @@ class ServerHandle:
     """An :class:`ArbiterServer` running on a private event loop in a daemon thread.
 
     ``store`` is any ``Store`` (a fresh ``MemoryStore`` by default, the
-    ``RedisStore`` of ``redis_url=`` when given); further keyword arguments
-    are :class:`Settings` fields (``tls=``, ``auth=``, ...).
+    ``RedisStore`` of ``redis_url=`` when given, its state epoch initialised);
+    further keyword arguments are :class:`Settings` fields (``tls=``, ``auth=``, ...).
     """
 
     def __init__(
@@ -62,6 +62,8 @@ class ServerHandle:
         self.loop = uvloop.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
+        if self.settings.redis_url:
+            self.call(self.store.init_state())  # a new deployment: arbiter state init
         self.call(self.server.start())
         if load_policy:
             self.call(self.server.load_policy())

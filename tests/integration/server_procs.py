@@ -55,11 +55,7 @@ HOST: Final = "127.0.0.1"
 
 # libfaketime (Debian package `faketime`): runs a server with its clock shifted.
 FAKETIME_LIB: Final = next(
-    (
-        str(p)
-        for p in Path("/usr/lib").glob("*/faketime/libfaketimeMT.so.1")
-        if p.exists()
-    ),
+    (str(p) for p in Path("/usr/lib").glob("*/faketime/libfaketimeMT.so.1") if p.exists()),
     "",
 )
 

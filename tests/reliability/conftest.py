@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 
 _HERE = Path(__file__).resolve().parent
+# Appended, not prepended: other suites import their own `conftest` by name.
 for _path in (str(_HERE.parent), str(_HERE.parent / "integration"), str(_HERE)):
     if _path not in sys.path:
-        sys.path.insert(0, _path)
+        sys.path.append(_path)
 
 from hostile import TABLES, render  # noqa: E402
 from redis_support import RedisServer  # noqa: E402

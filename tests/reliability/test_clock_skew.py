@@ -51,7 +51,7 @@ async def _rounds(addresses: list[str]) -> list[tuple[int, Counter[str]]]:
         for _ in range(ROUNDS):
             customer = f"skew-{uuid.uuid4().hex[:12]}"
 
-            async def one(i: int) -> tuple[int, Any]:
+            async def one(i: int, customer: str = customer) -> tuple[int, Any]:
                 request = decision_pb2.DecideRequest(
                     request_id=uuid.uuid4().hex,
                     customer_id=customer,
