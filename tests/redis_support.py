@@ -94,8 +94,17 @@ def _command(port: int, *args: str, timeout: float = 2.0) -> str:
 class RedisServer:
     """One private ``redis-server`` process: start, stop, freeze (SIGSTOP), thaw, kill, restart."""
 
-    def __init__(self, port: int | None = None, *, cluster: bool = False) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        cluster: bool = False,
+        args: tuple[str, ...] = (),
+        node_timeout_ms: int = 5000,
+    ) -> None:
         self.cluster = cluster
+        self.extra_args = args  # more redis-server options, e.g. ("--enable-debug-command", "yes")
+        self.node_timeout_ms = node_timeout_ms
         self.port = port if port is not None else free_port(cluster_bus=cluster)
         self.dir = Path(tempfile.mkdtemp(prefix=f"arbiter-redis-{self.port}-"))
         self.proc: subprocess.Popen[bytes] | None = None
@@ -129,8 +138,9 @@ class RedisServer:
                 "--cluster-config-file",
                 str(self.dir / "nodes.conf"),
                 "--cluster-node-timeout",
-                "5000",
+                str(self.node_timeout_ms),
             ]
+        args += list(self.extra_args)
         self.proc = subprocess.Popen(
             args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )
@@ -184,10 +194,15 @@ class RedisServer:
 
 
 class RedisClusterServers:
-    """A real local Redis Cluster: ``masters`` nodes, no replicas, all 16384 slots covered."""
+    """A real local Redis Cluster: ``masters`` masters with ``replicas`` replicas each, all 16384
+    slots covered; ``node_timeout_ms`` is how long a silent master takes to be failed over."""
 
-    def __init__(self, masters: int = 3) -> None:
-        self.nodes = [RedisServer(cluster=True) for _ in range(masters)]
+    def __init__(self, masters: int = 3, *, replicas: int = 0, node_timeout_ms: int = 5000) -> None:
+        self.replicas = replicas
+        self.nodes = [
+            RedisServer(cluster=True, node_timeout_ms=node_timeout_ms)
+            for _ in range(masters * (1 + replicas))
+        ]
 
     @property
     def url(self) -> str:
@@ -209,7 +224,7 @@ class RedisClusterServers:
                     "create",
                     *(f"{HOST}:{n.port}" for n in self.nodes),
                     "--cluster-replicas",
-                    "0",
+                    str(self.replicas),
                     "--cluster-yes",
                 ],
                 capture_output=True,
