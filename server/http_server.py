@@ -221,6 +221,10 @@ class HttpListener:
         config.bind = [f"fd://{sock.detach()}"]  # hypercorn owns the descriptor from here on
         config.graceful_timeout = self._grace
         config.keep_alive_timeout = 75.0  # longer than common proxies' idle timeouts
+        # Hypercorn closes a connection after 1,000 requests by default; over
+        # HTTP/2 that GOAWAY strands in-flight streams (clients time out).
+        # Clients keep connections for their lifetime, as on the gRPC port.
+        config.keep_alive_max_requests = 2**62
         config.accesslog = None
         config.include_server_header = False
         hypercorn_log = logging.getLogger("hypercorn.error")

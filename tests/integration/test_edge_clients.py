@@ -198,6 +198,54 @@ def _http_file_requests(path: Path) -> list[tuple[str, str]]:
     return out
 
 
+def test_one_http2_connection_serves_thousands_of_calls(server: ServerProcess) -> None:
+    """Cleartext HTTP/2 (prior knowledge): 2,400 Decides over one connection all answer in time.
+
+    Hypercorn's default closes a connection after 1,000 requests; over HTTP/2
+    that stranded the streams in flight, and their callers timed out.
+    """
+    import asyncio
+
+    from connectrpc.compat import google_protobuf_binary_codec
+    from connectrpc.errors import ConnectError
+    from connectrpc.protocol import ProtocolType
+    from pyqwest import Client, HTTPTransport, HTTPVersion
+
+    from arbiter.v1 import decision_pb2
+    from arbiter.v1.decision_connect import DecisionServiceClient
+
+    async def run() -> list[str]:
+        client = DecisionServiceClient(
+            server.http_url,
+            protocol=ProtocolType.CONNECT,
+            codec=google_protobuf_binary_codec(),
+            send_compression=None,
+            http_client=Client(HTTPTransport(http_version=HTTPVersion.HTTP2)),
+        )
+        failures: list[str] = []
+
+        async def caller(n: int) -> None:
+            for i in range(600):
+                request = decision_pb2.DecideRequest(
+                    request_id=f"h2-{n}-{i}",
+                    customer_id="h2-c",
+                    placement="home_banner",
+                    dry_run=True,
+                )
+                try:
+                    await client.decide(request, timeout_ms=3000)
+                except ConnectError as exc:
+                    failures.append(f"{n}/{i}: {exc.code.name}: {exc.message}")
+
+        try:
+            await asyncio.gather(*(caller(n) for n in range(4)))
+        finally:
+            await client.close()
+        return failures
+
+    assert asyncio.run(run()) == []
+
+
 # --------------------------------------------------------------------------- CORS
 
 
