@@ -347,7 +347,7 @@ def add_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str] | None
         help="YAML config file; flags and ARBITER_* variables override it [ARBITER_CONFIG]",
     )
     for option in OPTIONS:
-        default = "" if option.default in (None, "") else f" (default {option.default})"
+        default = "" if option.default in (None, "", ()) else f" (default {option.default})"
         if option.parse is _bool:
             parser.add_argument(
                 option.flag,

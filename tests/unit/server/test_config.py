@@ -136,3 +136,38 @@ def test_serve_reports_every_settings_problem(capsys: pytest.CaptureFixture[str]
     err = capsys.readouterr().err
     assert "--log-level: invalid log level `loud`" in err
     assert "--metrics-port: invalid port `x`" in err
+
+
+def test_http_listener_is_on_by_default_and_can_be_turned_off() -> None:
+    assert settings(["--policies", "p"]).http_listen == "127.0.0.1:8080"
+    assert settings(["--policies", "p", "--http-listen", "off"]).http_listen == ""
+    assert settings(["--policies", "p"], {"ARBITER_HTTP_LISTEN": "127.0.0.1:9090"}).http_listen == (
+        "127.0.0.1:9090"
+    )
+    assert problems(["--policies", "p", "--http-listen", "8080"]) == [
+        "--http-listen: expected HOST:PORT, got `8080`"
+    ]
+
+
+def test_cors_origins_from_flag_env_and_file(tmp_path: Path) -> None:
+    assert settings(["--policies", "p"]).cors_origins == ()
+    assert settings(
+        ["--policies", "p", "--cors-origins", "https://a.example, http://127.0.0.1:8000/"]
+    ).cors_origins == ("https://a.example", "http://127.0.0.1:8000")
+    assert settings(["--policies", "p"], {"ARBITER_CORS_ORIGINS": "*"}).cors_origins == ("*",)
+    config = tmp_path / "arbiter.yaml"
+    config.write_text(
+        "policies: p\nhttp:\n  listen: 127.0.0.1:8181\n  cors_origins: [https://app.example]\n"
+    )
+    loaded = settings(["--config", str(config)])
+    assert (loaded.http_listen, loaded.cors_origins) == ("127.0.0.1:8181", ("https://app.example",))
+    assert problems(["--policies", "p", "--cors-origins", "app.example"]) == [
+        "--cors-origins: expected http(s)://HOST[:PORT] or *, got `app.example`"
+    ]
+
+
+def test_a_public_http_listener_needs_tls_and_auth() -> None:
+    exposed = settings(["--policies", "p", "--http-listen", "0.0.0.0:8080"])
+    assert exposure_problems(exposed) == [
+        "HTTP listens on 0.0.0.0:8080 without TLS and authentication"
+    ]
