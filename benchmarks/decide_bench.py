@@ -30,7 +30,7 @@ What it does:
    saturated; a driver at >= 85 % means the level is client-bound.
 
 The verdict line names the highest level where neither is saturated and
-whether Redis-backed Decide p99 is under 10 ms there (DESIGN.md §7).
+whether Redis-backed Decide p99 is under 10 ms there (``docs/architecture.md``, "Targets").
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ coroutines run ops back to back on one event loop (uvloop when installed)
 for ``--seconds`` each; every call is timed. Reported per store and level:
 ops/s and p50 / p99 of load, commit and the whole op, in microseconds.
 
-The client's CPU dominates (DESIGN.md §6), so figures at concurrency 1 are
+The client's CPU dominates (``docs/state-redis.md``, "Benchmark"), so figures at concurrency 1 are
 latency and figures at high concurrency are the client's throughput limit.
 """
 

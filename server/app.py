@@ -9,10 +9,10 @@ Lifecycle of :class:`ArbiterServer`:
    starts serving with the
    health service at ``NOT_SERVING`` (load balancers and the Docker health
    check keep traffic away), then watches readiness. With ``http_listen``
-   set, the HTTP listener (:mod:`server.http_server`) starts in the same
-   event loop, on the same :class:`DecisionService`.
+   set, the HTTP listener (:mod:`arbiter.server.http_server`) starts in the
+   same event loop, on the same :class:`~arbiter.server.service.DecisionCore`.
 2. :meth:`~ArbiterServer.load_policy` compiles the policy set off the event
-   loop and publishes it (:mod:`server.registry`).
+   loop and publishes it (:mod:`arbiter.server.registry`).
 3. Health turns ``SERVING`` once a policy is active **and** the store
    answers ``ping`` (for Redis: every master takes writes and holds its
    state epoch); it is re-checked every ``readiness_interval_s`` and drops
@@ -57,7 +57,8 @@ from arbiter.server.security.grpc_guard import GuardInterceptor
 from arbiter.server.security.guard import Guard
 from arbiter.server.security.reload import Reloader
 from arbiter.server.security.tls import ServerCertificates, TlsError
-from arbiter.state.store import Store, StoreMisconfigured, StoreUnavailable
+from arbiter.server.service import DecisionCore
+from arbiter.state import Store, StoreMisconfigured, StoreUnavailable, open_store
 from arbiter.v1 import admin_pb2, admin_pb2_grpc, decision_pb2, decision_pb2_grpc
 
 __all__ = ["DECISION_SERVICE", "ArbiterServer", "make_store", "run", "serve"]
@@ -82,16 +83,7 @@ _SERVER_OPTIONS: Final = (
 
 def make_store(settings: Settings) -> Store:
     """The store the settings ask for: embedded ``MemoryStore``, or Redis when a URL is given."""
-    if not settings.redis_url:
-        from arbiter.state.memory import MemoryStore
-
-        return MemoryStore()
-    from arbiter.state.redis_store import RedisStore
-
-    store: Store = RedisStore.from_url(
-        settings.redis_url, default_timeout_s=settings.store_timeout_s
-    )
-    return store
+    return open_store(settings.redis_url, default_timeout_s=settings.store_timeout_s)
 
 
 class ArbiterServer:
@@ -112,12 +104,14 @@ class ArbiterServer:
         self.settings = settings
         self.store: Store = store if store is not None else make_store(settings)
         self.registry = registry if registry is not None else PolicyRegistry()
-        self.service = DecisionService(
+        # The transport-neutral service; the gRPC servicer and the HTTP listener adapt it.
+        self.core = DecisionCore(
             self.registry,
             self.store,
             idempotency_ttl_s=settings.idempotency_ttl_s,
             store_timeout_s=settings.store_timeout_s,
         )
+        self.service = DecisionService(self.core)
         self.admin = AdminService()
         self.health = health.aio.HealthServicer()
         self.certificates = ServerCertificates(settings.tls) if settings.tls else None
@@ -179,7 +173,7 @@ class ArbiterServer:
         await self._set_health(_NOT_SERVING)
         if self.settings.http_listen:
             self.http = HttpListener(
-                build_app(self.service, self.settings.cors_origins, self.guard, self.admin),
+                build_app(self.core, self.settings.cors_origins, self.guard, self.admin),
                 self.settings.http_listen,
                 grace_period_s=self.settings.grace_period_s,
                 log_level=logging.getLogger("arbiter").getEffectiveLevel(),
@@ -272,8 +266,7 @@ class ArbiterServer:
         """A Redis must not evict keys (unless allowed); checked once, when it first answers."""
         if self._deployment_checked:
             return
-        from arbiter.state.redis_admin import EVICTING_POLICIES, check_deployment
-        from arbiter.state.redis_store import RedisStore
+        from arbiter.state import EVICTING_POLICIES, RedisStore, check_deployment
 
         if isinstance(self.store, RedisStore):
             allowed = self.settings.redis_allow_eviction

@@ -8,9 +8,10 @@ calls are audit-logged with their outcome, as by the gRPC interceptor).
 Then:
 
 - DecisionService: the protobuf request and a :class:`ConnectCall` go to
-  :meth:`DecisionService.invoke`, the entry the gRPC servicer uses; a
-  :class:`~server.errors.CallFailed` becomes a ``ConnectError`` with the same
-  code and message (:func:`server.errors.connect_code`).
+  :meth:`~arbiter.server.service.DecisionCore.invoke`, the entry the gRPC
+  servicer uses; a :class:`~arbiter.server.errors.CallFailed` becomes a
+  ``ConnectError`` with the same code and message
+  (:func:`arbiter.server.errors.connect_code`).
 - AdminService: the very servicer the gRPC port registers is called with a
   context whose ``abort`` raises the matching ``ConnectError``.
 
@@ -29,13 +30,13 @@ from connectrpc.code import Code
 from connectrpc.errors import ConnectError
 from connectrpc.request import RequestContext
 
-from arbiter.server.decision_service import DecisionService
 from arbiter.server.errors import CallFailed, connect_code
 from arbiter.server.security.audit import audit
 from arbiter.server.security.grpc_guard import CALLER
 from arbiter.server.security.guard import Guard
 from arbiter.server.security.identity import AuthError, Identity
 from arbiter.server.security.roles import rule_for
+from arbiter.server.service import DecisionCore
 from arbiter.v1 import admin_pb2, decision_pb2
 
 __all__ = ["ConnectAdminService", "ConnectCall", "ConnectDecisionService"]
@@ -46,7 +47,7 @@ _AUTH_HEADERS = ("authorization", "x-api-key")
 
 
 class ConnectCall:
-    """A :class:`~server.errors.CallContext` over a connectrpc ``RequestContext``.
+    """A :class:`~arbiter.server.service.CallContext` over a connectrpc ``RequestContext``.
 
     The deadline is the caller's ``connect-timeout-ms`` (Connect) or
     ``grpc-timeout`` (gRPC-Web) header, as connectrpc parsed it. ``abort``
@@ -110,7 +111,7 @@ async def _guarded(
 class ConnectDecisionService:
     """``arbiter.v1.DecisionService`` for connectrpc (the generated ``DecisionService`` protocol)."""
 
-    def __init__(self, service: DecisionService, guard: Guard | None = None) -> None:
+    def __init__(self, service: DecisionCore, guard: Guard | None = None) -> None:
         self._service = service
         self._guard = guard
 

@@ -1,42 +1,42 @@
-"""The one table that maps domain errors to status codes (gRPC and Connect), and what a call carries.
+"""The one table that maps domain errors to a status, for every transport (gRPC codes; Connect's mirror them).
 
-======================================  ====================  ==========================================
-domain error                            status                message to the client
-======================================  ====================  ==========================================
-``validation.ValidationError``          INVALID_ARGUMENT      ``<field>: <why>`` (never the raw value)
-``registry.PolicyNotLoaded``            UNAVAILABLE           no policy loaded yet (retryable)
-``state.store.StoreUnavailable``        UNAVAILABLE           customer state unavailable (retryable)
-``policies.journeys.StateUnavailable``  UNAVAILABLE           customer state unavailable (retryable)
-``policies.effects.StateConflict``      ABORTED               concurrent update, retry (after the
-                                                              servicer's own bounded retries)
-``TimeoutError``                        DEADLINE_EXCEEDED     deadline exceeded
-anything else                           INTERNAL              ``internal error (ref <id>)``
-======================================  ====================  ==========================================
+==========================================  ====================  ======================================
+domain error                                status                message to the client
+==========================================  ====================  ======================================
+``parse.ValidationError``                   INVALID_ARGUMENT      ``<field>: <why>`` (never the value)
+``registry.PolicyNotLoaded``                UNAVAILABLE           no policy loaded yet (retryable)
+``arbiter.state.StoreUnavailable``          UNAVAILABLE           customer state unavailable (retryable)
+``arbiter.policies.StateUnavailableError``  UNAVAILABLE           customer state unavailable (retryable)
+``arbiter.policies.StateConflict``          ABORTED               concurrent update, retry (after the
+                                                                  service's own bounded retries)
+``TimeoutError``                            DEADLINE_EXCEEDED     deadline exceeded
+anything else                               INTERNAL              ``internal error (ref <id>)``
+==========================================  ====================  ======================================
 
 Connect and gRPC-Web answers use the same table: Connect's codes mirror
 gRPC's one for one (:func:`connect_code`), so a refusal reads the same on
-every protocol. Decide and Check do not let ``StoreUnavailable`` reach this table on their
-read path: they answer fail-safe instead (DESIGN.md §3). Details of
-unexpected errors are logged with a reference id that the client's message
-carries; the client never sees a stack trace or an ``UNKNOWN`` status.
+every protocol. Decide and Check do not let ``StoreUnavailable`` reach this
+table on their read path: they answer fail-safe instead
+(``docs/architecture.md``, "Fail safe"). Details of unexpected errors are
+logged with a reference id that the client's message carries; the client
+never sees a stack trace or an ``UNKNOWN`` status.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
-from typing import Final, NamedTuple, Protocol
+from typing import Final, NamedTuple
 
 import grpc
 from connectrpc.code import Code as ConnectCode
 
 from arbiter.policies import StateConflict, StateUnavailableError
+from arbiter.server.parse import ValidationError
 from arbiter.server.registry import PolicyNotLoaded
-from arbiter.server.validation import ValidationError
-from arbiter.state.store import StoreUnavailable
+from arbiter.state import StoreUnavailable
 
-__all__ = ["CallContext", "CallFailed", "Status", "connect_code", "status_for"]
+__all__ = ["CallFailed", "Status", "connect_code", "status_for"]
 
 _log = logging.getLogger("arbiter.server")
 
@@ -54,23 +54,6 @@ class CallFailed(Exception):
     def __init__(self, status: Status) -> None:
         super().__init__(f"{status.code.name}: {status.message}")
         self.status = status
-
-
-class CallContext(Protocol):
-    """What the service reads from a call, whatever the transport (a gRPC ``ServicerContext`` is one).
-
-    Authentication plugs in here: a check that reads
-    ``invocation_metadata()`` (gRPC metadata or HTTP headers, lower-case
-    keys) covers every protocol at once.
-    """
-
-    def time_remaining(self) -> float | None:
-        """Seconds left before the caller's deadline, or ``None`` when it set none."""
-        ...
-
-    def invocation_metadata(self) -> Sequence[tuple[str, str]] | None:
-        """The call's metadata (gRPC) or headers (HTTP) as ``(key, value)`` pairs."""
-        ...
 
 
 def connect_code(code: grpc.StatusCode) -> ConnectCode:

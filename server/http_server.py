@@ -2,7 +2,7 @@
 
 The ASGI application is connectrpc's generated
 ``DecisionServiceASGIApplication`` around :class:`ConnectDecisionService`
-(one more face of the same :class:`~server.decision_service.DecisionService`
+(one more face of the same :class:`~arbiter.server.service.DecisionCore`
 the gRPC port serves), wrapped in Starlette's CORS middleware when browser
 origins are allowed. It is served by Hypercorn (HTTP/1.1 and cleartext
 HTTP/2) **inside the server's own event loop**, so both ports share the
@@ -38,9 +38,9 @@ from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config
 
 from arbiter.server.connect_service import ConnectAdminService, ConnectDecisionService
-from arbiter.server.decision_service import DecisionService
 from arbiter.server.security.guard import Guard
 from arbiter.server.security.tls import ServerCertificates
+from arbiter.server.service import DecisionCore
 from arbiter.v1.admin_connect import AdminServiceASGIApplication
 from arbiter.v1.decision_connect import DecisionServiceASGIApplication
 
@@ -104,7 +104,7 @@ class _Router:
 
 
 def build_app(
-    service: DecisionService,
+    service: DecisionCore,
     cors_origins: Sequence[str] = (),
     guard: Guard | None = None,
     admin: Any = None,

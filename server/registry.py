@@ -4,8 +4,9 @@
 policy" -- the compiled set, its version string, the operators' paused
 journeys and the snapshot needs of Track -- so that one attribute read
 (``registry.current``) gives a consistent view even while an activation or
-a kill switch swaps the reference concurrently (STYLE.md "Compile once,
-evaluate many"; Cerbos keeps the last valid rule table the same way).
+a kill switch swaps the reference concurrently (``docs/architecture.md``,
+"Compile once, evaluate many"; Cerbos keeps the last valid rule table the
+same way).
 
 A failed load raises and keeps the last good set serving.
 """

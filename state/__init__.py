@@ -1,7 +1,16 @@
-"""Customer state: the ``Store`` port, the embedded ``MemoryStore`` and (with ``redis``) ``RedisStore``."""
+"""Customer state: the ``Store`` port, the embedded ``MemoryStore`` and (with ``redis``) ``RedisStore``.
+
+The front door: the server imports from here and nowhere deeper (a layering
+test enforces it); :func:`open_store` opens the store a URL names. The
+Redis names (``RedisStore`` and the operator checks of ``redis_admin``)
+load on first use, so that importing this package needs no ``redis``.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+from .factory import open_store
 from .memory import MemoryStore
 from .store import (
     DEFAULT_EVENT_DEDUP_TTL_S,
@@ -10,26 +19,56 @@ from .store import (
     CommitOutcome,
     EventOutcome,
     Loaded,
+    StateLost,
     Store,
     StoredDecision,
     StoreError,
+    StoreMisconfigured,
     StoreUnavailable,
     build_export,
     validate_id,
 )
 
+if TYPE_CHECKING:
+    from .redis_admin import EVICTING_POLICIES, check_deployment, describe
+    from .redis_store import RedisStore
+
 __all__ = [
     "DEFAULT_EVENT_DEDUP_TTL_S",
     "DEFAULT_IDEMPOTENCY_TTL_S",
+    "EVICTING_POLICIES",
     "FEEDBACK_LIMIT",
     "CommitOutcome",
     "EventOutcome",
     "Loaded",
     "MemoryStore",
+    "RedisStore",
+    "StateLost",
     "Store",
     "StoreError",
+    "StoreMisconfigured",
     "StoreUnavailable",
     "StoredDecision",
     "build_export",
+    "check_deployment",
+    "describe",
+    "open_store",
     "validate_id",
 ]
+
+_REDIS_NAMES = {
+    "RedisStore": "redis_store",
+    "EVICTING_POLICIES": "redis_admin",
+    "check_deployment": "redis_admin",
+    "describe": "redis_admin",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The Redis names, imported when first asked for (they need the ``server`` extra)."""
+    module = _REDIS_NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(f"{__name__}.{module}"), name)

@@ -1,6 +1,6 @@
 """MemoryStore: the embedded, in-process ``Store`` -- the default of ``arbiter serve`` without Redis.
 
-A complete implementation, not a mock (STYLE.md "A fake for every port"):
+A complete implementation, not a mock (``docs/architecture.md``, "Stores"):
 the semantics of every write are those of :mod:`policies.effects`, which
 this module calls directly -- :func:`~policies.effects.apply_commit`,
 :func:`~policies.effects.apply_effects`,

@@ -45,7 +45,7 @@ also the connection pool size per node); more concurrent callers wait for
 a slot within their deadline.
 
 Caching. None of the state is cached: consent and caps must be read fresh
-(DESIGN.md §3), and a stale profile would save nothing -- the profile
+(``docs/architecture.md``, "Fail safe"), and a stale profile would save nothing -- the profile
 rides in the same script call as everything else. Only the per-``needs``
 argument layout of ``load`` is memoised (a pure function of an immutable
 value; measured in ``docs/state-redis.md``).

@@ -27,7 +27,7 @@ server validates first; the store's check is the second line that keeps a
 malformed id out of Redis key space) and
 :class:`policies.effects.StateConflict` from :meth:`Store.apply_event`.
 
-Fail-safe mapping for the server (DESIGN.md §3 "Fail safe"):
+Fail-safe mapping for the server (``docs/architecture.md``, "Fail safe"):
 
 - :meth:`Store.load` raising :class:`StoreUnavailable` means *consent and
   caps are unknown*: decide on a snapshot whose ``unavailable`` is every
@@ -89,7 +89,7 @@ __all__ = [
     "validate_id",
 ]
 
-# DESIGN.md §2 and proto/arbiter/v1/decision.proto: customer, request and event
+# docs/architecture.md ("Ids") and proto/arbiter/v1/decision.proto: customer, request and event
 # ids are 1-128 characters of this set. Never `{`, `}` or whitespace: they
 # would break Redis Cluster hash tags (`arb:{c:<id>}:...`) and key parsing.
 ID_PATTERN: Final = re.compile(r"[A-Za-z0-9._:@+\-]{1,128}")
@@ -171,7 +171,8 @@ class StoredDecision(msgspec.Struct, frozen=True, kw_only=True):
     server cannot know the rejected grants when it hands over the record).
     ``result`` is the commit's :class:`~policies.effects.CommitResult`. The
     answer to send is therefore always
-    ``engine.reconcile(decode(record), [r.action for r in result.rejected])``
+    ``settle(decode_decision(record), StoreReport(committed=result))``
+    (:mod:`arbiter.policies.engine.settle`)
     -- deterministic, byte for byte the same on the first call and on every
     replay. The store treats ``record`` as opaque bytes (by convention
     UTF-8 JSON from ``msgspec.json.encode``; :meth:`Store.export_customer`
@@ -191,7 +192,7 @@ class Loaded(msgspec.Struct, frozen=True, kw_only=True):
     """What :meth:`Store.load` returns: the snapshot, and the stored decision if ``request_id`` has one.
 
     When ``replay`` is set the server answers from it and does not run the
-    engine or commit (DESIGN.md §3 step 2); ``snapshot`` is still filled so
+    engine or commit (``docs/architecture.md``, "One Decide"); ``snapshot`` is still filled so
     that a store does not need a second code path.
 
     ``now_ms`` is the store's own clock at the read when the store is shared

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from math import isnan
 
 from arbiter.policies.cel.errors import EvalError
 from arbiter.policies.decision import CandidateTrace, ReasonCode
@@ -36,21 +37,32 @@ def score_candidates(
     trace: dict[str, CandidateTrace] | None,
 ) -> list[Passing]:
     """The candidates with their score; unscorable ones are dropped, degraded and traced ``ERROR``."""
+    arbitration = facts.policy.arbitration
+    default = arbitration.default_propensity
+    default_score = arbitration.default_score
     scored = []
     for c in passing:
+        action = c.action
+        propensity = propensities.get(action.id, default) if propensities else default
+        if default_score and action.value_expr is None:  # the common case, without a call
+            score = float(action.priority) * 1000.0 + action.value * float(propensity)
+            if not isnan(score):  # a NaN goes the long way, to be refused
+                c.score = score
+                scored.append(c)
+                continue
         try:
-            c.score = _score(facts, c.action, propensities)
+            c.score = _score(facts, action, propensity)
         except Exception as exc:  # fail safe: an unscorable action is not sent
             why = f"value or score failed: {exc}"
-            facts.degrade(_R.ERROR, f"action `{c.action.id}`: {why}")
+            facts.degrade(_R.ERROR, f"action `{action.id}`: {why}")
             if trace is not None:
-                trace[c.action.id] = filtered_trace(c.action, c.stage, _R.ERROR, why)
+                trace[action.id] = filtered_trace(action, c.stage, _R.ERROR, why)
             continue
         scored.append(c)
     return scored
 
 
-def _score(facts: Facts, action: CompiledAction, propensities: Mapping[str, float]) -> float:
+def _score(facts: Facts, action: CompiledAction, propensity: float) -> float:
     activation = facts.activation
     if action.value_expr is None:
         value = action.value
@@ -60,8 +72,6 @@ def _score(facts: Facts, action: CompiledAction, propensities: Mapping[str, floa
             raise EvalError(f"value reads {names(missing)}, unavailable")
         value = float(action.value_expr.program.evaluate(activation))  # type: ignore[arg-type]
     arbitration = facts.policy.arbitration
-    default = arbitration.default_propensity
-    propensity = propensities.get(action.id, default) if propensities else default
     if arbitration.default_score:
         score = float(action.priority) * 1000.0 + value * float(propensity)
     else:

@@ -35,11 +35,15 @@ def filter_candidates(
     paused_journeys: frozenset[str],
     trace: dict[str, CandidateTrace] | None,
 ) -> list[Passing]:
-    """The candidates that pass every filter; the others go into ``trace`` (when explaining)."""
+    """The candidates that pass every filter; the others go into ``trace`` (when explaining).
+    One loop, cheapest filters first; every verdict a filter shares is cached in ``facts``."""
     explain = trace is not None
     now = facts.now_ms
     inactive = facts.policy.inactive_journeys
     consent_cache = facts.consent_cache
+    activation = facts.activation
+    unavailable = facts.unavailable
+    caps_unavailable = "caps" in unavailable
     passing: list[Passing] = []
     for action, stage in candidates:
         jid = action.journey
@@ -55,49 +59,46 @@ def filter_candidates(
             reason = _R.PAUSED
             if explain:
                 detail = inactive.get(jid) or f"journey `{jid}` paused by an operator"
+        elif (verdict := consent_cache.get(action.channel_id) or facts.channel_consent(action))[0]:
+            reason, detail = verdict
+        elif action.suppressions and (hit := facts.suppressed_by(action))[0]:
+            reason, detail = _R.SUPPRESSED, hit[1]
+        elif (
+            action.channel.quiet_hours
+            and not action.transactional
+            and (quiet := facts.quiet(action))
+        ):
+            reason, detail = _R.QUIET_HOURS, quiet
         else:
-            verdict = consent_cache.get(action.channel_id) or facts.channel_consent(action)
-            if verdict[0] is not None:
-                reason, detail = verdict
-            elif action.suppressions and (hit := facts.suppressed_by(action))[0]:
-                reason, detail = _R.SUPPRESSED, hit[1]
-            elif (
-                action.channel.quiet_hours
-                and not action.transactional
-                and (quiet := facts.quiet(action))
-            ):
-                reason, detail = _R.QUIET_HOURS, quiet
-            else:
-                reason, detail = _eligible_and_uncapped(facts, action, explain)
+            eligibility = action.eligibility
+            if eligibility is not None:
+                missing = eligibility.parts & unavailable if unavailable else None
+                if missing:
+                    reason = _R.STATE_UNAVAILABLE
+                    detail = f"eligibility reads {names(missing)}, unavailable"
+                else:
+                    try:
+                        if eligibility.program.evaluate(activation) is not True:
+                            reason = _R.INELIGIBLE
+                            if explain:
+                                detail = f"`{eligibility.compact}` is false"
+                    except Exception as exc:  # fail safe: not eligible
+                        reason = _R.INELIGIBLE
+                        detail = f"eligibility failed: {exc}"
+                        facts.degrade(_R.ERROR, f"action `{action.id}`: {detail}")
+            if reason is None and action.caps:
+                if caps_unavailable:
+                    reason, detail = _R.STATE_UNAVAILABLE, "caps unavailable"
+                else:
+                    for b in action.caps:
+                        used = facts.used(b.key, b.window_ms)
+                        if used >= b.limit:
+                            reason = _R.CAPPED
+                            if explain:
+                                detail = f"cap `{b.cap_id}` ({b.key}): {used}/{b.limit}"
+                            break
         if reason is None:
             passing.append(Passing(action, stage))
         elif trace is not None:
             trace[action.id] = filtered_trace(action, stage, reason, detail)
     return passing
-
-
-def _eligible_and_uncapped(
-    facts: Facts, action: CompiledAction, explain: bool
-) -> tuple[ReasonCode | None, str]:
-    """The eligibility filter, then the caps filter (as the snapshot shows them)."""
-    unavailable = facts.unavailable
-    eligibility = action.eligibility
-    if eligibility is not None:
-        missing = eligibility.parts & unavailable if unavailable else None
-        if missing:
-            return _R.STATE_UNAVAILABLE, f"eligibility reads {names(missing)}, unavailable"
-        try:
-            if eligibility.program.evaluate(facts.activation) is not True:
-                return _R.INELIGIBLE, f"`{eligibility.compact}` is false" if explain else ""
-        except Exception as exc:  # fail safe: not eligible
-            detail = f"eligibility failed: {exc}"
-            facts.degrade(_R.ERROR, f"action `{action.id}`: {detail}")
-            return _R.INELIGIBLE, detail
-    if action.caps:
-        if "caps" in unavailable:
-            return _R.STATE_UNAVAILABLE, "caps unavailable"
-        for b in action.caps:
-            used = facts.used(b.key, b.window_ms)
-            if used >= b.limit:
-                return _R.CAPPED, f"cap `{b.cap_id}` ({b.key}): {used}/{b.limit}" if explain else ""
-    return None, ""

@@ -27,12 +27,14 @@ def mark_held(facts: Facts, passing: list[Passing], control: bool) -> None:
     """Set ``held`` on every candidate the control group or its journey's holdout holds out."""
     policy = facts.policy
     holdouts = policy.journey_holdouts
+    if not (control or holdouts):
+        return
     control_transactional = policy.holdout is not None and policy.holdout.include_transactional
     for c in passing:
         action = c.action
         if control and (control_transactional or not action.transactional):
             c.held = ReasonCode.CONTROL_GROUP
-        elif action.journey and action.journey in holdouts:
+        elif action.journey in holdouts:
             salt, buckets = holdouts[action.journey]
             if facts.held(salt, buckets):
                 c.held = ReasonCode.HOLDOUT

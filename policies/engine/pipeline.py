@@ -79,8 +79,9 @@ def decide(
         channels=request.channels or policy.channel_ids,
     )
     facts = Facts(policy, snapshot, activation, now_ms)
-    for part in sorted(snapshot.unavailable & policy.needs.parts):
-        facts.degrade(_R.STATE_UNAVAILABLE, f"{part} unavailable")
+    if snapshot.unavailable:
+        for part in sorted(snapshot.unavailable & policy.needs.parts):
+            facts.degrade(_R.STATE_UNAVAILABLE, f"{part} unavailable")
     states, journey_changes = _journey_states(policy, snapshot, activation, now_ms)
 
     index = candidate_index(policy, request.placement, request.channels)

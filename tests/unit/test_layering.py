@@ -3,7 +3,10 @@
 ``policies/`` is pure: it imports nothing of ``server``, ``state``, grpc,
 redis or the generated protobuf modules. Its engine evaluates the compiled
 plan and never imports the compiler (nor the loader and model it compiles
-from). ``state/`` never imports ``server``.
+from). ``state/`` never imports ``server``. ``server/`` -- the transports,
+the service core and the CLI -- reaches ``policies`` and ``state`` only
+through their front doors, ``arbiter.policies`` and ``arbiter.state`` (their
+``__all__``).
 """
 
 from __future__ import annotations
@@ -78,13 +81,28 @@ def _engine_files() -> list[Path]:
 
 
 def test_the_engine_never_imports_the_compiler() -> None:
+    files = _engine_files()
+    assert len(files) > 3
     offenders = [
         f"{path.relative_to(ROOT)} imports {module}"
-        for path in _engine_files()
+        for path in files
         for module in imported_modules(path)
         if any(module == banned or module.startswith(banned + ".") for banned in COMPILE_SIDE)
     ]
-    assert _engine_files() and offenders == []
+    assert offenders == []
+
+
+FRONT_DOORS = ("arbiter.policies", "arbiter.state")
+
+
+def test_the_server_uses_only_the_front_doors() -> None:
+    offenders = [
+        f"{path.relative_to(ROOT)} imports {module}"
+        for path in sorted((ROOT / "server").rglob("*.py"))
+        for module in imported_modules(path)
+        if any(module.startswith(door + ".") for door in FRONT_DOORS)
+    ]
+    assert offenders == []
 
 
 def test_product_packages_are_imported_only_under_the_arbiter_namespace() -> None:

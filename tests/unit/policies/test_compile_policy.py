@@ -31,8 +31,8 @@ from arbiter.policies.snapshot import (
     ProfileValue,
     cap_count,
 )
-from arbiter.server.cli_policy import main as cli_main
-from arbiter.server.cli_policy import validate
+from arbiter.server.cli import main as cli_main
+from arbiter.server.cli.policy import validate
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "policies"
 NOW = 1_750_000_000_000  # 2025-06-15T15:06:40Z, a Sunday

@@ -27,32 +27,8 @@ NOW = 1_748_876_400_000  # 2025-06-02T15:00:00Z, a Monday; 15:00 in UTC
 HOUR = 3_600_000
 R = ReasonCode
 
-BASE = """
-policy_set: {id: t, version: "1"}
-contracts:
-  profile:
-    region: string
-    dnc: {type: bool, default: false}
-    vip: {type: bool, default: false}
-    n: int
-    ltv: {type: double, default: 0.0}
-  events:
-    ping: {properties: {x: int}}
-  context:
-    cart: double
-consent:
-  purposes: [{id: p_email}, {id: p_push}]
-  region_attribute: region
-  defaults:
-    - {regions: [US], unset: allow}
-  unset: deny
-  do_not_contact: dnc
-channels:
-  - {id: email, purposes: [p_email]}
-  - {id: push, purposes: [p_push], quiet_hours: [{start: "22:00", end: "07:00"}]}
-  - {id: receipts, transactional: true}
-  - {id: in_app, purposes: [p_push], placements: [home]}
-"""
+DATA = Path(__file__).parent / "data"
+BASE = (DATA / "engine_base.yaml").read_text()
 
 
 def make_policy(extra: str) -> CompiledPolicy:
@@ -211,36 +187,7 @@ actions:
 # --------------------------------------------------------------------------- arbitration
 
 
-ARBITRATION = """
-journeys:
-  - id: j1
-    owner: t
-    status: active
-    stages: [{id: s1}, {id: s2}]
-  - id: j2
-    owner: t
-    status: active
-    stages: [{id: s1}]
-  - id: j3
-    owner: t
-    status: paused
-    stages: [{id: s1}]
-caps:
-  - {id: daily, scope: global, limit: 2, window: 24h}
-arbitration:
-  constraints: {max_per_journey: 1, max_per_channel: {push: 1}, max_actions: 3}
-actions:
-  - {id: j1_a, channel: email, journey: j1, stages: [s1], priority: 9}
-  - {id: j1_b, channel: email, journey: j1, stages: [s1], priority: 8}
-  - {id: j1_s2, channel: email, journey: j1, stages: [s2], priority: 99}
-  - {id: j2_push, channel: push, journey: j2, priority: 7}
-  - {id: j3_x, channel: email, journey: j3, priority: 50}
-  - {id: ao_push, channel: push, always_on: true, priority: 6}
-  - {id: ao_mail, channel: email, always_on: true, priority: 5, value: 10.0}
-  - {id: ao_tie_b, channel: in_app, always_on: true, placements: [home], priority: 1}
-  - {id: ao_tie_a, channel: in_app, always_on: true, placements: [home], priority: 1}
-  - {id: fb, channel: in_app, always_on: true, fallback: true, placements: [home]}
-"""
+ARBITRATION = (DATA / "arbitration.yaml").read_text()
 
 
 def journeys(**stages: str) -> dict[str, JourneyState]:

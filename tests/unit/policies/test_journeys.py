@@ -3,6 +3,8 @@ re-entry, transitions, exits, timers, counters, feedback, profile precedence."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from arbiter.policies import CompiledPolicy, compile_policy
@@ -23,57 +25,7 @@ NOW = 1_748_876_400_000
 HOUR = 3_600_000
 DAY = 24 * HOUR
 
-POLICY = """
-policy_set: {id: t, version: "1"}
-contracts:
-  profile:
-    plan: {type: string, default: basic}
-    dnc: {type: bool, default: false}
-  events:
-    cart: {properties: {cart_id: string, items: int}}
-    order: {properties: {total: double}}
-    open: {}
-    click: {}
-channels:
-  - {id: receipts, transactional: true}
-consent:
-  do_not_contact: dnc
-journeys:
-  - id: cart
-    owner: t
-    status: active
-    triggers:
-      - event: cart
-        when: event.properties.items > 0
-        dedup: {key: event.properties.cart_id, window: 7d}
-    reentry: after 3d
-    stages:
-      - {id: wait, transitions: [{after: 1h, to: remind}]}
-      - {id: remind, transitions: [{on: open, to: done_stage}, {after: 1d, to: exit}]}
-      - {id: done_stage}
-    exits:
-      - {on: order, reason: converted}
-      - {on: cart, when: event.properties.items == 0, reason: emptied}
-    max_duration: 5d
-  - id: once
-    owner: t
-    status: active
-    triggers: [{event: order, when: 'profile.plan == "basic" && events.count("order") == 1'}]
-    stages: [{id: only}]
-  - id: always
-    owner: t
-    status: active
-    triggers: [{event: open}]
-    reentry: always
-    stages: [{id: only, transitions: [{on: click, to: exit}]}]
-  - id: paused
-    owner: t
-    status: paused
-    triggers: [{event: open}]
-    stages: [{id: only}]
-actions:
-  - {id: r, channel: receipts, always_on: true}
-"""
+POLICY = (Path(__file__).parent / "data" / "journeys.yaml").read_text()
 
 
 @pytest.fixture(scope="module")

@@ -11,13 +11,10 @@ import pytest
 from arbiter.policies import CompiledPolicy, load_policy
 from arbiter.policies.decision import Request
 from arbiter.policies.scenarios import find_scenario_files, run_directory
-from arbiter.server.cli_policy_engine import bench as run_bench
-from arbiter.server.cli_policy_engine import (
-    explain,
-    run_tests,
-    synthetic_policy,
-    synthetic_snapshots,
-)
+from arbiter.server.cli.bench import bench as run_bench
+from arbiter.server.cli.explain import explain
+from arbiter.server.cli.scenarios import run_tests
+from arbiter.server.cli.synthetic import synthetic_policy, synthetic_snapshots
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "policies"
 

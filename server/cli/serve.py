@@ -9,7 +9,7 @@ __all__ = ["register"]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``serve`` command to ``arbiter`` (see ``server.cli.CommandGroup``)."""
+    """Add the ``serve`` command to ``arbiter`` (see :class:`arbiter.server.cli.CommandGroup`)."""
     from arbiter.server.config import add_arguments
 
     serve = subparsers.add_parser(

@@ -1,4 +1,10 @@
-"""The ``arbiter`` command: dispatches to one module per command group."""
+"""The ``arbiter`` command: dispatches to one module per command group.
+
+``serve`` (:mod:`.serve`), ``policy`` (:mod:`.policy`: validate, schema,
+test, explain, bench), ``auth`` (:mod:`.auth`), ``state`` (:mod:`.state`:
+the shared state in Redis) and ``cel`` (:mod:`arbiter.server.cli_cel`:
+conformance, eval).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,8 @@ from collections.abc import Sequence
 from importlib import metadata
 from typing import Protocol
 
-from arbiter.server import cli_auth, cli_cel, cli_policy, cli_serve, cli_state
+from arbiter.server import cli_cel
+from arbiter.server.cli import auth, policy, serve, state
 
 __all__ = ["COMMAND_GROUPS", "CommandGroup", "build_parser", "main"]
 
@@ -26,13 +33,13 @@ class CommandGroup(Protocol):
     def register(self, subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None: ...
 
 
-# Add a group here: ``from arbiter.server import cli_policy`` and append it.
-COMMAND_GROUPS: tuple[CommandGroup, ...] = (cli_auth, cli_cel, cli_policy, cli_serve, cli_state)
+# Add a group here: a module of this package with ``register``, imported above.
+COMMAND_GROUPS: tuple[CommandGroup, ...] = (auth, cli_cel, policy, serve, state)
 
 
 def _version() -> str:
     try:
-        return metadata.version("arbiter")
+        return metadata.version("arbiter-decisions")
     except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
         return "unknown"
 
@@ -58,7 +65,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         return 2
     return int(handler(args))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -12,7 +12,7 @@ __all__ = ["register"]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``state status`` and ``state init`` to ``arbiter`` (see ``server.cli.CommandGroup``)."""
+    """Add ``state status`` and ``state init`` to ``arbiter`` (see :class:`arbiter.server.cli.CommandGroup`)."""
     state = subparsers.add_parser(
         "state",
         help="inspect or initialise the shared state in Redis",
@@ -61,8 +61,7 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def _run(args: argparse.Namespace, action: Any) -> int:
-    from arbiter.state.redis_store import RedisStore
-    from arbiter.state.store import StoreError
+    from arbiter.state import RedisStore, StoreError
 
     async def main() -> int:
         store = RedisStore.from_url(args.redis_url, prefix=args.key_prefix, default_timeout_s=5.0)
@@ -79,7 +78,7 @@ def _run(args: argparse.Namespace, action: Any) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from arbiter.state.redis_admin import EVICTING_POLICIES, describe
+    from arbiter.state import EVICTING_POLICIES, describe
 
     async def action(store: Any) -> int:
         healthy = True

@@ -1,17 +1,13 @@
-"""The one module that converts between ``arbiter.v1`` protobuf messages and the domain types of ``policies``.
+"""Responses out: the engine's answers as ``arbiter.v1`` protobuf messages.
 
-Inputs are converted only after :mod:`server.validation` accepted them, so
-nothing here re-checks ranges. Conventions (``policies.snapshot``):
-
-- instants and durations are integer milliseconds (timestamps truncate
-  their sub-millisecond part, durations truncate toward zero);
-- ``arbiter.v1.Value`` maps to JSON-like Python values: ``null`` -> ``None``,
-  lists -> ``list``, maps -> ``dict``, ``bytes`` stay ``bytes``;
-- where a contract declares a field ``double``, integers are widened to
-  ``float`` (also inside lists and maps), so expressions see the declared type;
-- domain reason codes map to the proto enums by name (``ReasonCode.CAPPED``
-  -> ``REASON_CAPPED``); ``ReasonCode.ERROR`` has no proto value and becomes
-  ``REASON_UNSPECIFIED`` (the detail says what failed).
+Conventions: instants are epoch milliseconds in the domain and
+``google.protobuf.Timestamp`` on the wire; payload and trait values become
+``arbiter.v1.Value`` (``None`` -> ``null``, lists and maps recursively,
+``bytes`` stay bytes, anything else its text); domain reason codes map to
+the proto enums by name (``ReasonCode.CAPPED`` -> ``REASON_CAPPED``), and
+``ReasonCode.ERROR``, which has no proto value, becomes
+``REASON_UNSPECIFIED`` (the detail says what failed). Requests come in
+through :mod:`arbiter.server.parse`.
 """
 
 from __future__ import annotations
@@ -25,33 +21,21 @@ from google.protobuf import struct_pb2, timestamp_pb2
 from arbiter.policies import (
     CandidateTrace,
     ChosenAction,
-    CompiledField,
-    ConsentUpdate,
     Decision,
     Degradation,
-    Event,
-    FeedbackKind,
     FieldResult,
     Outcome,
-    ProfileUpdate,
     PurposeConsent,
     ReasonCode,
-    Request,
-    cel,
 )
 from arbiter.v1 import decision_pb2, value_pb2
 
 __all__ = [
     "check_response",
-    "decide_request",
     "decide_response",
-    "event_from_proto",
     "field_results",
-    "ms_from_timestamp",
-    "profile_update",
     "reason_to_proto",
-    "value_from_proto",
-    "value_map_from_proto",
+    "track_response",
     "value_to_proto",
 ]
 
@@ -77,16 +61,6 @@ _CONSENT_STATES: Final = {
     "denied": decision_pb2.CONSENT_STATE_DENIED,
     "": decision_pb2.CONSENT_STATE_UNSPECIFIED,
 }
-_CONSENT_FROM_PROTO: Final = {
-    decision_pb2.CONSENT_STATE_GRANTED: "granted",
-    decision_pb2.CONSENT_STATE_DENIED: "denied",
-}
-_FEEDBACK: Final = {
-    decision_pb2.FEEDBACK_KIND_IMPRESSION: FeedbackKind.IMPRESSION,
-    decision_pb2.FEEDBACK_KIND_CLICK: FeedbackKind.CLICK,
-    decision_pb2.FEEDBACK_KIND_CONVERSION: FeedbackKind.CONVERSION,
-    decision_pb2.FEEDBACK_KIND_DISMISS: FeedbackKind.DISMISS,
-}
 _FIELD_KINDS: Final = {
     "trait": decision_pb2.PROFILE_FIELD_KIND_TRAIT,
     "consent": decision_pb2.PROFILE_FIELD_KIND_CONSENT,
@@ -103,11 +77,6 @@ def reason_to_proto(reason: ReasonCode) -> int:
 # --------------------------------------------------------------------------- time
 
 
-def ms_from_timestamp(stamp: timestamp_pb2.Timestamp) -> int:
-    """Epoch milliseconds of a Timestamp (sub-millisecond part truncated toward the past)."""
-    return int(stamp.seconds) * 1000 + int(stamp.nanos) // 1_000_000
-
-
 def _fill_timestamp(target: timestamp_pb2.Timestamp, ms: int) -> None:
     seconds, rest = divmod(ms, 1000)
     target.seconds = seconds
@@ -115,51 +84,6 @@ def _fill_timestamp(target: timestamp_pb2.Timestamp, ms: int) -> None:
 
 
 # --------------------------------------------------------------------------- values
-
-
-def value_from_proto(value: value_pb2.Value, declared: cel.Type | None = None) -> Any:
-    """A validated ``Value`` as a domain value; ``declared`` widens ints where it says ``double``."""
-    kind = value.WhichOneof("kind")
-    if kind == "string_value":
-        return value.string_value
-    if kind == "int_value":
-        return float(value.int_value) if declared == cel.DOUBLE else value.int_value
-    if kind == "double_value":
-        return value.double_value
-    if kind == "bool_value":
-        return value.bool_value
-    if kind == "null_value" or kind is None:
-        return None
-    if kind == "timestamp_value":
-        return ms_from_timestamp(value.timestamp_value)
-    if kind == "duration_value":
-        span = value.duration_value
-        return span.seconds * 1000 + int(span.nanos / 1_000_000)
-    if kind == "bytes_value":
-        return value.bytes_value
-    if kind == "list_value":
-        elem = declared.elem if isinstance(declared, cel.ListType) else None
-        return [value_from_proto(v, elem) for v in value.list_value.values]
-    # map_value
-    inner = declared.value if isinstance(declared, cel.MapType) else None
-    return {k: value_from_proto(v, inner) for k, v in value.map_value.fields.items()}
-
-
-def value_map_from_proto(
-    values: Mapping[str, value_pb2.Value],
-    declared: Mapping[str, CompiledField] | None = None,
-    *,
-    drop_null: bool = True,
-) -> dict[str, Any]:
-    """A ``map<string, Value>`` as a dict; ``null`` entries are dropped unless ``drop_null`` is off."""
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        spec = declared.get(key) if declared is not None else None
-        converted = value_from_proto(value, spec.type if spec is not None else None)
-        if converted is None and drop_null:
-            continue
-        out[key] = converted
-    return out
 
 
 def _fill_value(out: value_pb2.Value, obj: object) -> None:
@@ -213,27 +137,6 @@ def _fill_map(target: MutableMapping[str, value_pb2.Value], values: Mapping[str,
 
 
 # --------------------------------------------------------------------------- Decide
-
-
-def decide_request(
-    request: decision_pb2.DecideRequest, context_fields: Mapping[str, CompiledField]
-) -> Request:
-    """A validated DecideRequest as the engine's :class:`~policies.decision.Request`.
-
-    Duplicate channels are dropped (first occurrence wins), so equal
-    requests share the engine's memoised candidate lists.
-    """
-    channels = tuple(dict.fromkeys(request.channels))
-    return Request(
-        customer_id=request.customer_id,
-        placement=request.placement,
-        channels=channels,
-        context=value_map_from_proto(request.context, context_fields) if request.context else {},
-        limit=request.limit or 1,
-        explain=request.explain,
-        request_id=request.request_id,
-        dry_run=request.dry_run,
-    )
 
 
 def _fill_action(out: decision_pb2.ChosenAction, action: ChosenAction) -> None:
@@ -309,71 +212,50 @@ def decide_response(
 
 
 def check_response(
-    *,
-    allowed: bool,
-    reason: ReasonCode,
-    detail: str,
-    recorded: bool,
-    policy_version: str,
-    degradations: Iterable[Degradation] = (),
-    replayed: bool = False,
+    answer: Decision, *, recorded: bool = False, replayed: bool = False
 ) -> decision_pb2.CheckResponse:
-    """A CheckResponse from the answer's parts."""
+    """A CheckResponse from a (possibly stored) one-action answer: allowed = it has the action;
+    otherwise its one trace entry says why not. ``recorded``: the send was counted."""
+    allowed = bool(answer.actions)
+    trace = answer.candidates[0] if answer.candidates else None
+    if allowed:
+        reason, detail = ReasonCode.ELIGIBLE, ""
+    elif trace is not None:
+        reason, detail = trace.reason, trace.detail
+    else:
+        reason, detail = ReasonCode.STATE_UNAVAILABLE, "no answer recorded"
     response = decision_pb2.CheckResponse(
         allowed=allowed,
         reason=reason_to_proto(reason),
         detail=detail,
-        recorded=recorded,
-        policy_version=policy_version,
+        recorded=allowed and recorded,
+        policy_version=answer.policy_version,
         replayed=replayed,
     )
-    _fill_degradations(response.degradations, degradations)
+    _fill_degradations(response.degradations, answer.degradations)
     return response
 
 
 # --------------------------------------------------------------------------- Track
 
+_EVENT_STATUSES: Final = {
+    "applied": decision_pb2.EVENT_STATUS_APPLIED,
+    "duplicate": decision_pb2.EVENT_STATUS_DUPLICATE,
+    "rejected": decision_pb2.EVENT_STATUS_REJECTED,
+}
 
-def event_from_proto(
-    event: decision_pb2.Event, properties: Mapping[str, CompiledField] | None
-) -> Event:
-    """A validated, contract-checked ``Event`` as the journey engine's :class:`~policies.journeys.Event`."""
-    return Event(
-        event_id=event.event_id,
-        type=event.type,
-        time_ms=ms_from_timestamp(event.timestamp),
-        properties=value_map_from_proto(event.properties, properties),
-        version=event.version,
-        decision_id=event.decision_id,
-        tracking_id=event.tracking_id,
-        feedback=_FEEDBACK.get(event.feedback),
-    )
+
+def track_response(results: Iterable[tuple[str, str, str, str]]) -> decision_pb2.TrackResponse:
+    """A TrackResponse from (event id, ``applied`` / ``duplicate`` / ``rejected``, field, detail)."""
+    response = decision_pb2.TrackResponse()
+    for event_id, status, field, detail in results:
+        response.results.add(
+            event_id=event_id, status=_EVENT_STATUSES[status], field=field, detail=detail
+        )
+    return response
 
 
 # --------------------------------------------------------------------------- UpdateProfile
-
-
-def profile_update(
-    request: decision_pb2.UpdateProfileRequest, profile: Mapping[str, CompiledField]
-) -> ProfileUpdate:
-    """A validated UpdateProfileRequest as a :class:`~policies.effects.ProfileUpdate`
-    (null removes a trait; ``segments`` unset -> ``None``, set -> the whole membership)."""
-    return ProfileUpdate(
-        customer_id=request.customer_id,
-        source=request.source,
-        timestamp_ms=ms_from_timestamp(request.timestamp),
-        traits=value_map_from_proto(request.traits, profile, drop_null=False),
-        consents=tuple(
-            ConsentUpdate(
-                purpose=c.purpose,
-                state=_CONSENT_FROM_PROTO[c.state],  # type: ignore[arg-type]
-                expires_ms=ms_from_timestamp(c.expires_at) if c.HasField("expires_at") else None,
-            )
-            for c in request.consents
-        ),
-        do_not_contact=request.do_not_contact if request.HasField("do_not_contact") else None,
-        segments=tuple(request.segments.segments) if request.HasField("segments") else None,
-    )
 
 
 def field_results(results: Iterable[FieldResult]) -> decision_pb2.UpdateProfileResponse:

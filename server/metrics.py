@@ -1,0 +1,37 @@
+"""Prometheus metrics of the decision service (default registry; served on ``--metrics-port``), shared by every transport."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from prometheus_client import Counter, Histogram
+
+__all__ = ["METRICS", "Metrics"]
+
+
+class Metrics:
+    """The service's counters and histograms (one instance: :data:`METRICS`)."""
+
+    def __init__(self) -> None:
+        self.requests = Counter(
+            "arbiter_requests",
+            "DecisionService calls by method and status code",
+            ["method", "code"],
+        )
+        self.latency = Histogram(
+            "arbiter_request_seconds",
+            "DecisionService handler latency",
+            ["method"],
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+        )
+        self.degraded = Counter(
+            "arbiter_degraded_responses", "Decide/Check answers that fell back toward not sending"
+        )
+        self.replays = Counter("arbiter_replays", "Idempotent replays", ["method"])
+        self.schema_rejections = Counter(
+            "arbiter_schema_rejections", "Events rejected by their type's contract", ["event_type"]
+        )
+        self.events = Counter("arbiter_events", "Tracked events by status", ["status"])
+
+
+METRICS: Final = Metrics()

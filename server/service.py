@@ -1,0 +1,369 @@
+"""The DecisionService, independent of any transport: a protobuf request and a :class:`CallContext` in, the protobuf response out.
+
+Every transport -- gRPC (:mod:`arbiter.server.decision_service`), Connect
+and gRPC-Web (:mod:`arbiter.server.connect_service`) -- is a thin adapter
+over :class:`DecisionCore`: it decodes the request message, admits the
+caller (the guard sets ``CALLER``), hands the core a :class:`CallContext`
+(the call's remaining deadline and metadata; a grpc.aio context is one as
+it is, :class:`Call` is one for anything else), awaits
+:meth:`DecisionCore.invoke` and sends the response, or the
+:class:`~arbiter.server.errors.Status` of a
+:class:`~arbiter.server.errors.CallFailed` (one error table; Connect's codes
+mirror gRPC's). ``docs/architecture.md`` ("The service core") describes the
+seam.
+
+Each RPC reads ``registry.current`` once and uses that policy to the end, in
+the same steps: parse (validate and convert in one pass,
+:mod:`arbiter.server.parse`) -> load (one store round trip, with the
+idempotency lookup) -> the engine (``decide`` / ``check`` /
+``apply_event``) -> commit (one atomic store step, unless ``dry_run``) ->
+``settle`` (the fail-safe and the store's re-check folded into the final
+answer) -> respond (:mod:`arbiter.server.render`). Store calls get a timeout
+derived from the call's remaining deadline, or ``store_timeout_s`` when
+the caller set none.
+
+One clock: when the store has a clock shared by every server (Redis
+``TIME``, returned by the read as ``Loaded.now_ms``), a decision is made at
+that time and committed at it plus the server's monotonic time since the
+read, so rolling windows are judged by one clock whatever each server's own
+clock says; an in-process store shares the server's clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+import msgspec
+
+from arbiter.policies import (
+    PARTS,
+    CustomerSnapshot,
+    Decision,
+    DecisionCommit,
+    Event,
+    StateConflict,
+    StoreReport,
+    apply_event,
+    check,
+    decide,
+    decode_decision,
+    encode_decision,
+    precheck,
+    settle,
+)
+from arbiter.server import parse, render
+from arbiter.server.errors import CallFailed, status_for
+from arbiter.server.metrics import METRICS
+from arbiter.server.registry import Active, PolicyRegistry
+from arbiter.state import Loaded, Store, StoredDecision, StoreUnavailable
+from arbiter.v1 import decision_pb2
+
+__all__ = ["MAX_CONFLICT_RETRIES", "METHODS", "Call", "CallContext", "DecisionCore"]
+
+_log = logging.getLogger("arbiter.server")
+
+# Store calls never get less than this; below it the call is answered fail-safe.
+_MIN_STORE_S: Final = 0.001
+# Reserved out of the deadline for the engine and the response.
+_RESERVE_S: Final = 0.002
+# Track: how often an event is re-applied after a journey state conflict.
+MAX_CONFLICT_RETRIES: Final = 3
+
+# Method name -> (request type, response type): what a transport routes and decodes.
+METHODS: Final[Mapping[str, tuple[type[Any], type[Any]]]] = {
+    "Decide": (decision_pb2.DecideRequest, decision_pb2.DecideResponse),
+    "Check": (decision_pb2.CheckRequest, decision_pb2.CheckResponse),
+    "Track": (decision_pb2.TrackRequest, decision_pb2.TrackResponse),
+    "UpdateProfile": (decision_pb2.UpdateProfileRequest, decision_pb2.UpdateProfileResponse),
+}
+
+
+class CallContext(Protocol):
+    """What the core reads from a call, whatever the transport (a grpc.aio servicer context is one).
+
+    The caller's identity is not here: the guard admits the call before the
+    core runs and sets :data:`arbiter.server.security.grpc_guard.CALLER` for
+    its duration, on every transport.
+    """
+
+    def time_remaining(self) -> float | None:
+        """Seconds left before the caller's deadline, or ``None`` when it set none."""
+        ...
+
+    def invocation_metadata(self) -> Sequence[tuple[str, str]] | None:
+        """The call's metadata (gRPC) or headers (HTTP) as ``(key, value)`` pairs, lower-case keys."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A :class:`CallContext` for callers without a context object of their own (tests, tools,
+    a transport that carries a timeout): a deadline on the monotonic clock, and metadata."""
+
+    deadline: float | None = None  # time.monotonic() value; None: no deadline
+    metadata: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def with_timeout(
+        cls, timeout_s: float | None, metadata: Sequence[tuple[str, str]] = ()
+    ) -> Call:
+        """A call whose deadline is ``timeout_s`` from now (``None``: no deadline)."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        return cls(deadline, tuple(metadata))
+
+    def time_remaining(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def invocation_metadata(self) -> Sequence[tuple[str, str]]:
+        return self.metadata
+
+
+def _clock(loaded: Loaded, own_ms: int) -> tuple[int, float]:
+    """The decision's time (the store's shared clock if it has one) and the local instant it was read."""
+    return (own_ms if loaded.now_ms is None else loaded.now_ms), time.monotonic()
+
+
+def _stamped(commit: DecisionCommit, loaded: Loaded, read_at: float) -> DecisionCommit:
+    """``commit`` at the store's clock now: the read's time plus the monotonic time since."""
+    if loaded.now_ms is None:
+        return commit
+    elapsed_ms = round((time.monotonic() - read_at) * 1000)
+    return msgspec.structs.replace(commit, now_ms=loaded.now_ms + elapsed_ms)
+
+
+class DecisionCore:
+    """``arbiter.v1.DecisionService`` on a :class:`PolicyRegistry` and a :class:`Store` (see the module docstring)."""
+
+    def __init__(
+        self,
+        registry: PolicyRegistry,
+        store: Store,
+        *,
+        idempotency_ttl_s: float = 24 * 3600.0,
+        store_timeout_s: float = 0.25,
+        now_ms: Callable[[], int] | None = None,
+    ) -> None:
+        self.registry = registry
+        self.store = store
+        self.idempotency_ttl_s = idempotency_ttl_s
+        self.store_timeout_s = store_timeout_s
+        self._now_ms = now_ms or (lambda: time.time_ns() // 1_000_000)
+        self._handlers: dict[str, Callable[[Any, CallContext], Awaitable[Any]]] = {
+            "Decide": self.decide,
+            "Check": self.check,
+            "Track": self.track,
+            "UpdateProfile": self.update_profile,
+        }
+
+    async def invoke(self, method: str, request: Any, call: CallContext) -> Any:
+        """Run RPC ``method`` (a key of :data:`METHODS`); counts it, and raises any failure
+        as :class:`CallFailed` carrying its status (never UNKNOWN, never a trace)."""
+        handler = self._handlers[method]
+        started = time.perf_counter()
+        code = "CANCELLED"  # unless set below: the call was cancelled (client gone, deadline)
+        try:
+            response = await handler(request, call)
+            code = "OK"
+            return response
+        except Exception as exc:
+            status = status_for(exc, method)
+            code = status.code.name
+            raise CallFailed(status) from exc
+        finally:
+            METRICS.requests.labels(method, code).inc()
+            METRICS.latency.labels(method).observe(time.perf_counter() - started)
+
+    # ------------------------------------------------------------------ the RPCs
+
+    async def decide(
+        self, request: decision_pb2.DecideRequest, call: CallContext
+    ) -> decision_pb2.DecideResponse:
+        """Decide: parse, load, decide, commit, settle, respond (raises domain errors)."""
+        active = self.registry.require()
+        domain = parse.decide_request(request, active.policy)
+        now_ms = self._now_ms()
+        request_id = None if domain.dry_run else domain.request_id
+        loaded, failure = await self._load(active, domain.customer_id, now_ms, request_id, call)
+        if loaded.replay is not None:
+            return render.decide_response(self._replay("Decide", loaded.replay), replayed=True)
+        now_ms, read_at = _clock(loaded, now_ms)
+        decision, commit = decide(
+            active.policy, domain, loaded.snapshot, now_ms, paused_journeys=active.paused_journeys
+        )
+        report, winner = StoreReport(read_failure=failure), None
+        if not (domain.dry_run or failure):
+            report, winner = await self._commit(decision, _stamped(commit, loaded, read_at), call)
+        if winner is not None:  # a concurrent duplicate committed first: its answer wins
+            return render.decide_response(self._replay("Decide", winner), replayed=True)
+        decision = self._settle(decision, report, commit)
+        return render.decide_response(decision, dry_run=domain.dry_run)
+
+    async def check(
+        self, request: decision_pb2.CheckRequest, call: CallContext
+    ) -> decision_pb2.CheckResponse:
+        """Check: parse, (load, check, commit when recording, settle), respond."""
+        active = self.registry.require()
+        query = parse.check_query(request, active.policy)
+        now_ms = self._now_ms()
+        refused = precheck(active.policy, query, now_ms)
+        if refused is not None:
+            return render.check_response(refused)
+        key = query.record_key
+        loaded, failure = await self._load(active, query.customer_id, now_ms, key, call)
+        if loaded.replay is not None:
+            answer = self._replay("Check", loaded.replay)
+            return render.check_response(answer, recorded=True, replayed=True)
+        now_ms, read_at = _clock(loaded, now_ms)
+        answer, commit = check(
+            active.policy, query, loaded.snapshot, now_ms, paused_journeys=active.paused_journeys
+        )
+        report, winner = StoreReport(read_failure=failure), None
+        if key is not None and not failure:
+            report, winner = await self._commit(answer, _stamped(commit, loaded, read_at), call)
+        if winner is not None:
+            answer = self._replay("Check", winner)
+            return render.check_response(answer, recorded=True, replayed=True)
+        answer = self._settle(answer, report, commit)
+        return render.check_response(answer, recorded=report.committed is not None)
+
+    async def track(
+        self, request: decision_pb2.TrackRequest, call: CallContext
+    ) -> decision_pb2.TrackResponse:
+        """Track: the batch parsed (a malformed one fails whole); each event applied on its own."""
+        active = self.registry.require()
+        now_ms = self._now_ms()
+        results = []
+        for parsed in parse.track_events(request, active.policy, now_ms):
+            if parsed.event is None:
+                known = parsed.type in active.policy.events
+                METRICS.schema_rejections.labels(parsed.type if known else "<unknown>").inc()
+                METRICS.events.labels("rejected").inc()
+                results.append((parsed.event_id, "rejected", parsed.field, parsed.detail))
+                continue
+            outcome = await self._apply_event(
+                active, parsed.customer_id, parsed.event, now_ms, call
+            )
+            METRICS.events.labels(outcome).inc()
+            results.append((parsed.event_id, outcome, "", ""))
+        return render.track_response(results)
+
+    async def update_profile(
+        self, request: decision_pb2.UpdateProfileRequest, call: CallContext
+    ) -> decision_pb2.UpdateProfileResponse:
+        """UpdateProfile: parse, write (per field: newer source timestamp wins), respond."""
+        active = self.registry.require()
+        update = parse.profile_update(request, active.policy, self._now_ms())
+        results = await self.store.update_profile(
+            update,
+            do_not_contact_attribute=active.policy.consent.do_not_contact,
+            timeout_s=self._timeout(call),
+        )
+        return render.field_results(results)
+
+    # ------------------------------------------------------------------ shared steps
+
+    def _remaining(self, call: CallContext) -> float:
+        """Seconds left for store calls: the call's remaining deadline minus a reserve, or the default."""
+        remaining = call.time_remaining()
+        if remaining is None:
+            return self.store_timeout_s
+        return min(float(remaining) - _RESERVE_S, 3600.0)
+
+    def _timeout(self, call: CallContext) -> float:
+        """A store call's timeout (never below the minimum: it fails on its own when late)."""
+        return max(self._remaining(call), _MIN_STORE_S)
+
+    async def _load(
+        self,
+        active: Active,
+        customer_id: str,
+        now_ms: int,
+        request_id: str | None,
+        call: CallContext,
+    ) -> tuple[Loaded, str]:
+        """Load for a decision; on a store failure an all-unavailable snapshot and why.
+
+        The read gets half of what is left of the deadline (the commit needs the rest)."""
+        remaining = call.time_remaining()
+        budget = (
+            self.store_timeout_s
+            if remaining is None
+            else min(float(remaining) - _RESERVE_S, 3600.0) / 2
+        )
+        if budget < _MIN_STORE_S:
+            why = "no time left in the deadline to read customer state"
+        else:
+            try:
+                loaded = await self.store.load(
+                    customer_id,
+                    active.policy.needs,
+                    now_ms,
+                    request_id=request_id,
+                    timeout_s=budget,
+                )
+                return loaded, ""
+            except (StoreUnavailable, TimeoutError) as exc:
+                _log.warning("customer state unavailable: %s", exc)
+                why = "customer state could not be read in time"
+        snapshot = CustomerSnapshot(customer_id=customer_id, unavailable=frozenset(PARTS))
+        return Loaded(snapshot=snapshot), why
+
+    async def _commit(
+        self, decision: Decision, commit: DecisionCommit, call: CallContext
+    ) -> tuple[StoreReport, StoredDecision | None]:
+        """Commit in one atomic step (never retried blindly): what the store did, and the
+        stored decision when a duplicate of the request committed first."""
+        budget = self._remaining(call)
+        try:
+            if budget < _MIN_STORE_S:
+                raise StoreUnavailable("commit_decision", "no time left in the deadline")
+            outcome = await self.store.commit_decision(
+                commit, encode_decision(decision), ttl_s=self.idempotency_ttl_s, timeout_s=budget
+            )
+        except (StoreUnavailable, TimeoutError) as exc:
+            _log.warning("decision commit failed: %s", exc)
+            return StoreReport(commit_failure=str(exc)), None
+        return StoreReport(committed=outcome.result), outcome.stored if outcome.replayed else None
+
+    @staticmethod
+    def _replay(method: str, stored: StoredDecision) -> Decision:
+        """The answer a stored decision stands for (the same on the first call and every replay)."""
+        METRICS.replays.labels(method).inc()
+        return settle(decode_decision(stored.record), StoreReport(committed=stored.result))
+
+    @staticmethod
+    def _settle(decision: Decision, report: StoreReport, commit: DecisionCommit) -> Decision:
+        decision = settle(decision, report, commit)
+        if decision.degradations:
+            METRICS.degraded.inc()
+        return decision
+
+    async def _apply_event(
+        self, active: Active, customer_id: str, event: Event, now_ms: int, call: CallContext
+    ) -> str:
+        """Load, compute the event's effects, apply them; re-read and re-apply on a journey conflict."""
+        needs = active.track_needs
+        if needs.event_types is not None and event.type not in needs.event_types:
+            needs = msgspec.structs.replace(needs, event_types=needs.event_types | {event.type})
+        for attempt in range(MAX_CONFLICT_RETRIES + 1):
+            loaded = await self.store.load(
+                customer_id, needs, now_ms, timeout_s=self._timeout(call)
+            )
+            effects = apply_event(
+                active.policy,
+                loaded.snapshot,
+                event,
+                now_ms if loaded.now_ms is None else loaded.now_ms,
+                paused_journeys=active.paused_journeys,
+            )
+            try:
+                return await self.store.apply_event(effects, timeout_s=self._timeout(call))
+            except StateConflict:
+                if attempt == MAX_CONFLICT_RETRIES:
+                    raise
+                _log.debug("event %s: journey state conflict, re-applying", event.event_id)
+        raise AssertionError("unreachable")
