@@ -33,8 +33,15 @@ fuzz-cel: venv
 # package-lock.json files (npm ci), re-installed when a lock file changes.
 # Without npm this only warns: the edge-client tests then say what is missing.
 NODE_PACKAGES := clients/typescript examples/web
+# The repository's own Node tools (package.json at the root: buf, which the
+# README calls as `npx @bufbuild/buf@VERSION`) install the same way.
 .PHONY: node-deps
-node-deps: $(addsuffix /node_modules/.installed,$(NODE_PACKAGES))
+node-deps: $(addsuffix /node_modules/.installed,$(NODE_PACKAGES)) node_modules/.installed
+
+node_modules/.installed: package-lock.json package.json
+	@if command -v npm >/dev/null; then \
+		npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
+	else echo "make: npm not found: skipping npm ci (install Node.js 20+)" >&2; fi
 
 %/node_modules/.installed: %/package-lock.json %/package.json
 	@if command -v npm >/dev/null; then \
@@ -116,4 +123,4 @@ loadtest: venv
 	VENV=$(VENV) bash scripts/loadtest.sh
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(addsuffix /node_modules,$(NODE_PACKAGES))
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache node_modules $(addsuffix /node_modules,$(NODE_PACKAGES))

@@ -97,7 +97,8 @@ class ServerHandle:
 
 def fresh_customer(policy: CompiledPolicy, tag: str = "c") -> str:
     """A new customer id outside the global control group and every journey holdout,
-    so that tests see actions (bucketing is deterministic: DESIGN.md §2)."""
+    so that tests see actions (bucketing is deterministic: docs/policy-language.md,
+    "Deterministic bucketing")."""
     holdouts = [(h.salt, h.buckets) for h in [policy.holdout] if h is not None]
     holdouts += [(j.holdout_salt, j.holdout_buckets) for j in policy.journeys.values()]
     while True:
