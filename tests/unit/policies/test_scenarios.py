@@ -1,16 +1,22 @@
-"""`arbiter policy test` on the example set, and the scenario runner itself."""
+"""`arbiter policy test` on the example set, one pytest item per scenario, and the scenario runner itself."""
 
 from __future__ import annotations
 
 import io
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from arbiter.policies import CompiledPolicy, load_policy
 from arbiter.policies.decision import Request
-from arbiter.policies.scenarios import find_scenario_files, run_directory
+from arbiter.policies.scenarios import (
+    Scenario,
+    find_scenario_files,
+    load_scenario_file,
+    run_scenario,
+)
 from arbiter.server.cli.bench import bench as run_bench
 from arbiter.server.cli.explain import explain
 from arbiter.server.cli.scenarios import run_tests
@@ -24,12 +30,40 @@ def example() -> CompiledPolicy:
     return load_policy(EXAMPLES)
 
 
-def test_every_example_scenario_passes(example: CompiledPolicy) -> None:
-    report = run_directory(EXAMPLES, policy=example)
-    failures = [f"{r.file}: {r.name}: {f}" for r in report.results for f in r.failures]
-    assert failures == []
-    assert report.errors == ()
-    assert report.passed >= 40
+def _example_scenarios() -> list[Any]:
+    """One pytest parameter per scenario, named ``<file>::<scenario name>``.
+
+    An unreadable scenario file becomes one failing parameter naming the file.
+    """
+    params: list[Any] = []
+    for path in find_scenario_files(EXAMPLES):
+        rel = path.relative_to(EXAMPLES).as_posix()
+        try:
+            scenarios = load_scenario_file(path).scenarios
+        except (OSError, ValueError) as exc:
+            params.append(pytest.param(rel, None, str(exc), id=f"{rel}::(unreadable)"))
+            continue
+        params += [pytest.param(rel, s, "", id=f"{rel}::{s.name}") for s in scenarios]
+    return params
+
+
+EXAMPLE_SCENARIOS = _example_scenarios()
+
+
+@pytest.mark.parametrize(("file", "scenario", "error"), EXAMPLE_SCENARIOS)
+def test_example_scenario(
+    example: CompiledPolicy, file: str, scenario: Scenario | None, error: str
+) -> None:
+    assert scenario is not None, f"{file}: {error}"
+    result = run_scenario(example, scenario, file)
+    assert result.failures == (), "\n".join(result.failures)
+
+
+def test_every_example_scenario_file_is_collected() -> None:
+    files = {p.relative_to(EXAMPLES).as_posix() for p in find_scenario_files(EXAMPLES)}
+    collected = {param.values[0] for param in EXAMPLE_SCENARIOS}
+    assert files and collected == files
+    assert len(EXAMPLE_SCENARIOS) >= 40
 
 
 def test_cli_prints_the_summary_line() -> None:
