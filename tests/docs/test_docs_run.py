@@ -17,18 +17,10 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import pytest
-
-from arbiter_client import ArbiterClient, Timeouts
-
-_HERE = Path(__file__).resolve().parent
-for _path in (str(_HERE), str(_HERE.parent / "integration")):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
-from markdown_blocks import (  # noqa: E402
+from markdown_blocks import (
     Block,
     MarkdownRuleError,
     console_steps,
@@ -36,7 +28,9 @@ from markdown_blocks import (  # noqa: E402
     read_blocks,
     rewrite,
 )
-from server_procs import EXAMPLES, ROOT, ServerProcess, free_port, health_status  # noqa: E402
+from server_procs import EXAMPLES, ROOT, ServerProcess, free_port, health_status
+
+from arbiter_client import ArbiterClient, Timeouts
 
 # The documents whose blocks must run. Add a document here when it gets commands.
 DOCUMENTS: Final = ("README.md", "clients/python/README.md")
@@ -99,13 +93,14 @@ def _warm_up(address: str) -> None:
         client.decide("docs-warm-up", "home_banner", channels=["in_app"], dry_run=True)
 
 
-def _env(addresses: Addresses) -> dict[str, str]:
-    """The caller's environment minus its ARBITER_* settings, pointed at the test server."""
+def _where(addresses: Addresses) -> dict[str, Any]:
+    """How a block runs: from the repository root, no input, and the caller's
+    environment minus its ARBITER_* settings, pointed at the test server."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARBITER_")}
     env["ARBITER_LISTEN"] = addresses[GRPC_PORT]
     env["VENV"] = sys.prefix  # make targets use the environment running the tests
     env["PATH"] = os.pathsep.join([str(BIN), env.get("PATH", "")])
-    return env
+    return {"cwd": ROOT, "env": env, "stdin": subprocess.DEVNULL}
 
 
 def _argv(lang: str, text: str, tmp_path: Path) -> list[str]:
@@ -127,9 +122,7 @@ def _run(argv: list[str], addresses: Addresses, what: str) -> subprocess.Complet
     for _ in range(FALLBACK_ATTEMPTS):
         done = subprocess.run(
             argv,
-            cwd=ROOT,
-            env=_env(addresses),
-            stdin=subprocess.DEVNULL,
+            **_where(addresses),
             capture_output=True,
             text=True,
             timeout=BLOCK_TIMEOUT_S,
@@ -158,9 +151,7 @@ def _run_server_block(block: Block, tmp_path: Path) -> None:
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             argv,
-            cwd=ROOT,
-            env=_env(addresses),
-            stdin=subprocess.DEVNULL,
+            **_where(addresses),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-
-_HERE = str(Path(__file__).resolve().parent)
-if _HERE not in sys.path:
-    sys.path.insert(0, _HERE)
-
-from markdown_blocks import (  # noqa: E402
+from markdown_blocks import (
     MarkdownRuleError,
     console_steps,
     output_matches,
