@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,12 +35,12 @@ from arbiter_client import ArbiterClient, Timeouts
 
 # The documents whose blocks must run. Add a document here when it gets commands.
 DOCUMENTS: Final = ("README.md", "clients/python/README.md")
-# The ports the docs use: the gRPC one (ServerProcess sets --listen), and any
-# other listener with the `arbiter serve` flag that sets it, e.g.
-# {8080: "--http-listen"}. Each gets a free port in the test server, and
-# 127.0.0.1:PORT / localhost:PORT in a block is rewritten to it.
+# The listeners the docs call: documented port -> the ARBITER_* variable that
+# sets it. Test servers listen on free ports instead; 127.0.0.1:PORT and
+# localhost:PORT in a block (and in its output) are rewritten to them, and
+# the variables point at them. A new listener goes here and in _served().
+LISTENERS: Final = {50051: "ARBITER_LISTEN", 8080: "ARBITER_HTTP_LISTEN"}
 GRPC_PORT: Final = 50051
-OTHER_PORTS: Final[dict[int, str]] = {}
 BIN: Final = Path(sys.executable).parent
 BLOCK_TIMEOUT_S: Final = 60.0
 SERVING: Final = 1  # grpc.health.v1 ServingStatus.SERVING
@@ -73,18 +74,21 @@ def doc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[s
 
     def addresses_for(document: str) -> Addresses:
         if document not in servers:
-            others = {port: f"127.0.0.1:{free_port()}" for port in OTHER_PORTS}
-            flags = [arg for p, a in others.items() for arg in (OTHER_PORTS[p], a)]
-            server = ServerProcess(
-                EXAMPLES, log_dir, name=document.replace("/", "_"), extra_args=tuple(flags)
-            )
-            servers[document] = (server.start(), {GRPC_PORT: server.address, **others})
+            server = ServerProcess(EXAMPLES, log_dir, name=document.replace("/", "_")).start()
+            servers[document] = (server, _served(server))
             _warm_up(server.address)
         return servers[document][1]
 
     yield addresses_for
     for server, _ in servers.values():
         server.stop()
+
+
+def _served(server: ServerProcess) -> Addresses:
+    """Where the test server listens, for each documented port."""
+    addresses = {GRPC_PORT: server.address, 8080: server.http_url.removeprefix("http://")}
+    assert addresses.keys() == LISTENERS.keys(), "a listener of LISTENERS is not served"
+    return addresses
 
 
 def _warm_up(address: str) -> None:
@@ -97,7 +101,7 @@ def _where(addresses: Addresses) -> dict[str, Any]:
     """How a block runs: from the repository root, no input, and the caller's
     environment minus its ARBITER_* settings, pointed at the test server."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARBITER_")}
-    env["ARBITER_LISTEN"] = addresses[GRPC_PORT]
+    env.update({LISTENERS[port]: address for port, address in addresses.items()})
     env["VENV"] = sys.prefix  # make targets use the environment running the tests
     env["PATH"] = os.pathsep.join([str(BIN), env.get("PATH", "")])
     return {"cwd": ROOT, "env": env, "stdin": subprocess.DEVNULL}
@@ -144,7 +148,7 @@ def _assert_prints(want: str, done: subprocess.CompletedProcess[str], what: str)
 
 def _run_server_block(block: Block, tmp_path: Path) -> None:
     """Start the block on a free port, wait for SERVING, stop it as Ctrl-C would."""
-    addresses = {port: f"127.0.0.1:{free_port()}" for port in (GRPC_PORT, *OTHER_PORTS)}
+    addresses = {port: f"127.0.0.1:{free_port()}" for port in LISTENERS}
     address = addresses[GRPC_PORT]
     argv = _argv(block.lang, rewrite(block.text, addresses, BIN), tmp_path)
     log_path = tmp_path / "server.log"
@@ -174,12 +178,23 @@ def _run_server_block(block: Block, tmp_path: Path) -> None:
     assert health_status(address) == -1, f"{block.id} still answers after it stopped"
 
 
+def _require_node_if_called(block: Block) -> None:
+    """A block calling npx needs Node.js; as for the other Node tests, a local run may skip it."""
+    if not re.search(r"\bnpx\b", block.text) or shutil.which("npx"):
+        return
+    message = f"{block.id} calls npx: install Node.js 20+ and run `make node-deps`"
+    if os.environ.get("ARBITER_SKIP_NODE_TESTS") == "1" and not os.environ.get("CI"):
+        pytest.skip(f"{message} (skipped: ARBITER_SKIP_NODE_TESTS=1)")
+    pytest.fail(message + " -- or set ARBITER_SKIP_NODE_TESTS=1 to skip locally")
+
+
 @pytest.mark.parametrize("block", BLOCKS, ids=lambda b: b.id)
 def test_block_runs_and_prints_what_the_docs_say(
     block: Block, doc_server: Callable[[str], Addresses], tmp_path: Path
 ) -> None:
     if block.directive == "skip":
         pytest.skip(f"marked in {block.id}: {block.reason}")
+    _require_node_if_called(block)
     if block.directive == "server":
         _run_server_block(block, tmp_path)
         return
@@ -204,14 +219,15 @@ def test_document_follows_the_docs_test_rules(document: str) -> None:
 
 
 def test_buf_is_pinned_to_one_version() -> None:
-    """scripts/proto.sh, package.json (what CI installs) and every `buf` the docs call agree."""
+    """scripts/proto.sh, the package.json files (what CI installs) and every `buf` the docs call agree."""
     script = (ROOT / "scripts" / "proto.sh").read_text()
     pinned = re.search(r'^BUF_VERSION="([^"]+)"', script, re.MULTILINE)
     assert pinned is not None
-    package = json.loads((ROOT / "package.json").read_text())
-    lock = json.loads((ROOT / "package-lock.json").read_text())
-    assert package["devDependencies"]["@bufbuild/buf"] == pinned[1]
-    assert lock["packages"]["node_modules/@bufbuild/buf"]["version"] == pinned[1]
+    for folder in (ROOT, ROOT / "clients" / "typescript"):
+        package = json.loads((folder / "package.json").read_text())
+        lock = json.loads((folder / "package-lock.json").read_text())
+        assert package["devDependencies"]["@bufbuild/buf"] == pinned[1], folder
+        assert lock["packages"]["node_modules/@bufbuild/buf"]["version"] == pinned[1], folder
     called = [
         (document, version)
         for document in DOCUMENTS
