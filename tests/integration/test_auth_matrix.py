@@ -10,13 +10,22 @@ UNIMPLEMENTED for AdminService until it is built). The matrix is printed.
 
 Two servers share one private ``redis-server``: one with TLS and bearer
 credentials (JWTs from a JWKS file, API keys), one with mutual TLS whose
-client certificate identities stand in for tokens. Every refused call runs
-first and the whole keyspace (keys and values) is compared before and after.
+client certificate identities stand in for tokens. Every RPC is called over
+both transports the servers offer: gRPC and Connect JSON on the HTTPS port
+(same guard, same table). Client-certificate identities are a gRPC-port
+feature (Hypercorn does not hand the peer certificate to the application),
+so over Connect the mTLS caller is expected to be UNAUTHENTICATED. Every
+refused call runs first and the whole keyspace (keys and values) is
+compared before and after.
 """
 
 from __future__ import annotations
 
+import json
+import ssl
 import sys
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,7 +36,7 @@ from typing import Any
 import grpc
 import pytest
 import redis
-from google.protobuf import message_factory, timestamp_pb2
+from google.protobuf import json_format, message_factory, timestamp_pb2
 
 from arbiter.server.security.credentials import AuthSettings, JwtSettings, MtlsIdentity
 from arbiter.server.security.identity import Role
@@ -55,6 +64,7 @@ OK, UNAUTH, DENIED = (
     grpc.StatusCode.PERMISSION_DENIED,
 )
 SPIFFE = "spiffe://arbiter.test/ns/shop/sa/checkout"
+TRANSPORTS = ("grpc", "connect")
 API_KEY = "arb_" + uuid.uuid4().hex
 
 
@@ -130,9 +140,9 @@ class Caller:
     client_cert: Any = None
 
 
-def _expected(method: str, caller: Caller) -> grpc.StatusCode:
+def _expected(method: str, caller: Caller, transport: str = "grpc") -> grpc.StatusCode:
     rule = RULES[method]
-    if caller.roles is None:
+    if caller.roles is None or (transport == "connect" and not caller.metadata):
         return UNAUTH
     if rule.role is not None and rule.role not in caller.roles:
         return DENIED
@@ -148,6 +158,7 @@ class World:
     redis: redis.Redis
     callers: list[Caller]
     channel: Callable[[Caller], grpc.Channel]
+    https: Callable[[Caller], tuple[str, ssl.SSLContext]]
 
 
 def _bearer(token: str) -> tuple[tuple[str, str], ...]:
@@ -179,6 +190,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             redis_url=server.url,
             tls=TlsFiles(str(server_cert.cert_path), str(server_cert.key_path)),
             auth=AuthSettings(jwt=jwt, api_keys=str(keys)),
+            http_listen="127.0.0.1:0",
         )
         mtls = ServerHandle(
             redis_url=server.url,
@@ -187,6 +199,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 jwt=jwt,
                 mtls=(MtlsIdentity(SPIFFE, frozenset({Role.DECIDE, Role.INGEST})),),
             ),
+            http_listen="127.0.0.1:0",
         )
         callers = [
             Caller("none", "tls", (), None),
@@ -217,8 +230,16 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 )
             return channels[caller.server]
 
+        def https(caller: Caller) -> tuple[str, ssl.SSLContext]:
+            context = ssl.create_default_context(cadata=ca.cert_pem.decode())
+            if caller.client_cert is not None:
+                cert = caller.client_cert
+                context.load_cert_chain(cert.cert_path, cert.key_path)
+            handle = tls if caller.server == "tls" else mtls
+            return f"https://localhost:{handle.server.http.port}", context
+
         client = redis.Redis(host="127.0.0.1", port=server.port)
-        yield World(ca, issuer, tls, mtls, client, callers, channel)
+        yield World(ca, issuer, tls, mtls, client, callers, channel, https)
         client.close()
         for ch in channels.values():
             ch.close()
@@ -229,7 +250,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         server.close()
 
 
-def _call(world: World, caller: Caller, method: str, request: Any) -> tuple[grpc.StatusCode, str]:
+def _call(
+    world: World, caller: Caller, method: str, request: Any, transport: str = "grpc"
+) -> tuple[grpc.StatusCode, str]:
+    if transport == "connect":
+        return _call_connect(world, caller, method, request)
     descriptor = dict(METHODS)[method]
     output = message_factory.GetMessageClass(descriptor.output_type)
     stub = world.channel(caller).unary_unary(
@@ -242,6 +267,27 @@ def _call(world: World, caller: Caller, method: str, request: Any) -> tuple[grpc
     except grpc.RpcError as exc:
         return exc.code(), exc.details() or ""
     return OK, ""
+
+
+def _call_connect(
+    world: World, caller: Caller, method: str, request: Any
+) -> tuple[grpc.StatusCode, str]:
+    """A Connect unary call with a JSON body; the Connect error code maps to the gRPC one."""
+    base, context = world.https(caller)
+    http = urllib.request.Request(
+        base + method,
+        data=json_format.MessageToJson(request).encode(),
+        headers={"content-type": "application/json", "connect-protocol-version": "1"},
+        method="POST",
+    )
+    for key, value in caller.metadata:
+        http.add_header(key, value)
+    try:
+        with urllib.request.urlopen(http, context=context, timeout=10):
+            return OK, ""
+    except urllib.error.HTTPError as exc:
+        error = json.loads(exc.read() or b"{}")
+        return grpc.StatusCode[str(error.get("code", "unknown")).upper()], error.get("message", "")
 
 
 def _keyspace(client: redis.Redis) -> dict[bytes, bytes | None]:
@@ -280,19 +326,23 @@ def test_every_rpc_has_a_rule_in_the_roles_table() -> None:
 def test_auth_matrix_every_rpc_by_every_caller(
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rows = [m.removeprefix("/arbiter.v1.") for m, _ in METHODS]
+    def row(transport: str, method: str) -> str:
+        return f"{transport:<7} {method.removeprefix('/arbiter.v1.')}"
+
+    rows = [row(t, m) for t in TRANSPORTS for m, _ in METHODS]
     cells: dict[tuple[str, str], tuple[grpc.StatusCode, grpc.StatusCode]] = {}
     messages: dict[tuple[str, str], str] = {}
-    plan = [(m, d, c) for m, d in METHODS for c in world.callers]
-    refused = [p for p in plan if _expected(p[0], p[2]) in (UNAUTH, DENIED)]
+    rules: dict[str, str] = {row(t, m): m for t in TRANSPORTS for m, _ in METHODS}
+    plan = [(t, m, d, c) for t in TRANSPORTS for m, d in METHODS for c in world.callers]
+    refused = [p for p in plan if _expected(p[1], p[3], p[0]) in (UNAUTH, DENIED)]
     admitted = [p for p in plan if p not in refused]
 
-    def run(cells_to_call: list[tuple[str, Any, Caller]]) -> None:
-        for method, descriptor, caller in cells_to_call:
+    def run(cells_to_call: list[tuple[str, str, Any, Caller]]) -> None:
+        for transport, method, descriptor, caller in cells_to_call:
             request = _request(method, descriptor, f"m-{uuid.uuid4().hex[:10]}")
-            got, details = _call(world, caller, method, request)
-            key = (method.removeprefix("/arbiter.v1."), caller.name)
-            cells[key] = (_expected(method, caller), got)
+            got, details = _call(world, caller, method, request, transport)
+            key = (row(transport, method), caller.name)
+            cells[key] = (_expected(method, caller, transport), got)
             messages[key] = details
 
     before = _keyspace(world.redis)
@@ -309,7 +359,8 @@ def test_auth_matrix_every_rpc_by_every_caller(
     ]
     with capsys.disabled():
         print(
-            f"\nauth matrix ({len(rows)} RPCs x {len(world.callers)} callers, expected!=got on mismatch):"
+            f"\nauth matrix ({len(rows)} transport x RPC rows x {len(world.callers)} callers,"
+            " expected!=got on mismatch):"
         )
         print(table)
         print(
@@ -319,10 +370,10 @@ def test_auth_matrix_every_rpc_by_every_caller(
     assert after_refused == before, "a refused call wrote to Redis"
     assert len(after_admitted) > len(after_refused), "the admitted calls should have written"
     # A refusal for a missing role names the role needed.
-    for (row, caller), (expected, _) in cells.items():
+    for (name, caller), (expected, _) in cells.items():
         if expected == DENIED:
-            role = RULES["/arbiter.v1." + row].role
-            assert f"needs role `{role}`" in messages[(row, caller)]
+            role = RULES[rules[name]].role
+            assert f"needs role `{role}`" in messages[(name, caller)]
 
 
 def test_a_token_bound_to_one_customer_cannot_act_for_another(world: World) -> None:
@@ -330,18 +381,21 @@ def test_a_token_bound_to_one_customer_cannot_act_for_another(world: World) -> N
     token = world.issuer.token("sdk", roles=["decide", "ingest"], customer_id=a)
     sdk = Caller("sdk", "tls", _bearer(token), frozenset({Role.DECIDE, Role.INGEST}))
     before = _keyspace(world.redis)
-    for method in ("Decide", "Check", "Track", "UpdateProfile"):
-        full = f"/arbiter.v1.DecisionService/{method}"
-        code, details = _call(world, sdk, full, _sample(full, b))
-        assert code == DENIED, (method, code, details)
-        assert "bound to one customer" in details
-    mixed = _sample("/arbiter.v1.DecisionService/Track", a)
-    mixed.events.append(_sample("/arbiter.v1.DecisionService/Track", b).events[0])
-    assert _call(world, sdk, "/arbiter.v1.DecisionService/Track", mixed)[0] == DENIED
+    track = "/arbiter.v1.DecisionService/Track"
+    for transport in TRANSPORTS:
+        for method in ("Decide", "Check", "Track", "UpdateProfile"):
+            full = f"/arbiter.v1.DecisionService/{method}"
+            code, details = _call(world, sdk, full, _sample(full, b), transport)
+            assert code == DENIED, (transport, method, code, details)
+            assert "bound to one customer" in details
+        mixed = _sample(track, a)
+        mixed.events.append(_sample(track, b).events[0])
+        assert _call(world, sdk, track, mixed, transport)[0] == DENIED
     assert _keyspace(world.redis) == before
-    for method in ("Decide", "Check", "Track", "UpdateProfile"):
-        full = f"/arbiter.v1.DecisionService/{method}"
-        assert _call(world, sdk, full, _sample(full, a)) == (OK, ""), method
+    for transport in TRANSPORTS:
+        for method in ("Decide", "Check", "Track", "UpdateProfile"):
+            full = f"/arbiter.v1.DecisionService/{method}"
+            assert _call(world, sdk, full, _sample(full, a), transport) == (OK, ""), method
     # Bound credentials cannot reach RPCs that are not about one customer.
     admin = world.issuer.token("sdk", roles=["admin"], customer_id=a)
     code, _ = _call(
@@ -398,3 +452,29 @@ def test_admin_and_privacy_calls_are_audited_with_the_caller_never_the_token(
     assert records[1]["outcome"] == "PERMISSION_DENIED"
     assert records[1]["principal"] == "jwt:ops-alice"
     assert all(token not in r.getMessage() for r in caplog.records)
+
+
+def test_the_http_port_of_a_mutual_tls_server_refuses_callers_without_a_certificate(
+    world: World,
+) -> None:
+    """The handshake fails on the Connect port too: plaintext and TLS without a client certificate."""
+    port = world.mtls.server.http.port
+    decide = "/arbiter.v1.DecisionService/Decide"
+    body = json_format.MessageToJson(_sample(decide, "c-1")).encode()
+    token = world.issuer.token(roles=["decide"])
+    headers = {"content-type": "application/json", "authorization": f"Bearer {token}"}
+    no_cert = ssl.create_default_context(cadata=world.ca.cert_pem.decode())
+    for url, context in (
+        (f"http://localhost:{port}", None),
+        (f"https://localhost:{port}", no_cert),
+    ):
+        request = urllib.request.Request(url + decide, data=body, headers=headers, method="POST")
+        with pytest.raises(OSError) as failed:  # reset / handshake failure, never an answer
+            urllib.request.urlopen(request, context=context, timeout=10)
+        assert not isinstance(failed.value, urllib.error.HTTPError), failed.value
+    # With a certificate from the client CA, the same token is admitted.
+    mtls_caller = next(c for c in world.callers if c.client_cert is not None)
+    bearer = Caller(
+        "cert+token", "mtls", _bearer(token), frozenset({Role.DECIDE}), mtls_caller.client_cert
+    )
+    assert _call(world, bearer, decide, _sample(decide, "c-1"), "connect") == (OK, "")

@@ -254,8 +254,9 @@ def test_metrics_on_its_own_address_over_tls_needs_the_metrics_role(
     status, body = _get(f"{url}/metrics", context, issuer.token(roles=["metrics"]))
     assert status == 200 and "arbiter_requests" in body
     assert _get(f"{url}/other", context, issuer.token(roles=["metrics"]))[0] == 404
-    with pytest.raises(OSError):  # plaintext to the TLS port: the handshake fails
+    with pytest.raises(OSError) as failed:  # plaintext to the TLS port: the handshake fails
         urllib.request.urlopen(f"http://localhost:{metrics.port}/metrics", timeout=5)
+    assert not isinstance(failed.value, urllib.error.HTTPError), failed.value
 
 
 def _mutual_jwt_server(
