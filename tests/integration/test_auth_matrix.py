@@ -478,3 +478,29 @@ def test_the_http_port_of_a_mutual_tls_server_refuses_callers_without_a_certific
         "cert+token", "mtls", _bearer(token), frozenset({Role.DECIDE}), mtls_caller.client_cert
     )
     assert _call(world, bearer, decide, _sample(decide, "c-1"), "connect") == (OK, "")
+
+
+def test_the_service_core_sees_the_admitted_caller_on_every_transport(world: World) -> None:
+    """The identity the guard admitted is what the core reads (``CALLER``), over gRPC and Connect."""
+    from arbiter.server.security.grpc_guard import CALLER
+
+    core = world.tls.server.core
+    original = core._handlers["Decide"]
+    seen: list[Any] = []
+
+    async def spy(request: Any, call: Any) -> Any:
+        seen.append(CALLER.get())
+        return await original(request, call)
+
+    core._handlers["Decide"] = spy
+    try:
+        decide = "/arbiter.v1.DecisionService/Decide"
+        token = world.issuer.token("spy-app", roles=["decide"], customer_id="c-9")
+        caller = Caller("spy", "tls", _bearer(token), frozenset({Role.DECIDE}))
+        for transport in TRANSPORTS:
+            assert _call(world, caller, decide, _sample(decide, "c-9"), transport) == (OK, "")
+    finally:
+        core._handlers["Decide"] = original
+    assert [(i.principal, i.customer_id, i.roles) for i in seen] == [
+        ("jwt:spy-app", "c-9", frozenset({Role.DECIDE}))
+    ] * 2
