@@ -30,7 +30,6 @@ from .effects import CapIncrement
 from .snapshot import SnapshotNeeds, SnapshotPart
 
 __all__ = [
-    "BUCKETS",
     "EXIT",
     "Binding",
     "CandidateIndex",
@@ -56,7 +55,6 @@ __all__ = [
 ]
 
 EXIT: Final = "exit"  # the pseudo stage ``to: exit`` leaves the journey
-BUCKETS: Final = 10_000  # holdout / variant bucketing resolution
 
 # (name, activation key, converter or None for identity, has default, default) of
 # one profile attribute / context field the set reads (see ``activation``).
@@ -264,14 +262,14 @@ class CompiledJourney(_Frozen, frozen=True, kw_only=True):
     stages: Mapping[str, CompiledStage]  # in declaration order
     exits: tuple[CompiledExit, ...]
     max_duration_ms: int | None
-    holdout_buckets: int  # of BUCKETS; 0 = no holdout
+    holdout_buckets: int  # of bucketing.BUCKETS; 0 = no holdout
     holdout_salt: str
     tags: frozenset[str]
 
 
 class CompiledHoldout(_Frozen, frozen=True, kw_only=True):
     percent: float
-    buckets: int  # of BUCKETS
+    buckets: int  # of bucketing.BUCKETS
     salt: str
     include_transactional: bool
 

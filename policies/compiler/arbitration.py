@@ -7,8 +7,9 @@ from types import MappingProxyType
 from typing import Final
 
 from arbiter.policies import cel
+from arbiter.policies.bucketing import percent_to_buckets
 from arbiter.policies.model import DEFAULT_SCORE
-from arbiter.policies.plan import BUCKETS, CompiledArbitration, CompiledChannel, CompiledHoldout
+from arbiter.policies.plan import CompiledArbitration, CompiledChannel, CompiledHoldout
 
 from .session import Session
 
@@ -34,7 +35,7 @@ def compile_holdout(s: Session) -> CompiledHoldout | None:
         return None
     return CompiledHoldout(
         percent=g.percent,
-        buckets=round(g.percent * BUCKETS / 100),
+        buckets=percent_to_buckets(g.percent),
         salt=g.salt,
         include_transactional=g.include_transactional,
     )

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from arbiter.policies import cel
+from arbiter.policies.bucketing import percent_to_buckets
 from arbiter.policies.loader import ModelPath
 from arbiter.policies.model import Journey
 from arbiter.policies.plan import (
-    BUCKETS,
     EXIT,
     CompiledExit,
     CompiledJourney,
@@ -90,7 +90,7 @@ def _journey(
         )
         for st in j.stages
     }
-    holdout_buckets = round(j.holdout.percent * BUCKETS / 100) if j.holdout is not None else 0
+    holdout_buckets = percent_to_buckets(j.holdout.percent) if j.holdout is not None else 0
     journey = CompiledJourney(
         id=j.id,
         name=j.name or j.id,

@@ -23,18 +23,23 @@ def in_control_group(policy: CompiledPolicy, customer_id: str) -> bool:
     return holdout is not None and bucketing.in_holdout(holdout.salt, customer_id, holdout.buckets)
 
 
-def mark_held(facts: Facts, passing: list[Passing], control: bool) -> None:
-    """Set ``held`` on every candidate the control group or its journey's holdout holds out."""
+def mark_held(facts: Facts, passing: list[Passing], control: bool) -> bool:
+    """Set ``held`` on every candidate the control group or its journey's holdout holds out;
+    whether any was."""
     policy = facts.policy
     holdouts = policy.journey_holdouts
     if not (control or holdouts):
-        return
+        return False
     control_transactional = policy.holdout is not None and policy.holdout.include_transactional
+    any_held = False
     for c in passing:
         action = c.action
         if control and (control_transactional or not action.transactional):
             c.held = ReasonCode.CONTROL_GROUP
+            any_held = True
         elif action.journey in holdouts:
             salt, buckets = holdouts[action.journey]
             if facts.held(salt, buckets):
                 c.held = ReasonCode.HOLDOUT
+                any_held = True
+    return any_held

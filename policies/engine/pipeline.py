@@ -79,21 +79,26 @@ def decide(
         channels=request.channels or policy.channel_ids,
     )
     facts = Facts(policy, snapshot, activation, now_ms)
+    states: Mapping[str, JourneyState] = snapshot.journeys
+    journey_changes: tuple[JourneyChange, ...] = ()
     if snapshot.unavailable:
         for part in sorted(snapshot.unavailable & policy.needs.parts):
             facts.degrade(_R.STATE_UNAVAILABLE, f"{part} unavailable")
-    states, journey_changes = _journey_states(policy, snapshot, activation, now_ms)
+    if snapshot.unavailable or (policy.has_timers and states):
+        states, journey_changes = _journey_states(policy, snapshot, activation, now_ms)
 
     index = candidate_index(policy, request.placement, request.channels)
     trace: dict[str, CandidateTrace] | None = {} if request.explain else None
     candidates = gather(index, states, ordered=request.explain)
     passing = filter_candidates(facts, candidates, paused_journeys, trace)
-    control = in_control_group(policy, customer_id)
-    mark_held(facts, passing, control)
-    passing = score_candidates(facts, passing, request.propensities, trace)
-
+    control = policy.holdout is not None and in_control_group(policy, customer_id)
     notes: Notes | None = {} if request.explain else None
-    chosen, held_out = _arbitrate(facts, passing, request.limit, notes)
+    chosen: list[Passing] = []
+    held_out: list[Passing] = []
+    if passing:
+        any_held = mark_held(facts, passing, control)
+        passing = score_candidates(facts, passing, request.propensities, trace)
+        chosen, held_out = _arbitrate(facts, passing, request.limit, notes, any_held=any_held)
     actions = tuple(chosen_action(c, customer_id, did) for c in chosen)
     decision = Decision(
         decision_id=did,
@@ -105,7 +110,7 @@ def decide(
         held_out=tuple(chosen_action(c, customer_id, did) for c in held_out),
         control_group=control,
         consent=facts.consent_summary(index.purposes),
-        degradations=degradations(facts),
+        degradations=degradations(facts) if facts.degradations else (),
         candidates=()
         if trace is None or notes is None
         else trace_of(
@@ -151,7 +156,7 @@ def _journey_states(
 
 
 def _arbitrate(
-    facts: Facts, passing: list[Passing], requested: int, notes: Notes | None
+    facts: Facts, passing: list[Passing], requested: int, notes: Notes | None, *, any_held: bool
 ) -> tuple[list[Passing], list[Passing]]:
     """(chosen, held out): arbitration among the live candidates, and -- when some were
     held out -- a second pass with them included, for what they would have received."""
@@ -162,7 +167,8 @@ def _arbitrate(
         limit = max_actions
     full_reason = _R.LIMIT_REACHED if limit < requested else _R.LOST_ARBITRATION
     rank(passing)
-    any_held = any(c.held is not None for c in passing)
+    # A held candidate whose score failed is gone: check again (only when some were held).
+    any_held = any_held and any(c.held is not None for c in passing)
     live = [c for c in passing if c.held is None] if any_held else passing
     chosen = select(facts, live, limit, full_reason=full_reason, notes=notes)
     if not any_held:
