@@ -11,7 +11,6 @@ fallback that passed the filters.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from math import isnan
 
@@ -40,76 +39,60 @@ def score_candidates(
     arbitration = facts.policy.arbitration
     default = arbitration.default_propensity
     default_score = arbitration.default_score
+    formula = arbitration.score.program
+    formula_parts = arbitration.score.parts & facts.unavailable
+    variables = arbitration.score_vars
+    activation = facts.activation
     scored = []
     for c in passing:
         action = c.action
         propensity = propensities.get(action.id, default) if propensities else default
-        if default_score and action.value_expr is None:  # the common case, without a call
-            score = float(action.priority) * 1000.0 + action.value * float(propensity)
-            if not isnan(score):  # a NaN goes the long way, to be refused
-                c.score = score
-                scored.append(c)
-                continue
         try:
-            c.score = _score(facts, action, propensity)
+            value = action.value if action.value_expr is None else _value(facts, action)
+            if default_score:
+                score = float(action.priority) * 1000.0 + value * float(propensity)
+            elif formula_parts:
+                raise EvalError(f"score reads {names(formula_parts)}, unavailable")
+            else:
+                for name in variables:  # bind only what the formula reads
+                    if name == "priority":
+                        activation[name] = action.priority
+                    elif name == "value":
+                        activation[name] = value
+                    elif name == "propensity":
+                        activation[name] = float(propensity)
+                    elif name == "action":
+                        activation[name] = None
+                    elif name == "action.id":
+                        activation[name] = action.id
+                    elif name == "action.channel":
+                        activation[name] = action.channel_id
+                    elif name == "action.journey":
+                        activation[name] = action.journey
+                    else:
+                        activation[name] = list(action.tags)
+                score = float(formula.evaluate(activation))  # type: ignore[arg-type]
+            if isnan(score):
+                raise EvalError("score is NaN")
         except Exception as exc:  # fail safe: an unscorable action is not sent
             why = f"value or score failed: {exc}"
             facts.degrade(_R.ERROR, f"action `{action.id}`: {why}")
             if trace is not None:
                 trace[action.id] = filtered_trace(action, c.stage, _R.ERROR, why)
             continue
+        c.score = score
         scored.append(c)
     return scored
 
 
-def _score(facts: Facts, action: CompiledAction, propensity: float) -> float:
-    activation = facts.activation
-    if action.value_expr is None:
-        value = action.value
-    else:
-        missing = action.value_expr.parts & facts.unavailable
-        if missing:
-            raise EvalError(f"value reads {names(missing)}, unavailable")
-        value = float(action.value_expr.program.evaluate(activation))  # type: ignore[arg-type]
-    arbitration = facts.policy.arbitration
-    if arbitration.default_score:
-        score = float(action.priority) * 1000.0 + value * float(propensity)
-    else:
-        missing = arbitration.score.parts & facts.unavailable
-        if missing:
-            raise EvalError(f"score reads {names(missing)}, unavailable")
-        _bind_score_variables(activation, arbitration.score_vars, action, value, propensity)
-        score = float(arbitration.score.program.evaluate(activation))  # type: ignore[arg-type]
-    if math.isnan(score):
-        raise EvalError("score is NaN")
-    return score
-
-
-def _bind_score_variables(
-    activation: dict[str, object],
-    variables: tuple[str, ...],
-    action: CompiledAction,
-    value: float,
-    propensity: float,
-) -> None:
-    """Bind the per-candidate variables the score formula reads (and only those)."""
-    for name in variables:
-        if name == "priority":
-            activation[name] = action.priority
-        elif name == "value":
-            activation[name] = value
-        elif name == "propensity":
-            activation[name] = float(propensity)
-        elif name == "action":
-            activation[name] = None
-        elif name == "action.id":
-            activation[name] = action.id
-        elif name == "action.channel":
-            activation[name] = action.channel_id
-        elif name == "action.journey":
-            activation[name] = action.journey
-        else:
-            activation[name] = list(action.tags)
+def _value(facts: Facts, action: CompiledAction) -> float:
+    """The action's value expression (not evaluated when it reads unavailable state)."""
+    expression = action.value_expr
+    assert expression is not None
+    missing = expression.parts & facts.unavailable
+    if missing:
+        raise EvalError(f"value reads {names(missing)}, unavailable")
+    return float(expression.program.evaluate(facts.activation))  # type: ignore[arg-type]
 
 
 def rank(passing: list[Passing]) -> None:
