@@ -9,14 +9,15 @@ layering test enforces it). The flow of one call::
     final = settle(decision, StoreReport(committed=result), commit)
 
 ``check`` / ``precheck`` answer a Check, ``apply_event`` a tracked event;
-:mod:`arbiter.policies.cel` is the CEL toolchain's own front door. What each
+:mod:`arbiter.policies.cel` is the CEL toolchain's own front door, and
+:mod:`arbiter.policies.scenarios` the scenario-file format's. What each
 name means is documented where it is defined; ``docs/architecture.md`` maps
 the whole house.
 """
 
 from __future__ import annotations
 
-from . import cel
+from . import cel, scenarios
 from .compiler import COMPILER_VERSION, check_policy, compile_policy, load_policy
 from .decision import (
     CandidateTrace,
@@ -37,6 +38,7 @@ from .effects import (
     EventEffects,
     FeedbackKind,
     FieldResult,
+    JourneyChange,
     ProfileUpdate,
     StateConflict,
 )
@@ -56,7 +58,6 @@ from .engine import (
 from .loader import YamlLoader, load_directory, load_document, load_sources
 from .model import json_schema
 from .plan import CompiledField, CompiledPolicy
-from .scenarios import Report, ScenarioResult, run_directory
 from .snapshot import (
     PARTS,
     ConsentRecord,
@@ -89,6 +90,7 @@ __all__ = [
     "EventEffects",
     "FeedbackKind",
     "FieldResult",
+    "JourneyChange",
     "JourneyState",
     "Location",
     "Outcome",
@@ -97,9 +99,7 @@ __all__ = [
     "ProfileValue",
     "PurposeConsent",
     "ReasonCode",
-    "Report",
     "Request",
-    "ScenarioResult",
     "SnapshotNeeds",
     "StateConflict",
     "StateUnavailableError",
@@ -122,6 +122,6 @@ __all__ = [
     "parse_duration_ms",
     "parse_instant_ms",
     "precheck",
-    "run_directory",
+    "scenarios",
     "settle",
 ]

@@ -44,11 +44,13 @@ __all__ = [
     "Severity",
     "SourceFile",
     "YamlLoader",
+    "convert_located",
     "digest_sources",
     "load_directory",
     "load_document",
     "load_sources",
     "read_directory",
+    "read_yaml",
 ]
 
 PathElem = str | int
@@ -493,9 +495,37 @@ def load_document(
     return (None, tuple(sorted(more))) if more else (value, ())
 
 
+def read_yaml(file: str, text: str) -> tuple[Any, Locator, tuple[Diagnostic, ...]]:
+    """One YAML document as plain data (YAML 1.2 scalars, duplicate keys refused), the locator
+    of its nodes, and its syntax errors (data ``None`` when there are any)."""
+    diags: list[Diagnostic] = []
+    data, positions = _parse_file(file, text, diags)
+    locator = Locator()
+    locator._add_file(file, positions, text)
+    return (None if diags else data), locator, tuple(diags)
+
+
+def convert_located(
+    value: Any, tp: type[_T], path: ModelPath, file: str, locator: Locator
+) -> tuple[_T | None, tuple[Diagnostic, ...]]:
+    """``value`` (found at ``path`` of ``file``) converted to ``tp``, or ``None`` and every
+    problem located, with "did you mean" for unknown fields -- the policy loader's rules."""
+    problems: list[_Problem] = []
+    _diagnose(value, tp, path, problems)
+    if problems:
+        return None, tuple(
+            Diagnostic(locator.locate_in_file(file, where, key=kind == "key"), "error", message)
+            for where, message, kind in problems
+        )
+    return msgspec.convert(value, tp), ()
+
+
 _LIST_SECTIONS: Final = ("channels", "caps", "suppressions", "journeys", "actions")
 _SINGLE_SECTIONS: Final = ("policy_set", "consent", "holdouts", "arbitration")
 _CONTRACT_PARTS: Final = ("profile", "events", "context")
+# ``contracts.context_open``: a flag, set in one file at most (recorded among the contract
+# origins as ("context_open", "true" | "false") -> file).
+_OPEN: Final = "context_open"
 
 
 def load_sources(files: Mapping[str, str]) -> LoadedPolicySet:
@@ -585,7 +615,7 @@ def load_sources(files: Mapping[str, str]) -> LoadedPolicySet:
                 kwargs[name] = singles[name][0]
         model = PolicySet(
             policy_set=info[0],
-            contracts=Contracts(**contracts),
+            contracts=Contracts(**contracts, context_open=(_OPEN, "true") in contract_origin),
             **kwargs,
         )
     return LoadedPolicySet(
@@ -611,12 +641,15 @@ def _load_contracts(  # noqa: PLR0917
         return
     part_types = {f.encode_name: f.type for f in msgspec.structs.fields(Contracts)}
     for part, entries in value.items():
+        if part == _OPEN:
+            _context_open(entries, file, locator, origin, diags)
+            continue
         if part not in part_types:
             report(
                 [
                     (
                         ("contracts", part),
-                        f"unknown field `{part}`; expected one of: profile, events, context",
+                        _unknown_part(part),
                         "key",
                     )
                 ]
@@ -648,3 +681,32 @@ def _load_contracts(  # noqa: PLR0917
             origin[part, name] = file
             locator._add_origin(path, file, path)
             contracts[part][name] = msgspec.convert(spec, entry_type)
+
+
+def _unknown_part(part: str) -> str:
+    known = [*_CONTRACT_PARTS, _OPEN]
+    close = difflib.get_close_matches(part, known, n=1)
+    hint = f"; did you mean `{close[0]}`?" if close else f"; expected one of: {', '.join(known)}"
+    return f"unknown field `{part}`{hint}"
+
+
+def _context_open(
+    value: Any,
+    file: str,
+    locator: Locator,
+    origin: dict[tuple[str, str], str],
+    diags: list[Diagnostic],
+) -> None:
+    path = ("contracts", "context_open")
+    if not isinstance(value, bool):
+        loc = locator.locate_in_file(file, path)
+        diags.append(Diagnostic(loc, "error", "`context_open`: expected true or false"))
+        return
+    first = origin.get((_OPEN, "true")) or origin.get((_OPEN, "false"))
+    if first is not None:
+        loc = locator.locate_in_file(file, path, key=True)
+        diags.append(
+            Diagnostic(loc, "error", f"`contracts.context_open` is already set in {first}")
+        )
+        return
+    origin[_OPEN, "true" if value else "false"] = file

@@ -126,6 +126,9 @@ class Contracts(_Model, frozen=True, kw_only=True):
     profile: dict[str, FieldSpec | TypeText] = {}
     events: dict[str, EventType] = {}
     context: dict[str, FieldSpec | TypeText] = {}
+    # Accept request-context keys that ``context`` does not declare (kept unchecked; expressions
+    # still read declared fields only). Default: an undeclared key is INVALID_ARGUMENT.
+    context_open: bool = False
 
 
 # --------------------------------------------------------------------------- channels, consent

@@ -317,6 +317,7 @@ class CompiledPolicy(_Frozen, frozen=True, kw_only=True):
 
     profile: Mapping[str, CompiledField]
     context: Mapping[str, CompiledField]
+    context_open: bool  # undeclared request-context keys are accepted (and ignored)
     events: Mapping[str, EventTypeContract]
     timezone_context: str | None
     timezone_attribute: str | None

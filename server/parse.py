@@ -10,10 +10,13 @@ Rules:
 
 - Ids (customer, request, event, decision, source): 1-128 characters of
   ``[A-Za-z0-9._:@+-]``.
-- Policy-defined names (channels, actions, consent purposes, trait names,
-  event types) must exist in the active policy set; an unknown one is
-  ``INVALID_ARGUMENT`` (a placement is not: asking for a placement that has
-  no actions simply gets none, so callers survive a policy rollback).
+- Policy-defined names (channels, placements, actions, consent purposes,
+  trait names, request-context fields, event types) must exist in the
+  active policy set; an unknown one is ``INVALID_ARGUMENT`` naming it, with
+  the closest known name ("did you mean"). Names are not values: they are
+  checked printable and bounded before they are quoted. The request context
+  accepts undeclared keys only when the policy declares it open
+  (``contracts.context_open: true``).
 - Enum fields: only the numbers the contract defines.
 - Values (``arbiter.v1.Value``): a kind is set; doubles are finite; strings
   and bytes at most :data:`MAX_STRING` long; lists and maps at most
@@ -43,9 +46,10 @@ zero); ``null`` becomes ``None``; lists and maps become ``list`` / ``dict``;
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -161,6 +165,14 @@ def _check_name(value: str, field: str) -> None:
         raise ValidationError(field, f"name longer than {MAX_ID_LENGTH} characters")
     if not value.isprintable():
         raise ValidationError(field, "name contains control characters")
+
+
+def _unknown(what: str, name: str, known: Iterable[str]) -> str:
+    """``unknown <what> `<name>`; did you mean `<closest>`?`` -- for policy-defined names (never
+    values: a name is checked printable and bounded by :func:`_check_name` first)."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    hint = f"; did you mean `{close[0]}`?" if close else ""
+    return f"unknown {what} `{name}`{hint}"
 
 
 def _key_path(path: str, key: str) -> str:
@@ -350,12 +362,23 @@ def _values(
 
 
 def _context(values: Mapping[str, value_pb2.Value], policy: CompiledPolicy) -> dict[str, Any]:
-    """The request context: declared fields typed; undeclared keys kept but unchecked (the
-    engine ignores them: a caller may send a field before the policy uses it)."""
+    """The request context: declared fields typed; an undeclared key is an error naming it
+    (with the closest declared field), unless the policy declares its context open
+    (``contracts.context_open``: undeclared keys are kept, unchecked and unread)."""
     if not values:
         return {}
     walk = _Walk()
     context = _values(values, "context", policy.context, walk)
+    if not policy.context_open:
+        for key in values:
+            if key not in policy.context:
+                walk.hold(
+                    ValidationError(
+                        _key_path("context", key),
+                        _unknown("context field", key, policy.context)
+                        + " (not in contracts.context)",
+                    )
+                )
     if walk.error is not None:
         raise walk.error
     return context
@@ -371,6 +394,12 @@ def decide_request(request: decision_pb2.DecideRequest, policy: CompiledPolicy) 
     check_id(request.customer_id, "customer_id")
     if request.placement:
         _check_name(request.placement, "placement")
+        if request.placement not in policy.candidates and request.placement not in _placements(
+            policy
+        ):
+            raise ValidationError(
+                "placement", _unknown("placement", request.placement, _placements(policy))
+            )
     channels = request.channels
     if len(channels) > MAX_CHANNELS:
         raise ValidationError("channels", f"more than {MAX_CHANNELS} channels")
@@ -378,7 +407,7 @@ def decide_request(request: decision_pb2.DecideRequest, policy: CompiledPolicy) 
         field = f"channels[{index}]"
         _check_name(channel, field)
         if channel not in policy.channels:
-            raise ValidationError(field, "unknown channel")
+            raise ValidationError(field, _unknown("channel", channel, policy.channel_ids))
     if request.limit > MAX_LIMIT:
         raise ValidationError("limit", f"at most {MAX_LIMIT}")
     return Request(
@@ -389,8 +418,32 @@ def decide_request(request: decision_pb2.DecideRequest, policy: CompiledPolicy) 
         limit=request.limit or 1,
         explain=request.explain,
         request_id=request.request_id,
+        propensities=_propensities(request.propensities, policy),
         dry_run=request.dry_run,
     )
+
+
+def _propensities(values: Mapping[str, float], policy: CompiledPolicy) -> dict[str, float]:
+    """Per-action propensities: known actions, finite numbers."""
+    if not values:
+        return {}
+    if len(values) > MAX_FIELDS:
+        raise ValidationError("propensities", f"more than {MAX_FIELDS} entries")
+    out = {}
+    for action, value in values.items():
+        field = _key_path("propensities", action)
+        _check_name(action, field)
+        if action not in policy.actions:
+            raise ValidationError(field, _unknown("action", action, policy.actions))
+        if not math.isfinite(value):
+            raise ValidationError(field, "NaN and infinite doubles are not allowed")
+        out[action] = float(value)
+    return out
+
+
+def _placements(policy: CompiledPolicy) -> list[str]:
+    """Every placement a channel declares (an action's placements are among them)."""
+    return sorted({p for channel in policy.channels.values() for p in channel.placements})
 
 
 def check_query(request: decision_pb2.CheckRequest, policy: CompiledPolicy) -> CheckQuery:

@@ -62,7 +62,7 @@ from arbiter.server.registry import Active, PolicyRegistry
 from arbiter.state import Loaded, Store, StoredDecision, StoreUnavailable
 from arbiter.v1 import decision_pb2
 
-__all__ = ["MAX_CONFLICT_RETRIES", "METHODS", "Call", "CallContext", "DecisionCore"]
+__all__ = ["MAX_CONFLICT_RETRIES", "METHODS", "Answer", "Call", "CallContext", "DecisionCore"]
 
 _log = logging.getLogger("arbiter.server")
 
@@ -120,6 +120,17 @@ class Call:
 
     def invocation_metadata(self) -> Sequence[tuple[str, str]]:
         return self.metadata
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The domain answer of a Decide or Check, before rendering, and how it came about:
+    ``replayed`` from a stored decision, ``recorded`` by a commit, a ``dry_run``."""
+
+    decision: Decision
+    replayed: bool = False
+    recorded: bool = False
+    dry_run: bool = False
 
 
 def _clock(loaded: Loaded, own_ms: int) -> tuple[int, float]:
@@ -183,13 +194,20 @@ class DecisionCore:
         self, request: decision_pb2.DecideRequest, call: CallContext
     ) -> decision_pb2.DecideResponse:
         """Decide: parse, load, decide, commit, settle, respond (raises domain errors)."""
+        answer = await self.decide_answer(request, call)
+        return render.decide_response(
+            answer.decision, replayed=answer.replayed, dry_run=answer.dry_run
+        )
+
+    async def decide_answer(self, request: decision_pb2.DecideRequest, call: CallContext) -> Answer:
+        """Decide up to the domain answer, before rendering (the scenario runner reads it)."""
         active = self.registry.require()
         domain = parse.decide_request(request, active.policy)
         now_ms = self._now_ms()
         request_id = None if domain.dry_run else domain.request_id
         loaded, failure = await self._load(active, domain.customer_id, now_ms, request_id, call)
         if loaded.replay is not None:
-            return render.decide_response(self._replay("Decide", loaded.replay), replayed=True)
+            return Answer(self._replay("Decide", loaded.replay), replayed=True)
         now_ms, read_at = _clock(loaded, now_ms)
         decision, commit = decide(
             active.policy, domain, loaded.snapshot, now_ms, paused_journeys=active.paused_journeys
@@ -198,25 +216,31 @@ class DecisionCore:
         if not (domain.dry_run or failure):
             report, winner = await self._commit(decision, _stamped(commit, loaded, read_at), call)
         if winner is not None:  # a concurrent duplicate committed first: its answer wins
-            return render.decide_response(self._replay("Decide", winner), replayed=True)
+            return Answer(self._replay("Decide", winner), replayed=True)
         decision = self._settle(decision, report, commit)
-        return render.decide_response(decision, dry_run=domain.dry_run)
+        return Answer(decision, recorded=report.committed is not None, dry_run=domain.dry_run)
 
     async def check(
         self, request: decision_pb2.CheckRequest, call: CallContext
     ) -> decision_pb2.CheckResponse:
         """Check: parse, (load, check, commit when recording, settle), respond."""
+        answer = await self.check_answer(request, call)
+        return render.check_response(
+            answer.decision, recorded=answer.recorded, replayed=answer.replayed
+        )
+
+    async def check_answer(self, request: decision_pb2.CheckRequest, call: CallContext) -> Answer:
+        """Check up to the domain answer (a one-action decision), before rendering."""
         active = self.registry.require()
         query = parse.check_query(request, active.policy)
         now_ms = self._now_ms()
         refused = precheck(active.policy, query, now_ms)
         if refused is not None:
-            return render.check_response(refused)
+            return Answer(refused)
         key = query.record_key
         loaded, failure = await self._load(active, query.customer_id, now_ms, key, call)
         if loaded.replay is not None:
-            answer = self._replay("Check", loaded.replay)
-            return render.check_response(answer, recorded=True, replayed=True)
+            return Answer(self._replay("Check", loaded.replay), recorded=True, replayed=True)
         now_ms, read_at = _clock(loaded, now_ms)
         answer, commit = check(
             active.policy, query, loaded.snapshot, now_ms, paused_journeys=active.paused_journeys
@@ -225,15 +249,21 @@ class DecisionCore:
         if key is not None and not failure:
             report, winner = await self._commit(answer, _stamped(commit, loaded, read_at), call)
         if winner is not None:
-            answer = self._replay("Check", winner)
-            return render.check_response(answer, recorded=True, replayed=True)
+            return Answer(self._replay("Check", winner), recorded=True, replayed=True)
         answer = self._settle(answer, report, commit)
-        return render.check_response(answer, recorded=report.committed is not None)
+        return Answer(answer, recorded=report.committed is not None)
 
     async def track(
         self, request: decision_pb2.TrackRequest, call: CallContext
     ) -> decision_pb2.TrackResponse:
         """Track: the batch parsed (a malformed one fails whole); each event applied on its own."""
+        return render.track_response(await self.track_results(request, call))
+
+    async def track_results(
+        self, request: decision_pb2.TrackRequest, call: CallContext
+    ) -> list[tuple[str, str, str, str]]:
+        """Track up to the results: (event id, ``applied`` / ``duplicate`` / ``rejected``,
+        field, detail) per event, before rendering."""
         active = self.registry.require()
         now_ms = self._now_ms()
         results = []
@@ -249,7 +279,7 @@ class DecisionCore:
             )
             METRICS.events.labels(outcome).inc()
             results.append((parsed.event_id, outcome, "", ""))
-        return render.track_response(results)
+        return results
 
     async def update_profile(
         self, request: decision_pb2.UpdateProfileRequest, call: CallContext

@@ -411,6 +411,13 @@ class MemoryStore:
             c.snapshot = msgspec.structs.replace(snapshot, unavailable=frozenset())
             c.consent_version += 1
 
+    def stored(self, customer_id: str) -> CustomerSnapshot:
+        """Everything stored about a customer (all parts; empty for an unknown one) -- an
+        embedded extra for scenario runs and tests; read-only, like :meth:`load`'s result."""
+        with self._lock:
+            c = self._customers.get(customer_id)
+            return c.snapshot if c is not None else CustomerSnapshot(customer_id=customer_id)
+
     def lose_state(self) -> None:
         """Fault injection: forget every customer and the state epoch, as a Redis restarted
         without persistence would; reads raise ``StateLost`` until :meth:`init_state`."""

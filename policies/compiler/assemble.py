@@ -70,6 +70,7 @@ def assemble(s: Session, sections: Sections) -> CompiledPolicy:
         files=tuple(f.path for f in s.loaded.files),
         profile=_freeze(contracts.profile),
         context=_freeze(contracts.context),
+        context_open=model.contracts.context_open,
         events=_freeze(contracts.events),
         timezone_context=tz.context,
         timezone_attribute=tz.attribute,

@@ -11,16 +11,12 @@ import pytest
 
 from arbiter.policies import CompiledPolicy, load_policy
 from arbiter.policies.decision import Request
-from arbiter.policies.scenarios import (
-    Scenario,
-    find_scenario_files,
-    load_scenario_file,
-    run_scenario,
-)
+from arbiter.policies.scenarios import Scenario, find_scenario_files, load_scenario_file
 from arbiter.server.cli.bench import bench as run_bench
 from arbiter.server.cli.explain import explain
 from arbiter.server.cli.scenarios import run_tests
 from arbiter.server.cli.synthetic import synthetic_policy, synthetic_snapshots
+from arbiter.server.scenarios import run_scenario
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "policies"
 
@@ -33,17 +29,27 @@ def example() -> CompiledPolicy:
 def _example_scenarios() -> list[Any]:
     """One pytest parameter per scenario, named ``<file>::<scenario name>``.
 
-    An unreadable scenario file becomes one failing parameter naming the file.
+    A scenario with problems (shape, or names the policy does not know) is a
+    failing parameter carrying its diagnostics; an unreadable file is one
+    failing parameter naming the file.
     """
+    policy = load_policy(EXAMPLES)
     params: list[Any] = []
     for path in find_scenario_files(EXAMPLES):
         rel = path.relative_to(EXAMPLES).as_posix()
         try:
-            scenarios = load_scenario_file(path).scenarios
-        except (OSError, ValueError) as exc:
+            source = load_scenario_file(path, policy, name=rel)
+        except OSError as exc:
             params.append(pytest.param(rel, None, str(exc), id=f"{rel}::(unreadable)"))
             continue
-        params += [pytest.param(rel, s, "", id=f"{rel}::{s.name}") for s in scenarios]
+        if source.diagnostics:
+            problems = "\n".join(str(d) for d in source.diagnostics)
+            params.append(pytest.param(rel, None, problems, id=f"{rel}::(unreadable)"))
+        for located in source.scenarios:
+            problems = "\n".join(str(d) for d in located.diagnostics)
+            params.append(
+                pytest.param(rel, located.scenario, problems, id=f"{rel}::{located.name}")
+            )
     return params
 
 
@@ -54,7 +60,7 @@ EXAMPLE_SCENARIOS = _example_scenarios()
 def test_example_scenario(
     example: CompiledPolicy, file: str, scenario: Scenario | None, error: str
 ) -> None:
-    assert scenario is not None, f"{file}: {error}"
+    assert scenario is not None and not error, f"{file}: {error}"
     result = run_scenario(example, scenario, file)
     assert result.failures == (), "\n".join(result.failures)
 

@@ -49,15 +49,72 @@ def test_decide_converts_while_it_validates(policy: CompiledPolicy) -> None:
         context={
             "cart_value": v(int_value=40),  # declared double: widened
             "page_type": v(string_value="cart"),
-            "undeclared": ints(1, 2),  # kept as sent, unchecked
-            "gone": v(null_value=0),  # null: dropped
+            "device": v(null_value=0),  # null: dropped
         },
+        propensities={"cart_reminder_push": 0.25},
     )
     domain = decide_request(request, policy)
     assert domain.channels == ("email", "push")
-    assert domain.context == {"cart_value": 40.0, "page_type": "cart", "undeclared": [1, 2]}
+    assert domain.context == {"cart_value": 40.0, "page_type": "cart"}
     assert type(domain.context["cart_value"]) is float
     assert domain.limit == 1
+    assert domain.propensities == {"cart_reminder_push": 0.25}
+
+
+def test_an_undeclared_context_key_is_named_with_a_suggestion(policy: CompiledPolicy) -> None:
+    request = decision_pb2.DecideRequest(
+        request_id="r", customer_id="c", context={"cart_valeu": v(double_value=3.0)}
+    )
+    assert field_error(lambda: decide_request(request, policy)) == (
+        "context.cart_valeu",
+        "unknown context field `cart_valeu`; did you mean `cart_value`? (not in contracts.context)",
+    )
+    check = decision_pb2.CheckRequest(
+        request_id="r",
+        customer_id="c",
+        action_id="cart_reminder_push",
+        channel="push",
+        context={"pagetype": v(string_value="home")},
+    )
+    assert field_error(lambda: check_query(check, policy))[1].startswith(
+        "unknown context field `pagetype`; did you mean `page_type`?"
+    )
+
+
+def test_an_open_context_keeps_undeclared_keys(policy: CompiledPolicy) -> None:
+    import msgspec
+
+    open_policy = msgspec.structs.replace(policy, context_open=True)
+    request = decision_pb2.DecideRequest(
+        request_id="r", customer_id="c", context={"experiment": ints(1, 2)}
+    )
+    assert decide_request(request, open_policy).context == {"experiment": [1, 2]}
+
+
+def test_an_unknown_placement_is_named(policy: CompiledPolicy) -> None:
+    request = decision_pb2.DecideRequest(request_id="r", customer_id="c", placement="home_baner")
+    assert field_error(lambda: decide_request(request, policy)) == (
+        "placement",
+        "unknown placement `home_baner`; did you mean `home_banner`?",
+    )
+    known = decision_pb2.DecideRequest(request_id="r", customer_id="c", placement="home_banner")
+    assert decide_request(known, policy).placement == "home_banner"
+
+
+def test_propensities_name_known_actions_with_finite_values(policy: CompiledPolicy) -> None:
+    unknown = decision_pb2.DecideRequest(
+        request_id="r", customer_id="c", propensities={"cart_reminder_pus": 0.5}
+    )
+    assert field_error(lambda: decide_request(unknown, policy)) == (
+        "propensities.cart_reminder_pus",
+        "unknown action `cart_reminder_pus`; did you mean `cart_reminder_push`?",
+    )
+    nan = decision_pb2.DecideRequest(
+        request_id="r", customer_id="c", propensities={"cart_reminder_push": float("nan")}
+    )
+    assert field_error(lambda: decide_request(nan, policy))[0] == (
+        "propensities.cart_reminder_push"
+    )
 
 
 def test_structure_is_reported_before_the_contract(policy: CompiledPolicy) -> None:

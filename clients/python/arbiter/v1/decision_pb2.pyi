@@ -125,7 +125,7 @@ PROFILE_FIELD_KIND_DO_NOT_CONTACT: ProfileFieldKind
 PROFILE_FIELD_KIND_SEGMENTS: ProfileFieldKind
 
 class DecideRequest(_message.Message):
-    __slots__ = ("request_id", "customer_id", "placement", "channels", "limit", "context", "explain", "dry_run")
+    __slots__ = ("request_id", "customer_id", "placement", "channels", "limit", "context", "explain", "dry_run", "propensities")
     class ContextEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -133,6 +133,13 @@ class DecideRequest(_message.Message):
         key: str
         value: _value_pb2.Value
         def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_value_pb2.Value, _Mapping]] = ...) -> None: ...
+    class PropensitiesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     PLACEMENT_FIELD_NUMBER: _ClassVar[int]
@@ -141,6 +148,7 @@ class DecideRequest(_message.Message):
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     EXPLAIN_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    PROPENSITIES_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     customer_id: str
     placement: str
@@ -149,7 +157,8 @@ class DecideRequest(_message.Message):
     context: _containers.MessageMap[str, _value_pb2.Value]
     explain: bool
     dry_run: bool
-    def __init__(self, request_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., placement: _Optional[str] = ..., channels: _Optional[_Iterable[str]] = ..., limit: _Optional[int] = ..., context: _Optional[_Mapping[str, _value_pb2.Value]] = ..., explain: _Optional[bool] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+    propensities: _containers.ScalarMap[str, float]
+    def __init__(self, request_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., placement: _Optional[str] = ..., channels: _Optional[_Iterable[str]] = ..., limit: _Optional[int] = ..., context: _Optional[_Mapping[str, _value_pb2.Value]] = ..., explain: _Optional[bool] = ..., dry_run: _Optional[bool] = ..., propensities: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class DecideResponse(_message.Message):
     __slots__ = ("decision_id", "request_id", "policy_version", "decided_at", "actions", "consent", "degradations", "candidates", "replayed", "dry_run")
