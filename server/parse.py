@@ -167,12 +167,16 @@ def _check_name(value: str, field: str) -> None:
         raise ValidationError(field, "name contains control characters")
 
 
+def _hint(name: str, known: Iterable[str]) -> str:
+    """``; did you mean `<closest>`?`` when a known name is close to ``name``, else ``""``."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"; did you mean `{close[0]}`?" if close else ""
+
+
 def _unknown(what: str, name: str, known: Iterable[str]) -> str:
     """``unknown <what> `<name>`; did you mean `<closest>`?`` -- for policy-defined names (never
     values: a name is checked printable and bounded by :func:`_check_name` first)."""
-    close = difflib.get_close_matches(name, list(known), n=1)
-    hint = f"; did you mean `{close[0]}`?" if close else ""
-    return f"unknown {what} `{name}`{hint}"
+    return f"unknown {what} `{name}`{_hint(name, known)}"
 
 
 def _key_path(path: str, key: str) -> str:
@@ -407,7 +411,7 @@ def decide_request(request: decision_pb2.DecideRequest, policy: CompiledPolicy) 
         field = f"channels[{index}]"
         _check_name(channel, field)
         if channel not in policy.channels:
-            raise ValidationError(field, _unknown("channel", channel, policy.channel_ids))
+            raise ValidationError(field, "unknown channel" + _hint(channel, policy.channel_ids))
     if request.limit > MAX_LIMIT:
         raise ValidationError("limit", f"at most {MAX_LIMIT}")
     return Request(

@@ -158,32 +158,25 @@ class ScenarioRun:
             expires = None if record.expires is None else self.time(record.expires, at0)
             groups[source, self.time(record.at, at0)][purpose] = (record.state, expires)
         first = groups.pop((_GIVEN_SOURCE, at0), {})
-        writes = []
+        writes: list[tuple[tuple[str, int], Any, Any, tuple[str, ...] | None]] = []
         if given.profile or given.segments or first:
-            writes.append(
-                requests.profile_request(
-                    self.policy,
-                    customer_id=self.customer,
-                    source=_GIVEN_SOURCE,
-                    at_ms=at0,
-                    origin_ms=self.origin,
-                    traits=given.profile,
-                    consents=first,
-                    segments=tuple(given.segments) if given.segments else None,
-                )
+            segments = tuple(given.segments) if given.segments else None
+            writes.append(((_GIVEN_SOURCE, at0), first, given.profile, segments))
+        writes += [(key, consents, {}, None) for key, consents in groups.items()]
+        updates = [
+            requests.profile_request(
+                self.policy,
+                customer_id=self.customer,
+                source=source,
+                at_ms=at,
+                origin_ms=self.origin,
+                traits=traits,
+                consents=consents,
+                segments=segments,
             )
-        for (source, at), consents in groups.items():
-            writes.append(
-                requests.profile_request(
-                    self.policy,
-                    customer_id=self.customer,
-                    source=source,
-                    at_ms=at,
-                    origin_ms=self.origin,
-                    consents=consents,
-                )
-            )
-        for write in writes:
+            for (source, at), consents, traits, segments in writes
+        ]
+        for write in updates:
             _, status = await self._call("UpdateProfile", self.core.update_profile(write, Call()))
             if status is not None:
                 raise StepFailed(f"UpdateProfile failed: {_status(status)}")
