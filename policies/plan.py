@@ -19,7 +19,7 @@ answer.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Literal
 
 import msgspec
@@ -32,6 +32,7 @@ from .snapshot import SnapshotNeeds, SnapshotPart
 __all__ = [
     "EXIT",
     "Binding",
+    "channel_purposes",
     "CandidateIndex",
     "CompiledAction",
     "CompiledArbitration",
@@ -297,12 +298,27 @@ class CandidateIndex(_Frozen, frozen=True, kw_only=True):
     ``always``: always-on actions; ``journeys``: per journey (declaration
     order) its stage -> actions map, so a decision only touches the actions
     of the stages its customer is in. ``purposes``: the consent purposes the
-    request's channels require, sorted (the decision's consent summary).
+    request's channels require, sorted (the decision's consent summary);
+    ``transactional_purposes``: those of them a transactional channel among
+    the request's requires -- do-not-contact never blocks their use, so the
+    consent summary does not report them as blocked by it.
     """
 
     always: tuple[CompiledAction, ...]
     journeys: tuple[tuple[str, Mapping[str, tuple[CompiledAction, ...]]], ...]
     purposes: tuple[str, ...]
+    transactional_purposes: frozenset[str] = frozenset()
+
+
+def channel_purposes(
+    channels: Iterable[CompiledChannel],
+) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The purposes ``channels`` require (sorted) and those a transactional one requires
+    (see :class:`CandidateIndex`)."""
+    listed = list(channels)
+    purposes = {p for c in listed for p in c.purposes}
+    transactional = {p for c in listed if c.transactional for p in c.purposes}
+    return tuple(sorted(purposes)), frozenset(transactional)
 
 
 class CompiledPolicy(_Frozen, frozen=True, kw_only=True):

@@ -22,6 +22,7 @@ from arbiter.policies.plan import (
     CompiledPolicy,
     CompiledStage,
     CompiledVariant,
+    channel_purposes,
 )
 
 from .actions import ActionDraft, Suppressions
@@ -208,7 +209,7 @@ def _candidate_indexes(
     channels: Mapping[str, CompiledChannel],
 ) -> dict[str, CandidateIndex]:
     """Per placement ("" = none, and every placement an action lists) its candidates on every channel."""
-    purposes = tuple(sorted({p for c in channels.values() for p in c.purposes}))
+    purposes = channel_purposes(channels.values())
     placements = {""} | {pl for a in actions.values() for pl in a.placements}
     return {
         placement: candidate_index(actions.values(), journeys, placement, purposes)
@@ -220,7 +221,7 @@ def candidate_index(
     actions: Iterable[CompiledAction],
     journeys: Mapping[str, CompiledJourney],
     placement: str,
-    purposes: tuple[str, ...],
+    purposes: tuple[tuple[str, ...], frozenset[str]],
 ) -> CandidateIndex:
     """The candidates among ``actions`` for ``placement`` (see :class:`CandidateIndex`)."""
     matching = [
@@ -240,7 +241,12 @@ def candidate_index(
                 by_stage[stage] = acts
         if by_stage:
             by_journey.append((jid, _freeze(by_stage)))
-    return CandidateIndex(always=always, journeys=tuple(by_journey), purposes=purposes)
+    return CandidateIndex(
+        always=always,
+        journeys=tuple(by_journey),
+        purposes=purposes[0],
+        transactional_purposes=purposes[1],
+    )
 
 
 def _by_event(pairs: Iterable[tuple[str, Any]]) -> Mapping[str, tuple[Any, ...]]:

@@ -6,7 +6,12 @@ from collections.abc import Mapping
 from typing import Final
 
 from arbiter.policies.decision import ReasonCode
-from arbiter.policies.plan import CandidateIndex, CompiledAction, CompiledPolicy
+from arbiter.policies.plan import (
+    CandidateIndex,
+    CompiledAction,
+    CompiledPolicy,
+    channel_purposes,
+)
 from arbiter.policies.snapshot import JourneyState
 
 __all__ = ["Passing", "candidate_index", "gather"]
@@ -62,11 +67,14 @@ def _restrict(
         }
         if kept:
             journeys.append((jid, kept))
-    purposes = {p for c in allowed if c in policy.channels for p in policy.channels[c].purposes}
+    purposes, transactional = channel_purposes(
+        policy.channels[c] for c in allowed if c in policy.channels
+    )
     return CandidateIndex(
         always=tuple(a for a in index.always if a.channel_id in allowed),
         journeys=tuple(journeys),
-        purposes=tuple(sorted(purposes)),
+        purposes=purposes,
+        transactional_purposes=transactional,
     )
 
 

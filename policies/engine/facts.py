@@ -121,6 +121,9 @@ class Facts:
         allowed = region_known and self.policy.consent.unset_allowed(region, purpose)
         if allowed:
             reason = _R.ELIGIBLE
+        elif not region_known:
+            # What an unset consent means depends on the region, which could not be read.
+            reason = _R.STATE_UNAVAILABLE
         elif record is not None:
             reason = _R.CONSENT_EXPIRED
         else:
@@ -164,18 +167,23 @@ class Facts:
             for p in channel.purposes:
                 verdict = self.purpose(p)
                 if not verdict.allowed:
-                    result = (verdict.reason, f"purpose `{p}`: {_consent_detail(verdict)}")
+                    why = _consent_detail(verdict, consent_unavailable="consent" in self.unavailable)
+                    result = (verdict.reason, f"purpose `{p}`: {why}")
                     break
         self.consent_cache[channel.id] = result
         return result
 
-    def consent_summary(self, purposes: tuple[str, ...]) -> tuple[PurposeConsent, ...]:
-        """Every purpose of the request's channels (sorted), after do-not-contact."""
+    def consent_summary(
+        self, purposes: tuple[str, ...], transactional: frozenset[str] = frozenset()
+    ) -> tuple[PurposeConsent, ...]:
+        """Every purpose of the request's channels (sorted), as enforced: do-not-contact marks
+        an allowed purpose only when no transactional channel among them requires it (a
+        transactional channel is exempt from do-not-contact, so its purpose was allowed)."""
         dnc = self.do_not_contact() if purposes else None
         out = []
         for name in purposes:
             verdict = self.purpose(name)
-            if dnc is not None and verdict.allowed:
+            if dnc is not None and verdict.allowed and name not in transactional:
                 verdict = PurposeConsent(
                     purpose=verdict.purpose,
                     state=verdict.state,
@@ -272,7 +280,7 @@ class Facts:
         return found
 
 
-def _consent_detail(verdict: PurposeConsent) -> str:
+def _consent_detail(verdict: PurposeConsent, *, consent_unavailable: bool) -> str:
     reason = verdict.reason
     if reason is _R.CONSENT_DENIED:
         return f"denied by {verdict.source or 'unknown source'}"
@@ -280,4 +288,6 @@ def _consent_detail(verdict: PurposeConsent) -> str:
         return "expired, and unset consent is denied here"
     if reason is _R.CONSENT_UNKNOWN:
         return "unset, and unset consent is denied here"
-    return "consent state unavailable"
+    if consent_unavailable:
+        return "consent state unavailable"
+    return "unset, and the region is unknown (profile unavailable): unset consent is denied"

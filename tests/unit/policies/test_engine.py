@@ -115,6 +115,52 @@ actions:
     }
 
 
+ALERTS = """
+channels:
+  - {id: alerts, transactional: true, purposes: [p_email]}   # a service channel that needs a purpose
+actions:
+  - {id: mail, channel: email, always_on: true}
+  - {id: alert, channel: alerts, always_on: true}
+"""
+
+
+def test_the_consent_record_says_what_do_not_contact_enforced() -> None:
+    # Issue 10, item 12: the transactional alert needs p_email and is sent under do-not-contact,
+    # so the record must not say p_email was blocked by it.
+    policy = make_policy(ALERTS)
+    dnc = snap(profile={"dnc": ProfileValue(value=True)})
+    d, _ = run(policy, dnc, channels=("email", "alerts"), limit=2)
+    assert [a.action for a in d.actions] == ["alert"]
+    assert reasons(d)["mail"] is R.DO_NOT_CONTACT
+    assert [(c.purpose, c.allowed, c.reason) for c in d.consent] == [("p_email", True, R.ELIGIBLE)]
+    d, _ = run(policy, dnc, channels=("email",))
+    assert [(c.purpose, c.allowed, c.reason) for c in d.consent] == [
+        ("p_email", False, R.DO_NOT_CONTACT)
+    ]
+
+
+def test_an_unreadable_profile_makes_unset_consent_state_unavailable() -> None:
+    # Issue 10, item 15: the region decides what unset means; unread, it is STATE_UNAVAILABLE
+    # (code, detail and docs agree), never CONSENT_UNKNOWN.
+    policy = make_policy(ALERTS)
+    d, _ = run(policy, snap(unavailable=frozenset({"profile"})), channels=("email", "alerts"))
+    assert d.actions == ()
+    assert reasons(d) == {"mail": R.STATE_UNAVAILABLE, "alert": R.STATE_UNAVAILABLE}
+    alert = d.candidate("alert")
+    assert alert is not None
+    assert alert.detail == (
+        "purpose `p_email`: unset, and the region is unknown (profile unavailable): "
+        "unset consent is denied"
+    )
+    assert [(c.purpose, c.reason) for c in d.consent] == [("p_email", R.STATE_UNAVAILABLE)]
+    # A recorded grant does not depend on the region.
+    granted = {"p_email": ConsentRecord(state="granted", updated_ms=1)}
+    d, _ = run(
+        policy, snap(unavailable=frozenset({"profile"}), consent=granted), channels=("alerts",)
+    )
+    assert [a.action for a in d.actions] == ["alert"]
+
+
 def test_unavailable_consent_and_caps_fail_safe_and_degrade() -> None:
     policy = make_policy(
         """
