@@ -16,9 +16,10 @@ reimplementation can check itself against them.
 Uses, each with its own salt so that the assignments are independent:
 
 - **Global control group**: held out iff ``bucket(holdouts.global.salt, id) <
-  buckets`` where ``buckets = round(percent * 100)`` (``CompiledHoldout.buckets``).
+  buckets`` where ``buckets = percent * 100`` exactly (``CompiledHoldout.buckets``;
+  a percentage has at most two decimals, see :func:`percent_to_buckets`).
 - **Journey holdout**: held out iff ``bucket(holdout.salt or journey_id, id) <
-  round(percent * 100)`` (``CompiledJourney.holdout_buckets``/``holdout_salt``).
+  percent * 100`` (``CompiledJourney.holdout_buckets``/``holdout_salt``).
   Two journeys with the same salt hold out the same customers -- use that on
   purpose to hold a customer out of a family of journeys.
 - **Variants** of an action: salt ``"variant:" + action_id``; with weights
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Final
 
 __all__ = [
@@ -60,8 +62,25 @@ def bucket(salt: str, customer_id: str) -> int:
 
 
 def percent_to_buckets(percent: float) -> int:
-    """How many buckets (of 10,000) a percentage holds: ``round(percent * 100)``, clamped."""
-    return max(0, min(BUCKETS, round(percent * BUCKETS / 100)))
+    """How many buckets (of 10,000) a percentage holds: exactly ``percent * 100``.
+
+    A percentage must be a whole number of buckets -- at most two decimals
+    (0.01 % per bucket) -- so no rounding rule is ever involved: ``0.125``
+    (12.5 buckets) raises ``ValueError`` instead of becoming 12 here
+    (round-half-even) and 13 in a warehouse (round-half-up). The decimal is
+    read from the number's shortest representation (``repr``), the digits as
+    written in the policy file.
+    """
+    if not 0 <= percent <= 100:
+        raise ValueError(f"percent {percent!r} is outside 0..100")
+    exact = Decimal(repr(float(percent))) * 100
+    if exact != exact.to_integral_value():
+        below = int(exact)
+        raise ValueError(
+            f"{percent!r} % is {exact.normalize()} buckets: a holdout is a whole number of "
+            f"buckets of 0.01 % -- write {Decimal(below) / 100} or {Decimal(below + 1) / 100}"
+        )
+    return int(exact)
 
 
 def in_holdout(salt: str, customer_id: str, buckets: int) -> bool:

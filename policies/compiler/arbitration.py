@@ -33,9 +33,14 @@ def compile_holdout(s: Session) -> CompiledHoldout | None:
     g = s.model.holdouts.global_
     if g is None:
         return None
+    try:
+        buckets = percent_to_buckets(g.percent)
+    except ValueError as exc:
+        s.report(("holdouts", "global", "percent"), str(exc))
+        buckets = 0
     return CompiledHoldout(
         percent=g.percent,
-        buckets=percent_to_buckets(g.percent),
+        buckets=buckets,
         salt=g.salt,
         include_transactional=g.include_transactional,
     )

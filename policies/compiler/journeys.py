@@ -90,7 +90,12 @@ def _journey(
         )
         for st in j.stages
     }
-    holdout_buckets = percent_to_buckets(j.holdout.percent) if j.holdout is not None else 0
+    holdout_buckets = 0
+    if j.holdout is not None:
+        try:
+            holdout_buckets = percent_to_buckets(j.holdout.percent)
+        except ValueError as exc:
+            s.report((*path, "holdout", "percent"), str(exc))
     journey = CompiledJourney(
         id=j.id,
         name=j.name or j.id,

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import shutil
+import subprocess
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
+from arbiter.policies import check_policy, load_sources
 from arbiter.policies.bucketing import (
     BUCKETS,
     bucket,
@@ -15,6 +20,8 @@ from arbiter.policies.bucketing import (
     pick_weighted,
     variant_bucket,
 )
+
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "policy-language.md"
 
 
 def test_bucket_matches_the_documented_hash() -> None:
@@ -46,12 +53,93 @@ def test_buckets_are_roughly_uniform_and_salts_independent() -> None:
     assert 120 < both < 290  # ~1% of 20,000 when independent
 
 
-def test_percent_to_buckets() -> None:
+def test_percent_to_buckets_is_exact() -> None:
     assert percent_to_buckets(0) == 0
     assert percent_to_buckets(5) == 500
     assert percent_to_buckets(12.34) == 1234
+    assert (
+        percent_to_buckets(0.29) == 29
+    )  # 0.29 * 100 is 28.999999999999996 in binary floating point
+    assert percent_to_buckets(0.57) == 57
     assert percent_to_buckets(100) == BUCKETS
-    assert percent_to_buckets(150) == BUCKETS
+
+
+@pytest.mark.parametrize("percent", [0.125, 0.005, 33.333, 150, -1])
+def test_a_percent_that_is_not_whole_buckets_is_refused(percent: float) -> None:
+    # Issue 10, item 13: 0.125 % was 12 buckets here (round-half-even), 13 in SQL and JavaScript.
+    with pytest.raises(ValueError):
+        percent_to_buckets(percent)
+
+
+def test_a_fractional_bucket_holdout_is_a_located_validation_error() -> None:
+    sources = {
+        "p.yaml": """policy_set: {id: t, version: "1"}
+contracts: {events: {ping: {}}}
+channels: [{id: receipts, transactional: true}]
+holdouts:
+  global: {percent: 0.125, salt: g}
+journeys:
+  - id: j
+    owner: me
+    status: active
+    triggers: [{event: ping}]
+    stages: [{id: s}]
+    holdout: {percent: 2.555}
+actions:
+  - {id: a, channel: receipts, journey: j}
+"""
+    }
+    _, diagnostics = check_policy(load_sources(sources))
+    messages = [str(d) for d in diagnostics if d.severity == "error"]
+    assert messages == [
+        "p.yaml:5:21: error: 0.125 % is 12.5 buckets: a holdout is a whole number of buckets "
+        "of 0.01 % -- write 0.12 or 0.13",
+        "p.yaml:12:24: error: 2.555 % is 255.5 buckets: a holdout is a whole number of buckets "
+        "of 0.01 % -- write 2.55 or 2.56",
+    ]
+
+
+def _reference(kind: str) -> str:
+    """The fenced block after ``<!-- bucketing reference: <kind> -->`` in the language reference."""
+    text = DOCS.read_text()
+    after = text.split(f"<!-- bucketing reference: {kind} -->", 1)[1]
+    return after.split("```", 2)[1].split("\n", 1)[1]
+
+
+SAMPLE = [f"cust-{i}" for i in range(2000)] + ["c-1", "alice", "ü-ñ", ""]
+
+
+def test_the_documented_sql_reference_agrees_with_python() -> None:
+    duckdb = pytest.importorskip("duckdb")
+    sql = _reference("sql").replace("$salt", "?").replace("$buckets", "?")
+    con = duckdb.connect()
+    con.execute("CREATE TABLE customers (customer_id VARCHAR)")
+    con.executemany("INSERT INTO customers VALUES (?)", [[c] for c in SAMPLE])
+    for salt, buckets in (("cg-2024", 29), ("acme-global-2025", 500), ("", 9999)):
+        rows = con.execute(sql, [salt, buckets]).fetchall()
+        assert len(rows) == len(SAMPLE)
+        for customer_id, got, held in rows:
+            assert got == bucket(salt, customer_id), customer_id
+            assert held == in_holdout(salt, customer_id, buckets)
+    assert con.execute(sql, ["cg-2024", 29]).fetchall()[SAMPLE.index("c-1")][1] == 2697
+
+
+def test_the_documented_javascript_reference_agrees_with_python(tmp_path: Path) -> None:
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("needs Node.js 20+")
+    ids = SAMPLE[:300] + ["c-1", "ü-ñ"]
+    script = tmp_path / "bucket.mjs"
+    script.write_text(
+        _reference("javascript")
+        + f"\nconst ids = {json.dumps(ids)};\n"
+        + "const out = [];\n"
+        + "for (const id of ids) out.push([await bucket('cg-2024', id), await heldOut('cg-2024', id, 29)]);\n"
+        + "console.log(JSON.stringify(out));\n"
+    )
+    done = subprocess.run([node, str(script)], capture_output=True, text=True, check=True)
+    got = json.loads(done.stdout)
+    assert got == [[bucket("cg-2024", c), in_holdout("cg-2024", c, 29)] for c in ids]
 
 
 def test_in_holdout_threshold() -> None:
