@@ -32,7 +32,6 @@ from .snapshot import SnapshotNeeds, SnapshotPart
 __all__ = [
     "EXIT",
     "Binding",
-    "channel_purposes",
     "CandidateIndex",
     "CompiledAction",
     "CompiledArbitration",
@@ -53,6 +52,7 @@ __all__ = [
     "Expression",
     "QuietWindow",
     "Reentry",
+    "channel_purposes",
 ]
 
 EXIT: Final = "exit"  # the pseudo stage ``to: exit`` leaves the journey
