@@ -417,6 +417,7 @@ def score_variables() -> dict[str, cel.Type]:
     """Extra variables of the arbitration score (bound per candidate)."""
     return {
         "priority": cel.INT,
+        "journey_priority": cel.INT,
         "value": cel.DOUBLE,
         "propensity": cel.DOUBLE,
         "action": ACTION,

@@ -199,6 +199,7 @@ class CompiledAction(_Frozen, frozen=True, kw_only=True):
     placements: frozenset[str]
     eligibility: Expression | None
     priority: int
+    journey_priority: int  # its journey's priority; 0 for an always-on action
     value: float
     value_expr: Expression | None
     caps: tuple[CapIncrement, ...]  # one per counter a grant counts against

@@ -18,6 +18,7 @@ __all__ = ["SCORE_VARIABLES", "compile_arbitration", "compile_holdout"]
 # The per-candidate variables of the score, in the order the engine binds them.
 SCORE_VARIABLES: Final = (
     "priority",
+    "journey_priority",
     "value",
     "propensity",
     "action",

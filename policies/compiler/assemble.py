@@ -122,10 +122,14 @@ def assemble(s: Session, sections: Sections) -> CompiledPolicy:
 
 
 def _actions(s: Session, drafts: list[ActionDraft]) -> dict[str, CompiledAction]:
-    return {d.action.id: _action(d, order, s) for order, d in enumerate(drafts)}
+    journey_priority = {j.id: j.priority for j in s.model.journeys}
+    return {
+        d.action.id: _action(d, order, s, journey_priority.get(d.action.journey or "", 0))
+        for order, d in enumerate(drafts)
+    }
 
 
-def _action(d: ActionDraft, order: int, s: Session) -> CompiledAction:
+def _action(d: ActionDraft, order: int, s: Session, journey_priority: int) -> CompiledAction:
     a = d.action
     payload = _thaw(a.payload)
     variants = tuple(
@@ -144,6 +148,7 @@ def _action(d: ActionDraft, order: int, s: Session) -> CompiledAction:
         placements=frozenset(a.placements),
         eligibility=d.eligibility,
         priority=a.priority,
+        journey_priority=journey_priority,
         value=d.value,
         value_expr=d.value_expr,
         caps=d.bindings,

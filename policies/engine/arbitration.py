@@ -3,7 +3,8 @@
 Scoring uses the policy's formula (the default formula is computed without
 the CEL call, with identical arithmetic); a candidate whose value or score
 fails (or reads unavailable state) is not sent. Ranking: score desc,
-priority desc, action id asc. Constraints in rank order: at most
+journey priority desc (across journeys: the higher-priority journey's action
+wins a tie), priority desc, action id asc. Constraints in rank order: at most
 ``max_per_journey`` per journey, ``max_per_channel``, caps counting grants
 chosen earlier in the same decision, ``limit``. Nothing chosen: the best
 fallback that passed the filters.
@@ -57,6 +58,8 @@ def score_candidates(
                 for name in variables:  # bind only what the formula reads
                     if name == "priority":
                         activation[name] = action.priority
+                    elif name == "journey_priority":
+                        activation[name] = action.journey_priority
                     elif name == "value":
                         activation[name] = value
                     elif name == "propensity":
@@ -96,12 +99,13 @@ def _value(facts: Facts, action: CompiledAction) -> float:
 
 
 def rank(passing: list[Passing]) -> None:
-    """Sort best first: score desc, priority desc, action id asc."""
+    """Sort best first: score desc, journey priority desc, priority desc, action id asc."""
     passing.sort(key=_rank_key)
 
 
-def _rank_key(c: Passing) -> tuple[float, int, str]:
-    return (-c.score, -c.action.priority, c.action.id)
+def _rank_key(c: Passing) -> tuple[float, int, int, str]:
+    action = c.action
+    return (-c.score, -action.journey_priority, -action.priority, action.id)
 
 
 class _Selector:

@@ -291,6 +291,34 @@ def test_ties_break_by_priority_then_action_id() -> None:
     assert d.actions[0].fallback is False
 
 
+JOURNEY_PRIORITY = """
+journeys:
+  - {id: low, owner: t, status: active, priority: 10, triggers: [{event: ping}], stages: [{id: s}]}
+  - {id: high, owner: t, status: active, priority: 20, triggers: [{event: ping}], stages: [{id: s}]}
+actions:
+  - {id: a_low, channel: receipts, journey: low, priority: 5}
+  - {id: b_high, channel: receipts, journey: high, priority: 5}
+"""
+
+
+def test_journey_priority_arbitrates_across_journeys() -> None:
+    # Issue 10, item 14: equal scores and action priorities; the journey's priority decides
+    # (not the action id, which would choose a_low).
+    policy = make_policy(JOURNEY_PRIORITY)
+    d, _ = run(policy, snap(journeys=journeys(low="s", high="s")), channels=("receipts",))
+    assert [a.action for a in d.actions] == ["b_high"]
+    assert reasons(d)["a_low"] is R.LOST_ARBITRATION
+
+
+def test_journey_priority_is_readable_in_the_score() -> None:
+    policy = make_policy(
+        JOURNEY_PRIORITY + "arbitration: {score: double(100 - journey_priority)}\n"
+    )
+    d, _ = run(policy, snap(journeys=journeys(low="s", high="s")), channels=("receipts",))
+    assert [(a.action, a.score) for a in d.actions] == [("a_low", 90.0)]
+    assert policy.actions["b_high"].journey_priority == 20
+
+
 def test_fallback_when_nothing_else_qualifies() -> None:
     policy = make_policy(
         """
