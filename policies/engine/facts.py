@@ -167,7 +167,9 @@ class Facts:
             for p in channel.purposes:
                 verdict = self.purpose(p)
                 if not verdict.allowed:
-                    why = _consent_detail(verdict, consent_unavailable="consent" in self.unavailable)
+                    why = _consent_detail(
+                        verdict, consent_unavailable="consent" in self.unavailable
+                    )
                     result = (verdict.reason, f"purpose `{p}`: {why}")
                     break
         self.consent_cache[channel.id] = result
