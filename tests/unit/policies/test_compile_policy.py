@@ -255,9 +255,15 @@ def test_activation_and_domain_functions(example: CompiledPolicy) -> None:
     assert sms.eligibility is not None and sms.eligibility.evaluate(act) is True
     email = example.actions["cart_reminder_email"]
     assert email.value_expr is not None and email.value_expr.evaluate(act) == 5.5
-    scored = {**act, "priority": email.priority, "value": 5.5, "propensity": 0.5}
-    assert email.priority == 75
-    assert example.arbitration.score.evaluate(scored) == 75 * 10.0 + 5.5 * 0.5
+    scored = {
+        **act,
+        "priority": email.priority,
+        "journey_priority": email.journey_priority,
+        "value": 5.5,
+        "propensity": 0.5,
+    }
+    assert (email.priority, email.journey_priority) == (75, 80)
+    assert example.arbitration.score.evaluate(scored) == 75 * 10.0 + 80 + 5.5 * 0.5
     event = event_activation(
         act,
         example,
