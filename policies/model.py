@@ -173,6 +173,9 @@ class Channel(_Model, frozen=True, kw_only=True):
     caps: tuple[InlineCap, ...] = ()
     # Surfaces of an in-app / web channel (``home_banner``, ``cart_drawer``).
     placements: tuple[Id, ...] = ()
+    # The fields an action's payload on this channel may carry (the contract of
+    # the sender's template): checked when the set compiles. Unset: unchecked.
+    payload: dict[str, FieldSpec | TypeText] | None = None
 
 
 class Purpose(_Model, frozen=True, kw_only=True):

@@ -147,6 +147,8 @@ class CompiledChannel(_Frozen, frozen=True, kw_only=True):
     transactional: bool
     quiet_hours: tuple[QuietWindow, ...]
     placements: frozenset[str]
+    # The declared payload fields of its actions (``None``: payloads unchecked).
+    payload: Mapping[str, CompiledField] | None = None
 
     def quiet_at(self, minute: int, weekday: int) -> bool:
         """Whether local ``minute`` of the day on ``weekday`` (0 = Sunday) is quiet."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,10 +10,17 @@ from typing import Any
 import msgspec
 
 from arbiter.policies import cel
+from arbiter.policies.converters import value_matches
 from arbiter.policies.effects import CapIncrement
 from arbiter.policies.loader import ModelPath
 from arbiter.policies.model import Action, InlineCap, SuppressionScope
-from arbiter.policies.plan import CompiledCap, CompiledChannel, CompiledSuppression, Expression
+from arbiter.policies.plan import (
+    CompiledCap,
+    CompiledChannel,
+    CompiledField,
+    CompiledSuppression,
+    Expression,
+)
 
 from .session import Session
 
@@ -119,6 +127,8 @@ def _action(
             inline.append(cap)
     ok = _check_variants(s, a, path) and ok
     ok = _check_payloads(s, a, path) and ok
+    if channel is not None and channel.payload is not None:
+        ok = _check_payload_contract(s, a, channel, path) and ok
     valid_from = int(a.valid_from.timestamp() * 1000) if a.valid_from else None
     valid_until = int(a.valid_until.timestamp() * 1000) if a.valid_until else None
     if valid_from is not None and valid_until is not None and valid_until <= valid_from:
@@ -219,6 +229,58 @@ def _check_payloads(s: Session, a: Action, path: ModelPath) -> bool:
             s.report(where, f"payload is not JSON-serialisable: {exc}")
             ok = False
     return ok
+
+
+def _check_payload_contract(
+    s: Session, a: Action, channel: CompiledChannel, path: ModelPath
+) -> bool:
+    """Every payload the action can return -- its own, or each variant's merged over it --
+    against the channel's declared payload fields: declared names, declared types, no null,
+    required fields present. Each problem is reported once, where the offending key was written."""
+    fields = channel.payload
+    assert fields is not None
+    own: ModelPath = (*path, "payload")
+    # (what, where its own keys are, its keys): the action alone, or each variant over it.
+    shapes: list[tuple[str, ModelPath, dict[str, Any]]] = [
+        (f"variant `{v.id}`", (*path, "variants", j, "payload"), v.payload)
+        for j, v in enumerate(a.variants)
+    ] or [("the payload", own, {})]
+    problems: dict[tuple[ModelPath, str], bool] = {}  # (where, message) -> at the key
+    for what, where, extra in shapes:
+        written = dict.fromkeys(a.payload, own) | dict.fromkeys(extra, where)
+        merged = {**a.payload, **extra}
+        for name, value in merged.items():
+            problem = _payload_problem(name, value, fields, channel.id)
+            if problem:
+                problems[(*written[name], name), problem] = problem.startswith("unknown")
+        for name, spec in fields.items():
+            if spec.required and name not in merged:
+                message = f"{what} lacks required payload field `{name}` (channel `{channel.id}`)"
+                problems[where, message] = False
+    for (where, message), at_key in problems.items():
+        s.report(where, message, key=at_key)
+    return not problems
+
+
+def _payload_problem(
+    name: str, value: object, fields: Mapping[str, CompiledField], channel: str
+) -> str:
+    spec = fields.get(name)
+    if spec is None:
+        close = difflib.get_close_matches(name, list(fields), n=1)
+        hint = f"; did you mean `{close[0]}`?" if close else ""
+        return f"unknown payload field `{name}` (not declared by channel `{channel}`){hint}"
+    if value is None:
+        return (
+            f"payload field `{name}` is null (in a flow mapping an unquoted comma ends the "
+            "value: quote strings that contain commas)"
+        )
+    if not value_matches(spec.type, value):
+        return f"payload field `{name}`: expected {spec.type_text}"
+    if spec.values and isinstance(value, str | int | float | bool) and value not in spec.values:
+        allowed = ", ".join(sorted(str(v) for v in spec.values))
+        return f"payload field `{name}`: `{value}` is not one of: {allowed}"
+    return ""
 
 
 def _covering(

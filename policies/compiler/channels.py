@@ -1,9 +1,10 @@
-"""Compile consent and channels: purposes, regional defaults, do-not-contact, quiet hours, placements."""
+"""Compile consent and channels: purposes, regional defaults, do-not-contact, quiet hours, placements, payload contracts."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
+from types import MappingProxyType
 from typing import Final
 
 from arbiter.policies import cel
@@ -11,6 +12,7 @@ from arbiter.policies.loader import ModelPath
 from arbiter.policies.model import Channel
 from arbiter.policies.plan import CompiledChannel, CompiledConsent, CompiledField, QuietWindow
 
+from .contracts import compile_fields
 from .session import Session
 
 __all__ = ["check_channel_consent", "compile_channels", "compile_consent"]
@@ -69,6 +71,9 @@ def compile_channels(s: Session, purposes: set[str]) -> dict[str, CompiledChanne
         windows = _quiet_windows(s, ch, path)
         if len(set(ch.placements)) != len(ch.placements):
             s.report((*path, "placements"), "duplicate placement")
+        payload = None
+        if ch.payload is not None:
+            payload = MappingProxyType(compile_fields(s, ch.payload, (*path, "payload")))
         if ch.id not in result:
             result[ch.id] = CompiledChannel(
                 id=ch.id,
@@ -76,6 +81,7 @@ def compile_channels(s: Session, purposes: set[str]) -> dict[str, CompiledChanne
                 transactional=ch.transactional,
                 quiet_hours=windows,
                 placements=frozenset(ch.placements),
+                payload=payload,
             )
     return result
 

@@ -25,7 +25,7 @@ from arbiter.policies.plan import CompiledField, EventTypeContract
 
 from .session import Session
 
-__all__ = ["Contracts", "Environments", "compile_contracts", "environments"]
+__all__ = ["Contracts", "Environments", "compile_contracts", "compile_fields", "environments"]
 
 _FIELD_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -49,11 +49,11 @@ class Environments(msgspec.Struct, frozen=True, kw_only=True):
 def compile_contracts(s: Session) -> Contracts:
     """Every contract field, typed; also tells the session the names (for "did you mean")."""
     model = s.model
-    profile = _fields(s, model.contracts.profile, ("contracts", "profile"))
-    context = _fields(s, model.contracts.context, ("contracts", "context"))
+    profile = compile_fields(s, model.contracts.profile, ("contracts", "profile"))
+    context = compile_fields(s, model.contracts.context, ("contracts", "context"))
     events: dict[str, EventTypeContract] = {}
     for name, event in model.contracts.events.items():
-        props = _fields(s, event.properties, ("contracts", "events", name, "properties"))
+        props = compile_fields(s, event.properties, ("contracts", "events", name, "properties"))
         events[name] = EventTypeContract(
             name=name, version=event.version, properties=MappingProxyType(props)
         )
@@ -79,9 +79,10 @@ def environments(contracts: Contracts) -> Environments:
     return Environments(base=base, events=events, score=base.with_variables(**score_variables()))
 
 
-def _fields(
+def compile_fields(
     s: Session, specs: Mapping[str, FieldSpec | str], path: ModelPath
 ) -> dict[str, CompiledField]:
+    """Typed fields (profile, context, event properties, channel payloads); problems reported."""
     result: dict[str, CompiledField] = {}
     for name, raw in specs.items():
         spec = FieldSpec(type=raw) if isinstance(raw, str) else raw

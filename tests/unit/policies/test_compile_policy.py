@@ -18,6 +18,7 @@ from arbiter.policies import (
     cel,
     check_policy,
     compile_policy,
+    load_directory,
     load_policy,
     load_sources,
     parse_duration_ms,
@@ -551,3 +552,70 @@ def test_a_removed_attribute_is_not_present_to_has() -> None:
     assert view.has("kept") is True
     assert view.has("gone") is False
     assert view.has("never") is False
+
+
+# --------------------------------------------------------------------------- payload contracts
+
+
+def _with_actions(tmp_path: Path, actions: str) -> list[str]:
+    root = tmp_path / "policies"
+    shutil.copytree(EXAMPLES, root, ignore=shutil.ignore_patterns("tests"))
+    (root / "actions" / "extra.yaml").write_text(actions)
+    _, diagnostics = check_policy(load_directory(root))
+    return [str(d) for d in diagnostics if d.severity == "error"]
+
+
+def test_the_flow_map_comma_trap_in_a_payload_is_caught_at_its_position(tmp_path: Path) -> None:
+    # Issue 10, item 19: the example once shipped this payload (a comma inside an unquoted
+    # flow-map value makes `get a box` a key with a null value) and it passed validation.
+    errors = _with_actions(
+        tmp_path,
+        """actions:
+  - id: referral_banner_typo
+    always_on: true
+    channel: in_app
+    placements: [home_banner]
+    payload: {title: Give a box, get a box, deep_link: "acmebox://referral"}
+""",
+    )
+    assert errors == [
+        "actions/extra.yaml:6:34: error: unknown payload field `get a box` (not declared by "
+        "channel `in_app`)"
+    ]
+
+
+def test_payloads_are_checked_against_the_channel_contract(tmp_path: Path) -> None:
+    errors = _with_actions(
+        tmp_path,
+        """actions:
+  - id: push_without_template
+    always_on: true
+    channel: push
+    payload: {templte: x}
+  - id: email_variants
+    always_on: true
+    channel: email
+    payload: {template: t, utm_campaign: 7}
+    variants:
+      - {id: a, payload: {coupon: null}}
+      - {id: b, payload: {template: u}}
+""",
+    )
+    assert errors == [
+        "actions/extra.yaml:5:14: error: the payload lacks required payload field `template` "
+        "(channel `push`)",
+        "actions/extra.yaml:5:15: error: unknown payload field `templte` (not declared by "
+        "channel `push`); did you mean `template`?",
+        "actions/extra.yaml:9:42: error: payload field `utm_campaign`: expected string",
+        "actions/extra.yaml:11:35: error: payload field `coupon` is null (in a flow mapping an "
+        "unquoted comma ends the value: quote strings that contain commas)",
+    ]
+
+
+def test_a_payload_contract_declares_typed_fields(tmp_path: Path) -> None:
+    root = tmp_path / "policies"
+    shutil.copytree(EXAMPLES, root, ignore=shutil.ignore_patterns("tests"))
+    policy = load_policy(root)
+    email = policy.channels["email"].payload
+    assert email is not None and email["template"].required
+    assert policy.channels["in_app"].payload is not None
