@@ -73,6 +73,12 @@ typecheck: venv
 proto: venv node-deps
 	bash scripts/proto.sh
 
+# The JSON Schemas of policy and scenario files (generated from the msgspec models;
+# tests/unit/policies/test_schemas.py fails when they are stale).
+.PHONY: schemas
+schemas: venv
+	$(VENV)/bin/arbiter policy schema --write schemas
+
 # Kotlin message types (Java lite + Kotlin DSL) into build/gen/kotlin; needs protoc (Debian: protobuf-compiler).
 .PHONY: proto-kotlin
 proto-kotlin: node-deps

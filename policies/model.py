@@ -459,7 +459,11 @@ SECTIONS: Final = tuple(field.encode_name for field in msgspec.structs.fields(Po
 
 
 def json_schema() -> dict[str, Any]:
-    """JSON Schema of one policy file, for editors (yaml-language-server)."""
+    """JSON Schema of one policy file, for editors (yaml-language-server) and validators.
+
+    Published as ``schemas/policy-file.schema.json`` (``make schemas``); the
+    compiler checks much more (references, CEL, durations) than a schema can.
+    """
     schema: dict[str, Any] = msgspec.json.schema(PolicyFile)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "Arbiter policy file"

@@ -31,6 +31,7 @@ from .model import (
     StatusCode,
     Step,
     TimeText,
+    json_schema,
 )
 from .source import LocatedScenario, ScenarioSource, find_scenario_files, read_scenarios
 from .times import parse_scenario_time, time_problem
@@ -57,6 +58,7 @@ __all__ = [
     "TimeText",
     "check_scenario",
     "find_scenario_files",
+    "json_schema",
     "load_scenario_file",
     "parse_scenario_time",
     "read_scenarios",

@@ -37,6 +37,7 @@ __all__ = [
     "StatusCode",
     "Step",
     "TimeText",
+    "json_schema",
 ]
 
 # A time: RFC 3339 with a zone (``2025-06-02T15:00:00Z``) or a signed offset from
@@ -241,3 +242,11 @@ class ScenarioFile(_Spec, frozen=True, kw_only=True):
     """One scenario file."""
 
     scenarios: tuple[Scenario, ...]
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of one scenario file, for editors (yaml-language-server) and validators."""
+    schema: dict[str, Any] = msgspec.json.schema(ScenarioFile)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Arbiter scenario file"
+    return schema

@@ -13,9 +13,9 @@ import argparse
 import json
 import os
 import sys
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Final, TextIO
 
-from arbiter.policies import Diagnostic, check_policy, json_schema, load_directory
+from arbiter.policies import Diagnostic, check_policy, json_schema, load_directory, scenarios
 from arbiter.server.cli.bench import bench_command
 from arbiter.server.cli.explain import explain
 from arbiter.server.cli.scenarios import run_tests
@@ -32,8 +32,17 @@ def register(subparsers: _Subparsers) -> None:
     commands = policy.add_subparsers(dest="policy_command", metavar="COMMAND", required=True)
     _add_validate(commands)
     schema_cmd = commands.add_parser(
-        "schema", help="print the JSON Schema of a policy file (for editors)"
+        "schema",
+        help="print the JSON Schema of a policy file (or a scenario file), or write both",
+        description=(
+            "Print the JSON Schema of a policy file (--scenarios: of a scenario file), or "
+            "write both into DIR (--write DIR; `make schemas` writes schemas/)."
+        ),
     )
+    schema_cmd.add_argument(
+        "--scenarios", action="store_true", help="the schema of a scenario file"
+    )
+    schema_cmd.add_argument("--write", metavar="DIR", help="write every schema file into DIR")
     schema_cmd.set_defaults(handler=_schema_command)
     _add_test(commands)
     _add_explain(commands)
@@ -113,10 +122,27 @@ def _validate_command(args: argparse.Namespace) -> int:
     return validate(args.directory, json_lines=args.json, strict=args.strict)
 
 
+SCHEMA_FILES: Final = {
+    "policy-file.schema.json": json_schema,
+    "scenario-file.schema.json": scenarios.json_schema,
+}
+
+
+def schema_text(name: str) -> str:
+    """The published text of schema file ``name`` (a key of :data:`SCHEMA_FILES`)."""
+    return json.dumps(SCHEMA_FILES[name](), indent=2, sort_keys=True) + "\n"
+
+
 def _schema_command(args: argparse.Namespace) -> int:
-    del args
-    json.dump(json_schema(), sys.stdout, indent=2, sort_keys=True)
-    sys.stdout.write("\n")
+    if args.write:
+        os.makedirs(args.write, exist_ok=True)
+        for name in SCHEMA_FILES:
+            with open(os.path.join(args.write, name), "w", encoding="utf-8") as out:
+                out.write(schema_text(name))
+        return 0
+    sys.stdout.write(
+        schema_text("scenario-file.schema.json" if args.scenarios else "policy-file.schema.json")
+    )
     return 0
 
 
