@@ -278,7 +278,12 @@ def serve_memory(args: argparse.Namespace) -> int:
     store = MemoryStore()
     for snap in customers(args.customers, args.now_ms, args.seed):
         store.seed(snap)
-    settings = Settings(policies=args.policies, listen=args.listen, grace_period_s=2.0)
+    settings = Settings(
+        policies=args.policies,
+        listen=args.listen,
+        grace_period_s=2.0,
+        metrics_port=args.metrics_port,
+    )
     return uvloop.run(serve(settings, store=store))
 
 
@@ -565,6 +570,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--listen", default="127.0.0.1:0", help=argparse.SUPPRESS)
     parser.add_argument("--policies", default="", help=argparse.SUPPRESS)
     parser.add_argument("--now-ms", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--metrics-port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_memory:
         return serve_memory(args)
