@@ -145,7 +145,9 @@ def start_redis_target(
     return Target(name, server, port, redis.proc.pid)
 
 
-def start_memory_target(policies: Path, work: Path, args: argparse.Namespace, now_ms: int) -> Target:
+def start_memory_target(
+    policies: Path, work: Path, args: argparse.Namespace, now_ms: int
+) -> Target:
     from server_procs import ServerProcess, free_port
 
     port = free_port()
@@ -214,7 +216,12 @@ def measure(
     if offered_rps:
         streams = max(streams, 64)  # room for the offered rate; in flight is the server's queue
         rate = offered_rps / connections
-    run = dict(connections=connections, streams=streams, rps_per_connection=rate, headers=headers)
+    run: dict[str, Any] = {
+        "connections": connections,
+        "streams": streams,
+        "rps_per_connection": rate,
+        "headers": headers,
+    }
     run_h2load(target.url(path), bodies, seconds=0.5, warmup_s=0, **run)  # warm the connections
     codes0 = scrape(target.metrics_port, "arbiter_requests_total")
     degraded0 = sum(scrape(target.metrics_port, "arbiter_degraded_responses_total").values())
@@ -237,8 +244,9 @@ def measure(
     codes = _delta(codes0, scrape(target.metrics_port, "arbiter_requests_total"), "Decide")
     degraded = sum(scrape(target.metrics_port, "arbiter_degraded_responses_total").values())
     return _row(
-        result, kind, target, rpc, workers, concurrency, offered_rps, cpu, rcpu, elapsed,
-        codes, int(degraded - degraded0), extra,
+        result, kind=kind, store=target.name, rpc=rpc, workers=workers, concurrency=concurrency,
+        offered=offered_rps, cpu=cpu, rcpu=rcpu, elapsed=elapsed, codes=codes,
+        degraded=int(degraded - degraded0), extra=extra,
     )  # fmt: skip
 
 
@@ -264,8 +272,9 @@ def _delta(
 
 def _row(
     result: H2Result,
+    *,
     kind: str,
-    target: Target,
+    store: str,
     rpc: str,
     workers: int,
     concurrency: int,
@@ -286,7 +295,7 @@ def _row(
     refused = sum(codes.get(c, 0) for c in REFUSED_CODES)
     return Row(
         kind=kind,
-        store=target.name,
+        store=store,
         rpc=rpc,
         workers=workers,
         concurrency=concurrency,
@@ -372,7 +381,9 @@ def overload(bench: Bench, target: Target) -> None:
         seconds=bench.args.seconds, offered_rps=bench.args.overload * peak,
         headers=(f"grpc-timeout: {OVERLOAD_DEADLINE_MS}m",), during=probe,
     )  # fmt: skip
-    row.notes = f"{bench.args.overload:g}x saturation ({peak:.0f} RPS), deadline {OVERLOAD_DEADLINE_MS} ms"
+    row.notes = (
+        f"{bench.args.overload:g}x saturation ({peak:.0f} RPS), deadline {OVERLOAD_DEADLINE_MS} ms"
+    )
     bench.add(row)
     bench.out(f"  codes {row.extra['codes']}; client probe: {row.extra.get('probe')}")
 
@@ -540,7 +551,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> Bench:
     """Set up, run every phase, tear down; the results."""
     import redis_support
-
     from grpc_health.v1 import health_pb2
 
     work = Path(tempfile.mkdtemp(prefix="arbiter-grpc-bench-"))
@@ -548,7 +558,9 @@ def run(args: argparse.Namespace) -> Bench:
     now_ms = time.time_ns() // 1_000_000
     shim = build_shim(ROOT / "build")
     health = write_bodies(work, "health", [health_pb2.HealthCheckRequest()], None)
-    decide = write_bodies(work, "decide", decide_messages(args.customers, args.zipf, args.seed), shim)
+    decide = write_bodies(
+        work, "decide", decide_messages(args.customers, args.zipf, args.seed), shim
+    )
     bench = Bench(args, health, decide)
     targets: list[Target] = []
     redis: Any = None

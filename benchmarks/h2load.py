@@ -209,7 +209,9 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
-def scrape(port: int, name: str, timeout_s: float = 5.0) -> dict[tuple[tuple[str, str], ...], float]:
+def scrape(
+    port: int, name: str, timeout_s: float = 5.0
+) -> dict[tuple[tuple[str, str], ...], float]:
     """Samples of metric ``name`` (e.g. ``arbiter_requests_total``) at ``127.0.0.1:port/metrics``,
     keyed by their sorted labels; empty when the endpoint does not answer."""
     from prometheus_client.parser import text_string_to_metric_families

@@ -39,6 +39,7 @@ import contextlib
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from typing import Any, Final
 
 import grpc
@@ -71,9 +72,6 @@ _SERVING: Final = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING: Final = health_pb2.HealthCheckResponse.NOT_SERVING
 
 _SERVER_OPTIONS: Final = (
-    # One process per port unless asked otherwise: a second server on a busy
-    # port must fail loudly, not silently share it.
-    ("grpc.so_reuseport", 0),
     ("grpc.max_receive_message_length", 4 * 1024 * 1024),
     # Clients keep channels open for the process lifetime; let idle ones be.
     ("grpc.keepalive_permit_without_calls", 1),
@@ -110,6 +108,7 @@ class ArbiterServer:
             self.store,
             idempotency_ttl_s=settings.idempotency_ttl_s,
             store_timeout_s=settings.store_timeout_s,
+            max_concurrent_calls=settings.max_concurrent_calls,
         )
         self.service = DecisionService(self.core)
         self.admin = AdminService()
@@ -148,8 +147,12 @@ class ArbiterServer:
             _log.warning(
                 "cannot check the store's deployment yet (%s); checking when it answers", exc
             )
+        # One process per port unless it is one of --workers N (server/workers.py, which
+        # checked that the port was free): a second server on a busy port fails loudly.
+        shared = self.settings.workers > 1
         server = grpc.aio.server(
-            interceptors=(GuardInterceptor(self.guard),), options=_SERVER_OPTIONS
+            interceptors=(GuardInterceptor(self.guard),),
+            options=(*_SERVER_OPTIONS, ("grpc.so_reuseport", int(shared))),
         )
         decision_pb2_grpc.add_DecisionServiceServicer_to_server(self.service, server)
         admin_pb2_grpc.add_AdminServiceServicer_to_server(self.admin, server)
@@ -178,6 +181,7 @@ class ArbiterServer:
                 grace_period_s=self.settings.grace_period_s,
                 log_level=logging.getLogger("arbiter").getEffectiveLevel(),
                 certificates=self.certificates,
+                reuse_port=shared,
             )
             await self.http.start()  # OSError when the address is taken, before gRPC serves
         await server.start()
@@ -309,8 +313,14 @@ class ArbiterServer:
             await asyncio.sleep(self.readiness_interval_s)
 
 
-async def serve(settings: Settings, *, store: Store | None = None) -> int:
-    """Run a server until SIGTERM/SIGINT (SIGHUP reloads certificates and credentials); returns the exit code."""
+async def serve(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> int:
+    """Run a server until SIGTERM/SIGINT (SIGHUP reloads certificates and credentials); returns the
+    exit code. ``on_ready`` is called once the policy set is loaded and the ports serve."""
     problems = exposure_problems(settings)
     for problem in problems:
         if not settings.insecure:
@@ -361,6 +371,8 @@ async def serve(settings: Settings, *, store: Store | None = None) -> int:
         _log.error("cannot read policy set %s: %s", settings.policies, exc)
         await server.stop(0)
         return 1
+    if on_ready is not None:
+        on_ready()
     await stop.wait()
     stop.clear()
     # A second signal during the grace period stops at once.
@@ -377,10 +389,11 @@ async def serve(settings: Settings, *, store: Store | None = None) -> int:
     return 0
 
 
-def run(settings: Settings) -> int:
-    """Process entry: :func:`serve` on uvloop (plain asyncio if uvloop is missing)."""
+def run(settings: Settings, on_ready: Callable[[], None] | None = None) -> int:
+    """Process entry of one serving process: :func:`serve` on uvloop (plain asyncio if uvloop is
+    missing). ``arbiter serve --workers N`` runs this in each worker (:mod:`arbiter.server.workers`)."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a server dependency
-        return asyncio.run(serve(settings))
-    return uvloop.run(serve(settings))
+        return asyncio.run(serve(settings, on_ready=on_ready))
+    return uvloop.run(serve(settings, on_ready=on_ready))

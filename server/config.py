@@ -42,6 +42,7 @@ __all__ = [
     "ConfigFile",
     "Settings",
     "add_arguments",
+    "default_workers",
     "exposure_problems",
     "is_loopback",
     "parse_seconds",
@@ -82,6 +83,10 @@ class Settings:
     # Browser origins allowed by CORS on the HTTP listener (``*`` = any); empty = no CORS.
     cors_origins: tuple[str, ...] = ()
     redis_allow_eviction: bool = False
+    # Serving processes on the ports (``SO_REUSEPORT``); more than one needs Redis.
+    workers: int = 1
+    # Calls handled at once per process; further calls wait in a bounded queue, or are refused.
+    max_concurrent_calls: int = 64
 
     @property
     def metrics_address(self) -> str:
@@ -123,6 +128,24 @@ def _listen(text: str) -> str:
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ValueError(f"expected HOST:PORT, got `{text}`")
     return text
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise ValueError(f"invalid number `{text}`") from exc
+    if value < 1:
+        raise ValueError(f"must be at least 1: {value}")
+    return value
+
+
+def default_workers(redis_url: str) -> int:
+    """Worker processes when ``--workers`` is not given: one per core the process may run on
+    with Redis (state is shared), one with the embedded store (state lives in the process)."""
+    if not redis_url:
+        return 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _level(text: str) -> str:
@@ -215,6 +238,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
     Option("cors_origins", "http.cors_origins", _origins, (), "browser origins allowed to call the HTTP port (comma-separated; `*` = any)", "ORIGINS"),
     Option("insecure", "insecure", _bool, False, "allow a non-loopback address without TLS and auth"),
     Option("redis_allow_eviction", "redis_allow_eviction", _bool, False, "serve on a Redis whose maxmemory-policy evicts keys (an evicted consent or cap is forgotten)"),
+    Option("workers", "workers", _count, None, "serving processes sharing the ports (default: one per core with --redis-url, else 1; more than 1 needs --redis-url)", "N"),
+    Option("max_concurrent_calls", "max_concurrent_calls", _count, 64, "DecisionService calls handled at once per process; more wait briefly or are refused RESOURCE_EXHAUSTED", "N"),
 )  # fmt: skip
 
 
@@ -275,6 +300,8 @@ class ConfigFile(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     store_timeout: Duration | None = None
     insecure: bool | None = None
     redis_allow_eviction: bool | None = None
+    workers: int | None = None
+    max_concurrent_calls: int | None = None
     metrics: MetricsSection | None = None
     http: HttpSection | None = None
     tls: TlsSection | None = None
@@ -427,6 +454,13 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         problems.append("--jwks needs --jwt-issuer and --jwt-audience (both are checked)")
     if (values["jwt_issuer"] or values["jwt_audience"]) and not values["jwks"]:
         problems.append("--jwt-issuer/--jwt-audience need --jwks")
+    workers = values["workers"] or default_workers(values["redis_url"])
+    if workers > 1 and not values["redis_url"]:
+        problems.append(
+            f"--workers {workers} needs --redis-url: with the embedded store every worker would "
+            "keep its own customer state (caps, consent and idempotency would diverge); "
+            "use --workers 1 or share state in Redis"
+        )
     if values["metrics_listen"]:
         try:
             _listen(values["metrics_listen"])
@@ -453,6 +487,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         http_listen=values["http_listen"],
         cors_origins=values["cors_origins"],
         redis_allow_eviction=values["redis_allow_eviction"],
+        workers=workers,
+        max_concurrent_calls=values["max_concurrent_calls"],
     )
 
 

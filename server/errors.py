@@ -10,6 +10,9 @@ domain error                                status                message to the
 ``arbiter.policies.StateConflict``          ABORTED               concurrent update, retry (after the
                                                                   service's own bounded retries)
 ``TimeoutError``                            DEADLINE_EXCEEDED     deadline exceeded
+``admission.Overloaded``                    RESOURCE_EXHAUSTED    ``server overloaded: <why>`` (counted
+                                                                  in ``arbiter_shed_total``, logged at
+                                                                  debug: overload must not flood logs)
 anything else                               INTERNAL              ``internal error (ref <id>)``
 ==========================================  ====================  ======================================
 
@@ -32,6 +35,7 @@ import grpc
 from connectrpc.code import Code as ConnectCode
 
 from arbiter.policies import StateConflict, StateUnavailableError
+from arbiter.server.admission import Overloaded
 from arbiter.server.parse import ValidationError
 from arbiter.server.registry import PolicyNotLoaded
 from arbiter.state import StoreUnavailable
@@ -73,7 +77,9 @@ _TABLE: Final[tuple[tuple[type[BaseException], grpc.StatusCode, str | None], ...
         "customer state changed concurrently; retry the call (it is idempotent)",
     ),
     (TimeoutError, grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded"),
+    (Overloaded, grpc.StatusCode.RESOURCE_EXHAUSTED, None),
 )
+_QUIET: Final = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED)
 
 
 _CONNECT_CODES: Final[dict[grpc.StatusCode, ConnectCode]] = {
@@ -87,8 +93,8 @@ def status_for(exc: BaseException, method: str) -> Status:
     for kind, code, message in _TABLE:
         if isinstance(exc, kind):
             text = str(exc) if message is None else message
-            if code is grpc.StatusCode.INVALID_ARGUMENT:
-                _log.debug("%s: invalid argument: %s", method, text)
+            if code in _QUIET:
+                _log.debug("%s: %s: %s", method, code.name, text)
             else:
                 _log.warning("%s: %s: %s", method, code.name, exc)
             return Status(code, text)

@@ -140,8 +140,10 @@ def build_app(
     return app
 
 
-def _bind(address: str) -> socket.socket:
-    """A listening-ready TCP socket on ``HOST:PORT`` (port 0 = any free one). ``OSError`` if taken."""
+def _bind(address: str, *, reuse_port: bool = False) -> socket.socket:
+    """A listening-ready TCP socket on ``HOST:PORT`` (port 0 = any free one). ``OSError`` if taken.
+
+    ``reuse_port``: share the port with the other worker processes (``SO_REUSEPORT``)."""
     host, _, port = address.rpartition(":")
     host = host.strip("[]") or "0.0.0.0"
     infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
@@ -149,6 +151,8 @@ def _bind(address: str) -> socket.socket:
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind(sockaddr)
         sock.listen(1024)  # queue connections until Hypercorn's accept loop runs
@@ -197,8 +201,10 @@ class HttpListener:
         grace_period_s: float,
         log_level: int = logging.WARNING,
         certificates: ServerCertificates | None = None,
+        reuse_port: bool = False,
     ) -> None:
         self.address = address
+        self._reuse_port = reuse_port
         self._certificates = certificates
         self._app = app
         self._grace = grace_period_s
@@ -215,7 +221,7 @@ class HttpListener:
 
     async def start(self) -> None:
         """Bind (``OSError`` if the address is taken) and start serving in the background."""
-        sock = _bind(self.address)
+        sock = _bind(self.address, reuse_port=self._reuse_port)
         self.port = int(sock.getsockname()[1])
         config = _Config(self._certificates)
         config.bind = [f"fd://{sock.detach()}"]  # hypercorn owns the descriptor from here on

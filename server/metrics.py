@@ -32,6 +32,11 @@ class Metrics:
             "arbiter_schema_rejections", "Events rejected by their type's contract", ["event_type"]
         )
         self.events = Counter("arbiter_events", "Tracked events by status", ["status"])
+        self.shed = Counter(
+            "arbiter_shed",
+            "DecisionService calls refused by admission control (RESOURCE_EXHAUSTED), by why",
+            ["method", "reason"],
+        )
 
 
 METRICS: Final = Metrics()

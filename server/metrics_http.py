@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import ssl
 import threading
@@ -19,7 +20,7 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import make_wsgi_app
+from prometheus_client import REGISTRY, CollectorRegistry, make_wsgi_app, multiprocess
 
 from arbiter.server.security.guard import Guard
 from arbiter.server.security.identity import AuthError, Unauthenticated, peer_from_der
@@ -67,6 +68,16 @@ class _Server(ThreadingMixIn, WSGIServer):
             tls.close()
 
 
+def _registry() -> CollectorRegistry:
+    """The default registry, or with ``--workers N`` (``PROMETHEUS_MULTIPROC_DIR`` set) one that
+    sums the samples every worker process wrote."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry
+
+
 class MetricsServer:
     """``/metrics`` on ``address`` (``HOST:PORT``) in a background thread."""
 
@@ -80,7 +91,7 @@ class MetricsServer:
         self.address = address
         self._guard = guard
         self._loop = loop
-        self._metrics = make_wsgi_app()
+        self._metrics = make_wsgi_app(_registry())
         host, _, port = address.rpartition(":")
         _Server.address_family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
         self._server = make_server(

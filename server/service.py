@@ -22,6 +22,11 @@ answer) -> respond (:mod:`arbiter.server.render`). Store calls get a timeout
 derived from the call's remaining deadline, or ``store_timeout_s`` when
 the caller set none.
 
+Before any of that, :meth:`DecisionCore.invoke` admits the call
+(:mod:`arbiter.server.admission`): a bounded number run at once per
+process, later ones wait in line, and one whose deadline cannot be met
+behind the line is refused at once with ``RESOURCE_EXHAUSTED``.
+
 One clock: when the store has a clock shared by every server (Redis
 ``TIME``, returned by the read as ``Loaded.now_ms``), a decision is made at
 that time and committed at it plus the server's monotonic time since the
@@ -56,6 +61,7 @@ from arbiter.policies import (
     settle,
 )
 from arbiter.server import parse, render
+from arbiter.server.admission import Admission, Overloaded
 from arbiter.server.errors import CallFailed, status_for
 from arbiter.server.metrics import METRICS
 from arbiter.server.registry import Active, PolicyRegistry
@@ -157,8 +163,10 @@ class DecisionCore:
         idempotency_ttl_s: float = 24 * 3600.0,
         store_timeout_s: float = 0.25,
         now_ms: Callable[[], int] | None = None,
+        max_concurrent_calls: int = 64,
     ) -> None:
         self.registry = registry
+        self.admission = Admission(max_concurrent_calls)
         self.store = store
         self.idempotency_ttl_s = idempotency_ttl_s
         self.store_timeout_s = store_timeout_s
@@ -176,15 +184,21 @@ class DecisionCore:
         handler = self._handlers[method]
         started = time.perf_counter()
         code = "CANCELLED"  # unless set below: the call was cancelled (client gone, deadline)
+        entered: float | None = None
         try:
+            entered = await self.admission.enter(call.time_remaining())
             response = await handler(request, call)
             code = "OK"
             return response
         except Exception as exc:
+            if isinstance(exc, Overloaded):
+                METRICS.shed.labels(method, exc.reason).inc()
             status = status_for(exc, method)
             code = status.code.name
             raise CallFailed(status) from exc
         finally:
+            if entered is not None:
+                self.admission.leave(entered)
             METRICS.requests.labels(method, code).inc()
             METRICS.latency.labels(method).observe(time.perf_counter() - started)
 

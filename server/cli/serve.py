@@ -42,6 +42,10 @@ def _serve_command(args: argparse.Namespace) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # gRPC's own debug chatter (one line per call) is not ours to show.
     logging.getLogger("grpc").setLevel(max(level, logging.INFO))
+    if settings.workers > 1:  # before anything imports prometheus_client (server/workers.py)
+        from arbiter.server.workers import run_workers
+
+        return run_workers(settings)
     from arbiter.server.app import run
 
     return run(settings)

@@ -1,6 +1,6 @@
 """Server-level Redis tests: real ``arbiter serve`` processes, real ports, a real private Redis.
 
-- Concurrency across processes: two servers share one Redis; 1,000 concurrent
+- Concurrency across processes: two servers (or one with ``--workers 2``) share one Redis; 1,000 concurrent
   Decide calls for one customer against an action capped at 3 per 24 h grant
   it exactly 3 times (answers and the stored cap list agree), 20 rounds.
 - Faults through the service: a background load of Decide calls with a
@@ -153,7 +153,9 @@ async def _round(
 
 
 async def _concurrency_rounds(addresses: list[str], redis_url: str) -> None:
-    channels = [grpc.aio.insecure_channel(a) for a in addresses]
+    # One TCP connection per address entry (no subchannel sharing between channels).
+    local = [("grpc.use_local_subchannel_pool", 1)]
+    channels = [grpc.aio.insecure_channel(a, options=local) for a in addresses]
     stubs = [decision_pb2_grpc.DecisionServiceStub(ch) for ch in channels]
     client = redis.Redis.from_url(redis_url)
     try:
@@ -187,8 +189,8 @@ async def _concurrency_rounds(addresses: list[str], redis_url: str) -> None:
                 failures.append(f"round {n + 1}: refusals not all CAPPED: {reasons}")
         total = time.perf_counter() - started
         print(
-            f"{ROUNDS} rounds x {CALLS_PER_ROUND} concurrent Decides over {len(addresses)} "
-            f"server processes: grants per round {counts}; total {total:.1f}s "
+            f"{ROUNDS} rounds x {CALLS_PER_ROUND} concurrent Decides over {len(addresses)} connections "
+            f"to {len(set(addresses))} server(s): grants per round {counts}; total {total:.1f}s "
             f"({ROUNDS * CALLS_PER_ROUND / total:.0f} Decide/s)"
         )
         assert not failures, failures
@@ -202,20 +204,34 @@ def _reason_names(reasons: Counter[int]) -> dict[str, int]:
     return {decision_pb2.Reason.Name(r): n for r, n in sorted(reasons.items())}
 
 
-def test_cap_holds_under_1000_concurrent_decides_across_two_server_processes(
-    policies: Path, redis_server: RedisServer, tmp_path: Path
+@pytest.mark.parametrize(
+    ("servers", "workers"),
+    [(2, 1), (1, 2)],
+    ids=["two-server-processes", "one-server-two-workers"],
+)
+def test_cap_holds_under_1000_concurrent_decides_across_processes(
+    policies: Path, redis_server: RedisServer, tmp_path: Path, servers: int, workers: int
 ) -> None:
-    servers = [
-        ServerProcess(policies, tmp_path, redis_url=redis_server.url, name=f"conc{i}")
-        for i in range(2)
+    """Two ``arbiter serve`` processes, or one with ``--workers 2`` (calls over 8 connections,
+    which the kernel spreads over the workers): exactly 3 grants per round either way."""
+    procs = [
+        ServerProcess(
+            policies,
+            tmp_path,
+            redis_url=redis_server.url,
+            name=f"conc{i}",
+            extra_args=("--workers", str(workers)),
+        )
+        for i in range(servers)
     ]
     try:
-        for server in servers:
+        for server in procs:
             server.start()
-        asyncio.run(_concurrency_rounds([s.address for s in servers], redis_server.url))
+        addresses = [s.address for s in procs for _ in range(8 // servers)]
+        asyncio.run(_concurrency_rounds(addresses, redis_server.url))
     finally:
-        codes = [s.stop() for s in servers]
-    assert codes == [0, 0], [s.log_tail() for s in servers]
+        codes = [s.stop() for s in procs]
+    assert codes == [0] * servers, [s.log_tail() for s in procs]
 
 
 # =========================================================================== faults

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import pytest
@@ -171,3 +172,27 @@ def test_a_public_http_listener_needs_tls_and_auth() -> None:
     assert exposure_problems(exposed) == [
         "HTTP listens on 0.0.0.0:8080 without TLS and authentication"
     ]
+
+
+def test_workers_default_to_one_per_core_with_redis_and_one_embedded() -> None:
+    assert settings(["--policies", "p"]).workers == 1
+    cores = len(os.sched_getaffinity(0))
+    assert (
+        settings(["--policies", "p"], {"ARBITER_REDIS_URL": "redis://127.0.0.1:6390"}).workers
+        == cores
+    )
+    assert (
+        settings(
+            ["--policies", "p", "--workers", "3", "--redis-url", "redis://127.0.0.1:6390"]
+        ).workers
+        == 3
+    )
+    assert settings(["--policies", "p", "--max-concurrent-calls", "8"]).max_concurrent_calls == 8
+
+
+def test_more_than_one_worker_on_the_embedded_store_is_refused_with_why() -> None:
+    found = problems(["--policies", "p", "--workers", "2"])
+    assert len(found) == 1
+    assert "--workers 2 needs --redis-url" in found[0]
+    assert "diverge" in found[0]
+    assert problems(["--policies", "p", "--workers", "0"]) == ["--workers: must be at least 1: 0"]
