@@ -37,7 +37,12 @@ busy / down raises :class:`~state.store.StoreUnavailable` and counts as a
 failure for the :class:`~state.circuit.CircuitBreaker`; while the breaker
 is open every call fails at once with ``StoreUnavailable`` and
 :meth:`RedisStore.ping` answers ``False``; the first call after the reset
-timeout probes the server and closes the breaker again.
+timeout probes the server and closes the breaker again. A timeout that is
+this process's own overload is not a failure: one spent waiting for a
+connection slot, or one whose expiry the event loop handled well after the
+deadline (busy with other work) while the server was answering other calls
+within the last second -- an overloaded server must not look like a Redis
+outage and answer everyone fail-safe.
 
 Concurrency. redis-py does not pipeline concurrent commands on one
 connection, so a semaphore bounds the calls in flight (``max_in_flight``,
@@ -114,6 +119,12 @@ DEFAULT_MAX_TIMEOUT_S: Final = 10.0
 DEFAULT_MAX_IN_FLIGHT: Final = 64
 # Cap grant lists and counters seeded without a known window keep this TTL.
 SEED_TTL_MS: Final = 400 * 86_400_000
+# A timeout handled this late after its deadline (or this share of the timeout) means the
+# event loop was busy elsewhere; with the server answering other calls within the last
+# second, it is this process's overload, not a store failure (see ``_run``).
+_LOOP_LAG_S: Final = 0.005
+_LOOP_LAG_SHARE: Final = 0.25
+_RECENT_ANSWER_S: Final = 1.0
 # Idempotency records / dedup markers read per export page (well below Lua's unpack limit).
 EXPORT_PAGE: Final = 500
 
@@ -180,6 +191,7 @@ class RedisStore:
         self.default_timeout_s = default_timeout_s
         self.max_timeout_s = max(max_timeout_s, default_timeout_s)
         self.breaker = breaker if breaker is not None else CircuitBreaker()
+        self._answered_at = -_RECENT_ANSWER_S  # loop time of the last reply (none yet)
         self.cluster = isinstance(client, RedisCluster)
         self._slots = asyncio.Semaphore(max_in_flight)
         self._init_lock = asyncio.Lock()
@@ -690,11 +702,15 @@ class RedisStore:
             raise StoreUnavailable(operation, "deadline already passed")
         if not self.breaker.allow():
             raise StoreUnavailable(operation, "circuit open")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        sent = False
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout_at(deadline):
                 if self.cluster and getattr(self._client, "_initialize", False):
                     await self._initialize_cluster()
                 async with self._slots:
+                    sent = True
                     reply = await self._eval(script, keys, args)
         except Exception as exc:
             reason = unavailable_reason(exc)
@@ -704,17 +720,31 @@ class RedisStore:
                 else:
                     self.breaker.release()  # refused before sending: no verdict on the server
                 raise StoreError(f"{operation}: {script.name}.lua failed: {exc}") from exc
-            self.breaker.record_failure()
             if reason == "timeout":
+                late = loop.time() - deadline
+                if not sent or self._overloaded_here(late, timeout, loop.time()):
+                    self.breaker.release()  # this process was late, not the server
+                    raise StoreUnavailable(
+                        operation, _local_timeout(sent, timeout, late)
+                    ) from exc
                 reason = f"timed out after {timeout:.3f}s"
+            self.breaker.record_failure()
             raise StoreUnavailable(operation, reason) from exc
         except BaseException:
             self.breaker.release()  # cancelled: no verdict on the server
             raise
+        self._answered_at = loop.time()
         self.breaker.record_success()
         if lost is not None and reply[0] == lost:
             raise StateLost(operation)
         return reply
+
+    def _overloaded_here(self, late_s: float, timeout_s: float, now: float) -> bool:
+        """Whether a timeout was this process's fault: its event loop handled the expiry well
+        after the deadline (busy with other work: the reply may have been waiting unread) while
+        the server was answering other calls until recently."""
+        lagging = late_s > max(_LOOP_LAG_S, _LOOP_LAG_SHARE * timeout_s)
+        return lagging and now - self._answered_at < _RECENT_ANSWER_S
 
     async def _initialize_cluster(self) -> None:
         """Load the slot map once, before commands race for it.
@@ -739,6 +769,15 @@ class RedisStore:
             # ran. EVAL caches it; a NOSCRIPT to EVAL too (a proxy without scripting) is
             # classified as unavailable by the caller.
             return await call("EVAL", script.source, len(keys), *keys, *args)
+
+
+def _local_timeout(sent: bool, timeout_s: float, late_s: float) -> str:
+    if not sent:
+        return f"timed out after {timeout_s:.3f}s waiting for a connection slot (overloaded here)"
+    return (
+        f"timed out after {timeout_s:.3f}s with the event loop {late_s * 1000:.0f} ms behind "
+        "(overloaded here, not a store failure)"
+    )
 
 
 def operation_error(operation: str, exc: Exception) -> StoreError:

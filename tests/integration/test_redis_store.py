@@ -899,3 +899,35 @@ def test_seed_matches_memory_store_seed(redis_url: str) -> None:
             await store.close()
 
     asyncio.run(main())
+
+
+def test_an_overloaded_event_loop_does_not_open_the_breaker_on_a_healthy_redis(
+    private_redis: RedisServer,
+) -> None:
+    """A process too busy to read Redis's replies in time is not a Redis outage.
+
+    50 loads with a 20 ms timeout are in flight when the event loop is blocked
+    for 150 ms (what a burst of CPU work does to a saturated server): they time
+    out, but the breaker must stay closed, and the next call must be served.
+    A frozen Redis with an idle loop still opens it (the fault tests).
+    """
+
+    async def main() -> tuple[int, int, str]:
+        store = RedisStore.from_url(private_redis.url, prefix=_unique("lag"))
+        await store.init_state()
+        await store.load("warm", NEEDS, 0, timeout_s=1.0)
+        calls = [
+            asyncio.create_task(store.load(f"c{i}", NEEDS, 0, timeout_s=0.020)) for i in range(50)
+        ]
+        await asyncio.sleep(0)  # the calls are sent
+        time.sleep(0.150)  # the event loop is stuck in CPU work
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        timed_out = sum(isinstance(r, StoreUnavailable) for r in results)
+        loaded = await store.load("after", NEEDS, 0, timeout_s=1.0)
+        await store.close()
+        return timed_out, store.breaker.opened, loaded.snapshot.customer_id
+
+    timed_out, opened, after = asyncio.run(main())
+    assert timed_out > 5  # the stall made calls miss their deadline ...
+    assert opened == 0  # ... and that was not taken for an outage
+    assert after == "after"
