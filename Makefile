@@ -108,6 +108,17 @@ bench-policy: venv
 bench-store: venv
 	$(PY) -m benchmarks.store_bench
 
+# The performance report (docs/performance.md): h2load against fresh servers, Decide vs Health,
+# embedded and Redis, concurrency, offered rate, overload, workers; tables, CSV and PNG plots
+# in benchmarks/results/. Installs h2load (Debian nghttp2-client) and matplotlib first.
+# Flags: `make bench-grpc ARGS="--seconds 10 --rounds 3"` (see benchmarks/grpc_bench.py).
+.PHONY: bench-grpc
+bench-grpc: venv
+	@command -v h2load >/dev/null || apt-get install -y nghttp2-client || \
+		{ echo "make bench-grpc: install h2load (Debian: nghttp2-client)" >&2; exit 2; }
+	@$(PY) -c "import matplotlib" 2>/dev/null || $(VENV)/bin/pip install -q -c constraints.txt -e '.[bench]'
+	$(PY) -m benchmarks.grpc_bench $(ARGS)
+
 # What TLS and authentication cost per Decide, against a no-auth baseline in the same run.
 .PHONY: bench-auth
 bench-auth: venv
@@ -124,9 +135,18 @@ bench-http: venv
 serve: venv
 	$(VENV)/bin/arbiter serve --policies examples/policies $(ARGS)
 
-# Locust, headless, against a fresh local server: DURATION (20s), USERS (20), SPAWN_RATE.
+# Locust, headless, one scenario against a fresh server with a seeded Zipf population; writes
+# the HTML report and CSV stats to benchmarks/results/loadtest/ (loadtests/run.py).
+# SCENARIO: product_surfaces | journey_ingestion | mixed; STORE: memory | redis;
+# PROCESSES: Locust generator processes (-1 = one per core); more flags in ARGS.
+SCENARIO ?= mixed
+USERS ?= 20
+DURATION ?= 20s
+STORE ?= memory
+PROCESSES ?= 1
 loadtest: venv
-	VENV=$(VENV) bash scripts/loadtest.sh
+	$(PY) -m loadtests.run --scenario $(SCENARIO) --users $(USERS) --duration $(DURATION) \
+		--store $(STORE) --processes $(PROCESSES) $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache node_modules $(addsuffix /node_modules,$(NODE_PACKAGES))

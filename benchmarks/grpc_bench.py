@@ -38,6 +38,7 @@ import argparse
 import bisect
 import csv
 import itertools
+import logging
 import math
 import os
 import platform
@@ -72,7 +73,8 @@ from benchmarks.h2load import (  # noqa: E402
 HEALTH: Final = "/grpc.health.v1.Health/Check"
 DECIDE: Final = "/arbiter.v1.DecisionService/Decide"
 BODIES: Final = 50_000
-OVERLOAD_DEADLINE_MS: Final = 50
+OVERLOAD_DEADLINE_MS: Final = 50  # the clients' default Decide deadline
+RATE_DEADLINE_MS: Final = 1000  # below saturation: long enough to see queueing, not refusals
 
 
 # =========================================================================== requests
@@ -307,7 +309,8 @@ def _row(
         calls=calls,
         ok=round(calls * ok_share),
         refused=refused,
-        other_errors=total_codes - codes.get("OK", 0) - refused if rpc == "decide" else 0,
+        # CANCELLED: calls still in flight when h2load stopped (not errors of the server).
+        other_errors=total_codes - codes.get("OK", 0) - refused - codes.get("CANCELLED", 0),
         degraded=degraded if rpc == "decide" else 0,
         server_cpu_us=round(1e6 * cpu / answered) if answered else math.nan,
         redis_cpu_us=round(1e6 * rcpu / answered) if answered and rcpu else 0.0,
@@ -354,9 +357,9 @@ def sweep(bench: Bench, targets: Sequence[Target]) -> None:
 
 
 def saturation(bench: Bench, store: str, rpc: str = "decide") -> float:
-    """The best closed-loop RPS of ``rpc`` on ``store`` in the sweep."""
+    """The best closed-loop RPS of ``rpc`` on ``store`` in the sweep (``--saturation`` without one)."""
     rows = [r for r in bench.rows if r.kind == "sweep" and r.store == store and r.rpc == rpc]
-    return max((r.rps for r in rows), default=0.0)
+    return max((r.rps for r in rows), default=float(bench.args.saturation))
 
 
 def rates(bench: Bench, targets: Sequence[Target]) -> None:
@@ -367,6 +370,7 @@ def rates(bench: Bench, targets: Sequence[Target]) -> None:
             row = measure(
                 target, "decide", bench.decide, kind="rate", workers=1,
                 concurrency=8, seconds=bench.args.seconds, offered_rps=fraction * peak,
+                headers=(f"grpc-timeout: {RATE_DEADLINE_MS}m",),
             )  # fmt: skip
             row.notes = f"{fraction:.0%} of saturation ({peak:.0f} RPS)"
             bench.add(row)
@@ -393,24 +397,29 @@ def _client_probe(address: str, customers: int) -> Callable[[], dict[str, Any]]:
     fell back, and the slowest answer."""
 
     def probe() -> dict[str, Any]:
-        from arbiter_client import ArbiterClient
+        from arbiter_client import ArbiterClient, ArbiterError
 
+        logging.getLogger("arbiter_client").setLevel(logging.ERROR)  # one warning per fallback
         rng = random.Random(7)
-        fallbacks, slowest, started = 0, 0.0, time.perf_counter()
+        fallbacks, raised, slowest, started = 0, {}, 0.0, time.perf_counter()
         with ArbiterClient(address) as client:
             for _ in range(200):
                 t0 = time.perf_counter()
-                decision = client.decide(
-                    decide_bench.customer_id(rng.randrange(customers)),
-                    "home_banner",
-                    channels=["in_app"],
-                )
+                try:
+                    decision = client.decide(
+                        decide_bench.customer_id(rng.randrange(customers)),
+                        "home_banner",
+                        channels=["in_app"],
+                    )
+                    fallbacks += decision.fallback
+                except ArbiterError as exc:  # neither an answer nor a fallback
+                    raised[exc.code.name] = raised.get(exc.code.name, 0) + 1
                 slowest = max(slowest, time.perf_counter() - t0)
-                fallbacks += decision.fallback
         return {
             "probe": {
                 "calls": 200,
                 "fallbacks": fallbacks,
+                "raised": raised,
                 "slowest_ms": round(1000 * slowest, 1),
                 "seconds": round(time.perf_counter() - started, 2),
             }
@@ -543,6 +552,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=_list(int), default=[1, 2, 4], help="empty: skip")
     parser.add_argument("--stores", type=_list(str), default=["memory", "redis"])
     parser.add_argument("--rounds", type=int, default=1, help="interleaved sweep rounds")
+    parser.add_argument(
+        "--phases", type=_list(str), default=["sweep", "rates", "overload", "workers"]
+    )
+    parser.add_argument(
+        "--saturation", type=float, default=1000.0, help="Decide RPS assumed without a sweep"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     return parser.parse_args(argv)
@@ -574,15 +589,17 @@ def run(args: argparse.Namespace) -> Bench:
         if redis is not None:
             targets.append(start_redis_target(policies, work, redis, 1))
         print(HEADER, flush=True)
-        sweep(bench, targets)
-        rates(bench, targets)
+        if "sweep" in args.phases:
+            sweep(bench, targets)
+        if "rates" in args.phases:
+            rates(bench, targets)
         redis_target = next((t for t in targets if t.name == "redis"), None)
-        if args.overload and redis_target is not None:
+        if "overload" in args.phases and args.overload and redis_target is not None:
             overload(bench, redis_target)
         for target in targets:
             target.server.stop()
         targets = []
-        if args.workers and redis is not None:
+        if "workers" in args.phases and args.workers and redis is not None:
             workers_curve(bench, policies, work, redis)
     finally:
         for target in targets:

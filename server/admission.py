@@ -15,6 +15,13 @@ which looked like a Redis outage). With it:
   the queue is full (``max_queue``).
 - A waiting call whose remaining time no longer covers a service time is
   refused when that point comes, rather than timing out late.
+- Calls also queue *before* they reach the handler: in the event loop's
+  backlog, when it runs behind. A lag monitor (a callback every 10 ms that
+  measures how late it runs) tells that state; while the loop is more than
+  5 ms behind, a call arriving with too little time left for a service time
+  is refused at once too, instead of being answered fail-safe at the cost
+  of a full call. With the loop on time, a call with a tiny deadline gets
+  the fail-safe answer as before.
 
 The service time is an exponentially weighted moving average of how long
 admitted calls held their slot (a store round trip included), so the
@@ -37,6 +44,8 @@ _INITIAL_SERVICE_S: Final = 0.002
 # An admitted call must have this many service times left after its expected wait: the
 # average hides variance, and an admitted call must finish inside its deadline.
 _MARGIN: Final = 2.0
+_LAG_PERIOD_S: Final = 0.010
+_LAG_OVERLOADED_S: Final = 0.005
 
 
 class Overloaded(Exception):
@@ -66,6 +75,9 @@ class Admission:
         self.service_s = _INITIAL_SERVICE_S
         self._clock = clock
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self.lag_s = 0.0  # how late the event loop ran the last monitor tick
+        self._monitor: asyncio.TimerHandle | None = None
+        self._monitor_loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def queued(self) -> int:
@@ -78,7 +90,20 @@ class Admission:
     async def enter(self, remaining_s: float | None) -> float:
         """Take a slot (waiting in line if all are busy); the instant it was taken. Raises
         :class:`Overloaded` at once when ``remaining_s`` (None: no deadline) cannot be met."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._monitor_loop:  # first call on this loop: start watching it
+            self._monitor_loop = loop
+            self._watch_lag(loop, 0.0)
         if self.active < self.limit and not self._waiters:
+            if remaining_s is None or self.lag_s < _LAG_OVERLOADED_S:
+                self.active += 1
+                return self._clock()
+            if remaining_s < _MARGIN * self.service_s:
+                raise Overloaded(
+                    "deadline",
+                    f"server overloaded: {remaining_s * 1000:.0f} ms left with the server "
+                    f"{self.lag_s * 1000:.0f} ms behind",
+                )
             self.active += 1
             return self._clock()
         position = len(self._waiters)
@@ -91,7 +116,7 @@ class Admission:
                 f"server overloaded: the deadline ({remaining_s * 1000:.0f} ms) cannot be met "
                 f"behind {position} waiting calls (~{wait * 1000:.0f} ms)",
             )
-        waiter = asyncio.get_running_loop().create_future()
+        waiter = loop.create_future()
         self._waiters.append(waiter)
         try:
             if remaining_s is None:
@@ -121,6 +146,19 @@ class Admission:
         held = self._clock() - entered
         self.service_s += _ALPHA * (held - self.service_s)
         self._release()
+
+    def close(self) -> None:
+        """Stop the lag monitor."""
+        if self._monitor is not None:
+            self._monitor.cancel()
+        self._monitor = self._monitor_loop = None
+
+    def _watch_lag(self, loop: asyncio.AbstractEventLoop, due: float) -> None:
+        if loop is not self._monitor_loop:
+            return  # closed, or watching another loop now
+        now = loop.time()
+        self.lag_s = max(0.0, now - due) if due else 0.0
+        self._monitor = loop.call_at(now + _LAG_PERIOD_S, self._watch_lag, loop, now + _LAG_PERIOD_S)
 
     def _release(self) -> None:
         while self._waiters:

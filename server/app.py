@@ -251,6 +251,7 @@ class ArbiterServer:
         if self.http is not None:
             stopping.append(self.http.stop())
         await asyncio.gather(*stopping)
+        self.core.admission.close()
         await self.store.close()
         if self._metrics_server is not None:
             self._metrics_server.stop()

@@ -86,7 +86,7 @@ class Settings:
     # Serving processes on the ports (``SO_REUSEPORT``); more than one needs Redis.
     workers: int = 1
     # Calls handled at once per process; further calls wait in a bounded queue, or are refused.
-    max_concurrent_calls: int = 64
+    max_concurrent_calls: int = 16
 
     @property
     def metrics_address(self) -> str:
@@ -239,7 +239,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
     Option("insecure", "insecure", _bool, False, "allow a non-loopback address without TLS and auth"),
     Option("redis_allow_eviction", "redis_allow_eviction", _bool, False, "serve on a Redis whose maxmemory-policy evicts keys (an evicted consent or cap is forgotten)"),
     Option("workers", "workers", _count, None, "serving processes sharing the ports (default: one per core with --redis-url, else 1; more than 1 needs --redis-url)", "N"),
-    Option("max_concurrent_calls", "max_concurrent_calls", _count, 64, "DecisionService calls handled at once per process; more wait briefly or are refused RESOURCE_EXHAUSTED", "N"),
+    Option("max_concurrent_calls", "max_concurrent_calls", _count, 16, "DecisionService calls handled at once per process; more wait briefly or are refused RESOURCE_EXHAUSTED", "N"),
 )  # fmt: skip
 
 

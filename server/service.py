@@ -163,7 +163,7 @@ class DecisionCore:
         idempotency_ttl_s: float = 24 * 3600.0,
         store_timeout_s: float = 0.25,
         now_ms: Callable[[], int] | None = None,
-        max_concurrent_calls: int = 64,
+        max_concurrent_calls: int = 16,
     ) -> None:
         self.registry = registry
         self.admission = Admission(max_concurrent_calls)
@@ -199,6 +199,8 @@ class DecisionCore:
         finally:
             if entered is not None:
                 self.admission.leave(entered)
+            if code == "CANCELLED" and (call.time_remaining() or 1.0) <= 0:
+                code = "DEADLINE_EXCEEDED"  # gRPC cancelled it at the caller's deadline
             METRICS.requests.labels(method, code).inc()
             METRICS.latency.labels(method).observe(time.perf_counter() - started)
 

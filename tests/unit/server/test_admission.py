@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -126,5 +127,23 @@ def test_a_waiter_whose_deadline_comes_near_is_refused_in_line() -> None:
         assert waited >= 0.040  # it waited in line (refused at deadline minus the margin)
         assert admission.queued == 0
         assert admission.active == 1
+
+    asyncio.run(main())
+
+
+def test_while_the_loop_runs_behind_a_call_without_time_for_a_service_is_refused_at_once() -> None:
+    async def main() -> None:
+        admission = Admission(4)
+        admission.service_s = 0.010
+        await admission.enter(0.005)  # on time: a tight deadline is answered (fail-safe if need be)
+        time.sleep(0.030)  # the loop falls behind ...
+        await asyncio.sleep(0.001)  # ... and the monitor notices
+        assert admission.lag_s > 0.005
+        with pytest.raises(Overloaded) as refused:
+            await admission.enter(0.005)
+        assert "behind" in refused.value.detail
+        await admission.enter(0.5)  # enough time left: admitted
+        assert admission.active == 2
+        admission.close()
 
     asyncio.run(main())

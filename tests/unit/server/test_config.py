@@ -188,6 +188,7 @@ def test_workers_default_to_one_per_core_with_redis_and_one_embedded() -> None:
         == 3
     )
     assert settings(["--policies", "p", "--max-concurrent-calls", "8"]).max_concurrent_calls == 8
+    assert settings(["--policies", "p"]).max_concurrent_calls == 16
 
 
 def test_more_than_one_worker_on_the_embedded_store_is_refused_with_why() -> None:
