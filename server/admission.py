@@ -18,8 +18,8 @@ which looked like a Redis outage). With it:
 - Calls also queue *before* they reach the handler: in the event loop's
   backlog, when it runs behind. A lag monitor (a callback every 10 ms that
   measures how late it runs) tells that state; while the loop is more than
-  5 ms behind, a call arriving with too little time left for a service time
-  is refused at once too, instead of being answered fail-safe at the cost
+  5 ms behind, a call arriving with too little time left for two service
+  times is refused at once too, instead of being answered fail-safe at the cost
   of a full call. With the loop on time, a call with a tiny deadline gets
   the fail-safe answer as before.
 
@@ -83,6 +83,11 @@ class Admission:
     def queued(self) -> int:
         return len(self._waiters)
 
+    @property
+    def overloaded(self) -> bool:
+        """Every slot busy, calls waiting, or the event loop running behind."""
+        return bool(self._waiters) or self.active >= self.limit or self.lag_s >= _LAG_OVERLOADED_S
+
     def expected_wait_s(self, position: int) -> float:
         """The expected wait of a call with ``position`` calls queued ahead of it."""
         return (position + 1) * self.service_s / self.limit
@@ -141,10 +146,14 @@ class Admission:
                 self._waiters.remove(waiter)
         return self._clock()
 
-    def leave(self, entered: float) -> None:
-        """Give the slot back (to the first live waiter, if any); ``entered`` from :meth:`enter`."""
-        held = self._clock() - entered
-        self.service_s += _ALPHA * (held - self.service_s)
+    def leave(self, entered: float, *, sample: bool = True) -> None:
+        """Give the slot back (to the first live waiter, if any); ``entered`` from :meth:`enter`.
+
+        ``sample``: the call did its full work, so its slot time counts toward the service
+        time (a refused or failed call's short stay would make the queue look faster)."""
+        if sample:
+            held = self._clock() - entered
+            self.service_s += _ALPHA * (held - self.service_s)
         self._release()
 
     def close(self) -> None:

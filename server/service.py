@@ -198,7 +198,7 @@ class DecisionCore:
             raise CallFailed(status) from exc
         finally:
             if entered is not None:
-                self.admission.leave(entered)
+                self.admission.leave(entered, sample=code == "OK")
             if code == "CANCELLED" and (call.time_remaining() or 1.0) <= 0:
                 code = "DEADLINE_EXCEEDED"  # gRPC cancelled it at the caller's deadline
             METRICS.requests.labels(method, code).inc()
@@ -341,6 +341,8 @@ class DecisionCore:
             else min(float(remaining) - _RESERVE_S, 3600.0) / 2
         )
         if budget < _MIN_STORE_S:
+            if self.admission.overloaded:  # the time went in the queue: refuse, don't degrade
+                raise Overloaded("deadline", "server overloaded: no time left to read state")
             why = "no time left in the deadline to read customer state"
         else:
             try:
