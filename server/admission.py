@@ -167,7 +167,9 @@ class Admission:
             return  # closed, or watching another loop now
         now = loop.time()
         self.lag_s = max(0.0, now - due) if due else 0.0
-        self._monitor = loop.call_at(now + _LAG_PERIOD_S, self._watch_lag, loop, now + _LAG_PERIOD_S)
+        self._monitor = loop.call_at(
+            now + _LAG_PERIOD_S, self._watch_lag, loop, now + _LAG_PERIOD_S
+        )
 
     def _release(self) -> None:
         while self._waiters:

@@ -724,9 +724,7 @@ class RedisStore:
                 late = loop.time() - deadline
                 if not sent or self._overloaded_here(late, timeout, loop.time()):
                     self.breaker.release()  # this process was late, not the server
-                    raise StoreUnavailable(
-                        operation, _local_timeout(sent, timeout, late)
-                    ) from exc
+                    raise StoreUnavailable(operation, _local_timeout(sent, timeout, late)) from exc
                 reason = f"timed out after {timeout:.3f}s"
             self.breaker.record_failure()
             raise StoreUnavailable(operation, reason) from exc
