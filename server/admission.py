@@ -12,7 +12,9 @@ which looked like a Redis outage). With it:
   length times the recent time a call holds its slot, divided by
   ``limit`` (Little's law), and the call still needs that service time
   itself, with a margin. Calls without a deadline are refused only when
-  the queue is full (``max_queue``).
+  the queue is full (``max_queue``); a call with one queues as long as it
+  can make its deadline (a burst of a thousand calls with a generous
+  deadline waits its turn).
 - A waiting call whose remaining time no longer covers a service time is
   refused when that point comes, rather than timing out late.
 - Calls also queue *before* they reach the handler: in the event loop's
@@ -112,7 +114,7 @@ class Admission:
             self.active += 1
             return self._clock()
         position = len(self._waiters)
-        if position >= self.max_queue:
+        if remaining_s is None and position >= self.max_queue:
             raise Overloaded("queue_full", f"server overloaded: {position} calls waiting")
         wait = self.expected_wait_s(position)
         if remaining_s is not None and remaining_s < wait + _MARGIN * self.service_s:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import REGISTRY, Counter, Histogram
 
-__all__ = ["METRICS", "Metrics"]
+__all__ = ["METRICS", "Metrics", "count_across_processes"]
 
 
 class Metrics:
@@ -40,3 +40,17 @@ class Metrics:
 
 
 METRICS: Final = Metrics()
+
+
+def count_across_processes() -> None:
+    """In a forked ``--workers`` process: count from now on in the files of
+    ``PROMETHEUS_MULTIPROC_DIR`` (set by the supervisor before the fork), which worker 0's
+    ``/metrics`` sums. prometheus_client picks its value class when it is imported, which may
+    have happened in the supervisor (the CLI imports the service core), so the value class is
+    switched and :data:`METRICS` rebuilt in place; nothing has been counted yet."""
+    from prometheus_client import values
+
+    values.ValueClass = values.MultiProcessValue()
+    for name in vars(METRICS):
+        REGISTRY.unregister(getattr(METRICS, name))
+    METRICS.__init__()  # type: ignore[misc]

@@ -37,10 +37,10 @@ import ctypes
 import dataclasses
 import logging
 import os
+import select
 import shutil
 import signal
 import socket
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -142,11 +142,6 @@ class Supervisor:
     # ------------------------------------------------------------------ set-up
 
     def _prepare(self) -> None:
-        if "prometheus_client.values" in sys.modules and MULTIPROC_ENV not in os.environ:
-            # Metrics created before the directory is set would count per process, unseen.
-            raise RuntimeError(
-                "arbiter.server.workers must run before prometheus_client is imported"
-            )
         listen, holder = _reserve(self.settings.listen, "gRPC")
         self._holders.append(holder)
         http = self.settings.http_listen
@@ -155,7 +150,7 @@ class Supervisor:
             self._holders.append(holder)
         self.settings = dataclasses.replace(self.settings, listen=listen, http_listen=http)
         self._metrics_dir = tempfile.mkdtemp(prefix="arbiter-metrics-")
-        os.environ[MULTIPROC_ENV] = self._metrics_dir  # before any worker imports prometheus_client
+        os.environ[MULTIPROC_ENV] = self._metrics_dir  # inherited by every worker
         self._ready_r, self._ready_w = os.pipe()
         os.set_blocking(self._ready_r, False)
 
@@ -185,6 +180,9 @@ class Supervisor:
             holder.close()
         os.close(self._ready_r)
         ready_w = self._ready_w
+        from arbiter.server.metrics import count_across_processes
+
+        count_across_processes()
 
         def on_ready() -> None:
             os.write(ready_w, bytes([index]))
@@ -216,7 +214,15 @@ class Supervisor:
                     slot.restart_at = 0.0
                     if not self._stopping:
                         self._spawn(slot)
-            time.sleep(_POLL_S)
+            self._wait(_POLL_S)
+
+    def _wait(self, timeout_s: float) -> None:
+        """Sleep until a worker reports ready or ``timeout_s`` passes (a signal ends it too).
+        ``poll``, not ``time.sleep``: the latter fails under libfaketime, which tests use."""
+        poller = select.poll()
+        poller.register(self._ready_r, select.POLLIN)
+        with contextlib.suppress(InterruptedError):
+            poller.poll(timeout_s * 1000)
 
     def _pending_restarts(self) -> bool:
         return not self._stopping and any(slot.restart_at for slot in self._slots)
@@ -277,13 +283,11 @@ def _mark_dead(pid: int) -> None:
 
 
 def _serve_one(settings: Settings, on_ready: Callable[[], None]) -> int:
-    # Imported in the worker, after the fork: its metrics are created in multiprocess mode.
     from arbiter.server.app import run
 
     return run(settings, on_ready)
 
 
 def run_workers(settings: Settings, serve_one: ServeOne | None = None) -> int:
-    """Run ``settings.workers`` workers under a :class:`Supervisor`; the exit code. Call it before
-    anything imports ``prometheus_client`` (``arbiter serve`` does)."""
+    """Run ``settings.workers`` workers under a :class:`Supervisor`; the exit code."""
     return Supervisor(settings, serve_one).run()

@@ -42,7 +42,7 @@ def _serve_command(args: argparse.Namespace) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # gRPC's own debug chatter (one line per call) is not ours to show.
     logging.getLogger("grpc").setLevel(max(level, logging.INFO))
-    if settings.workers > 1:  # before anything imports prometheus_client (server/workers.py)
+    if settings.workers > 1:
         from arbiter.server.workers import run_workers
 
         return run_workers(settings)

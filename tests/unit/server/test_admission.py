@@ -48,7 +48,7 @@ def test_a_call_whose_deadline_cannot_be_met_behind_the_line_is_refused_at_once(
     asyncio.run(main())
 
 
-def test_a_full_queue_refuses_calls_without_a_deadline() -> None:
+def test_a_full_queue_refuses_calls_without_a_deadline_only() -> None:
     async def main() -> None:
         admission = Admission(1, max_queue=2)
         await admission.enter(None)
@@ -57,6 +57,9 @@ def test_a_full_queue_refuses_calls_without_a_deadline() -> None:
         with pytest.raises(Overloaded) as refused:
             await admission.enter(None)
         assert refused.value.reason == "queue_full"
+        waiters.append(asyncio.create_task(admission.enter(10.0)))  # a deadline it can make
+        await asyncio.sleep(0)
+        assert admission.queued == 3
         for w in waiters:
             w.cancel()
 
