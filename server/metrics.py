@@ -50,7 +50,7 @@ def count_across_processes() -> None:
     switched and :data:`METRICS` rebuilt in place; nothing has been counted yet."""
     from prometheus_client import values
 
-    values.ValueClass = values.MultiProcessValue()
+    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
     for name in vars(METRICS):
         REGISTRY.unregister(getattr(METRICS, name))
     METRICS.__init__()  # type: ignore[misc]
