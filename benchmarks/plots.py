@@ -24,30 +24,43 @@ def write(rows: Sequence[Any], out_dir: Path) -> list[Path]:
     return written
 
 
-def _latency_vs_rate(rows: Sequence[Any], path: Path) -> Path:
+def _finish(fig: Any, ax: Any, title: str, path: Path, *, legend_size: int = 10) -> Path:
+    """Title, legend and grid; save ``fig`` to ``path`` and close it."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for store in dict.fromkeys(r.store for r in rows if r.kind in ("rate", "overload")):
-        points = sorted(
-            (r.offered_rps, r.p50_ms, r.p99_ms)
-            for r in rows
-            if r.kind in ("rate", "overload") and r.store == store
-        )
-        xs = [p[0] for p in points]
-        ax.plot(xs, [p[2] for p in points], marker="o", label=f"{store} p99")
-        ax.plot(xs, [p[1] for p in points], marker=".", linestyle="--", label=f"{store} p50")
-    ax.axhline(10, color="grey", linewidth=0.8, linestyle=":", label="10 ms")
-    ax.set_xlabel("offered Decide rate (calls/s)")
-    ax.set_ylabel("latency seen by h2load (ms)")
-    ax.set_yscale("log")
-    ax.set_title("Decide latency vs offered rate")
-    ax.legend(fontsize=8)
+    ax.set_title(title)
+    ax.legend(fontsize=legend_size)
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _latency_vs_rate(rows: Sequence[Any], path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for store in dict.fromkeys(r.store for r in rows if r.kind == "rate"):
+        points = sorted(
+            (r.offered_rps, r.p50_ms, r.p99_ms)
+            for r in rows
+            if r.kind == "rate" and r.store == store
+        )
+        xs = [p[0] for p in points]
+        ax.plot(xs, [p[2] for p in points], marker="o", label=f"{store} p99")
+        ax.plot(xs, [p[1] for p in points], marker=".", linestyle="--", label=f"{store} p50")
+    for r in rows:
+        if r.kind == "overload":
+            ax.scatter([r.offered_rps], [r.p99_ms], marker="x", color="black")
+            ax.annotate(
+                f"{r.store} overload p99 (50 ms deadline)", (r.offered_rps, r.p99_ms), fontsize=7
+            )
+    ax.axhline(10, color="grey", linewidth=0.8, linestyle=":", label="10 ms")
+    ax.set_xlabel("offered Decide rate (calls/s)")
+    ax.set_ylabel("latency seen by h2load (ms)")
+    ax.set_yscale("log")
+    return _finish(fig, ax, "Decide latency vs offered rate", path, legend_size=8)
 
 
 def _throughput_vs_workers(rows: Sequence[Any], path: Path) -> Path:
@@ -61,13 +74,7 @@ def _throughput_vs_workers(rows: Sequence[Any], path: Path) -> Path:
     ax.set_xlabel("worker processes (arbiter serve --workers N, Redis)")
     ax.set_ylabel("calls/s")
     ax.set_xticks(sorted({r.workers for r in rows if r.kind == "workers"}))
-    ax.set_title("Throughput vs worker processes")
-    ax.legend()
-    ax.grid(True, alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, "Throughput vs worker processes", path)
 
 
 def _throughput_vs_concurrency(rows: Sequence[Any], path: Path) -> Path:
@@ -85,10 +92,4 @@ def _throughput_vs_concurrency(rows: Sequence[Any], path: Path) -> Path:
     ax.set_xscale("log", base=2)
     ax.set_xlabel("calls in flight (closed loop)")
     ax.set_ylabel("calls/s")
-    ax.set_title("Throughput vs concurrency, one server process")
-    ax.legend(fontsize=8)
-    ax.grid(True, alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, "Throughput vs concurrency, one server process", path, legend_size=8)
