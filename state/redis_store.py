@@ -92,6 +92,7 @@ from . import redis_codec as codec
 from .circuit import CircuitBreaker
 from .redis_errors import unavailable_reason
 from .redis_keys import DEFAULT_PREFIX, FEEDBACK_TTL_MS, SLOTS, customer_keys, epoch_key, slot_of
+from .redis_pipe import PipelinedConnection, pack
 from .store import (
     DEFAULT_EVENT_DEDUP_TTL_S,
     DEFAULT_IDEMPOTENCY_TTL_S,
@@ -183,10 +184,14 @@ class RedisStore:
         feedback_limit: int = FEEDBACK_LIMIT,
         max_decisions_per_customer: int = MAX_DECISIONS_PER_CUSTOMER,
         max_events_per_customer: int = MAX_EVENT_MARKERS_PER_CUSTOMER,
+        pipeline: PipelinedConnection | None = None,
     ) -> None:
         if not prefix or "{" in prefix or "}" in prefix:
             raise ValueError("prefix must be non-empty and contain no '{' or '}'")
         self._client: Client = client
+        # Single node: request-path scripts go through one pipelined connection (redis_pipe.py);
+        # operator commands, health and the Cluster keep redis-py.
+        self._pipe = pipeline
         self.prefix = prefix
         self.default_timeout_s = default_timeout_s
         self.max_timeout_s = max(max_timeout_s, default_timeout_s)
@@ -213,19 +218,23 @@ class RedisStore:
         max_timeout_s: float = DEFAULT_MAX_TIMEOUT_S,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         breaker: CircuitBreaker | None = None,
+        pipelined: bool = True,
     ) -> RedisStore:
-        """A store on ``url``; ``redis+cluster://`` (or ``cluster=True``) selects Redis Cluster."""
+        """A store on ``url``; ``redis+cluster://`` (or ``cluster=True``) selects Redis Cluster.
+
+        ``pipelined``: on a single ``redis://`` node, the request-path scripts share one
+        pipelined connection (:mod:`arbiter.state.redis_pipe`) instead of redis-py's pool."""
         parts = urlsplit(url)
         scheme = parts.scheme
         if scheme.endswith("+cluster"):
             scheme = scheme.removesuffix("+cluster")
             cluster = True if cluster is None else cluster
         plain = urlunsplit((scheme, *parts[1:]))
-        # Deadlines are enforced per call (asyncio.timeout); the sockets' timeout is only
-        # a backstop, above the longest call, so it never cuts a caller's deadline short.
+        # Deadlines are enforced per call (asyncio.timeout_at in _run, always set); a socket
+        # timeout would only add an asyncio.wait_for around every read and write.
         backstop = max(max_timeout_s, default_timeout_s) + 1.0
         options: dict[str, Any] = {
-            "socket_timeout": backstop,
+            "socket_timeout": None,
             "socket_connect_timeout": backstop,
             "retry": _no_retry(),
             # A new connection sends nothing before the first command: RESP2 needs
@@ -239,6 +248,9 @@ class RedisStore:
             client = RedisCluster.from_url(plain, **options)
         else:
             client = Redis.from_url(plain, health_check_interval=0, **options)
+        pipe = None
+        if pipelined and not cluster and scheme == "redis":
+            pipe = PipelinedConnection(plain)
         return cls(
             client,
             prefix=prefix,
@@ -246,6 +258,7 @@ class RedisStore:
             max_timeout_s=max_timeout_s,
             max_in_flight=max_in_flight,
             breaker=breaker,
+            pipeline=pipe,
         )
 
     @property
@@ -620,6 +633,8 @@ class RedisStore:
         if self._closed:
             return
         self._closed = True
+        if self._pipe is not None:
+            self._pipe.close()
         await self._client.aclose()
 
     # ------------------------------------------------------------------ operations
@@ -759,6 +774,15 @@ class RedisStore:
     async def _eval(
         self, script: Script, keys: Sequence[str], args: Sequence[str | int | bytes]
     ) -> Any:
+        if self._pipe is not None:
+            try:
+                return await self._pipe.execute(
+                    pack("EVALSHA", script.sha, len(keys), *keys, *args)
+                )
+            except rex.NoScriptError:  # as below
+                return await self._pipe.execute(
+                    pack("EVAL", script.source, len(keys), *keys, *args)
+                )
         call: Callable[..., Awaitable[Any]] = self._client.execute_command
         try:
             return await call("EVALSHA", script.sha, len(keys), *keys, *args)

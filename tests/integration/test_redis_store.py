@@ -225,11 +225,13 @@ def test_no_windowed_key_without_a_ttl_after_10000_grants(redis_url: str) -> Non
 # =========================================================================== round trips
 
 
-def test_one_command_per_load_and_per_commit(private_redis: RedisServer) -> None:
-    """Counted on the server (INFO commandstats) and on the client (commands sent)."""
+@pytest.mark.parametrize("pipelined", [True, False], ids=["pipelined", "redis-py"])
+def test_one_command_per_load_and_per_commit(private_redis: RedisServer, pipelined: bool) -> None:
+    """Counted on the server (INFO commandstats) and on the client (commands sent), on the
+    pipelined connection and on redis-py's pool."""
 
     async def main() -> None:
-        store = RedisStore.from_url(private_redis.url, prefix="rt")
+        store = RedisStore.from_url(private_redis.url, prefix="rt", pipelined=pipelined)
         await store.init_state()
         sent: list[str] = []
         real = store.client.execute_command
@@ -240,6 +242,15 @@ def test_one_command_per_load_and_per_commit(private_redis: RedisServer) -> None
             return await real(*args, **kwargs)
 
         store.client.execute_command = counting  # type: ignore[method-assign]
+        pipe = store._pipe
+        if pipe is not None:
+            real_pipe = pipe.execute
+
+            async def counting_pipe(command: bytes) -> Any:
+                sent.append(command.split(b"\r\n")[2].decode())  # *N, $len, NAME
+                return await real_pipe(command)
+
+            pipe.execute = counting_pipe  # type: ignore[method-assign]
         try:
             n = 50
             await store.load("warm", NEEDS, T0)  # NOSCRIPT -> EVAL once: load the script cache
@@ -931,3 +942,60 @@ def test_an_overloaded_event_loop_does_not_open_the_breaker_on_a_healthy_redis(
     assert timed_out > 5  # the stall made calls miss their deadline ...
     assert opened == 0  # ... and that was not taken for an outage
     assert after == "after"
+
+
+def test_concurrent_calls_on_the_pipelined_connection_get_their_own_replies(
+    private_redis: RedisServer,
+) -> None:
+    """300 loads in flight on one connection, every third abandoned by its caller (cancelled):
+    the others get exactly their own customer's state; then a lost connection fails the
+    calls in flight (unavailable) and the next call reconnects."""
+
+    from arbiter.policies.effects import ProfileUpdate
+    from arbiter.state import Loaded
+
+    async def main() -> None:
+        store = RedisStore.from_url(
+            private_redis.url, prefix=_unique("pipe"), default_timeout_s=5.0
+        )
+        assert store._pipe is not None
+        await store.init_state()
+        for i in range(30):
+            await store.update_profile(
+                ProfileUpdate(
+                    customer_id=f"p{i}",
+                    source="t",
+                    timestamp_ms=T0,
+                    traits={"tier": f"tier-{i}"},
+                )
+            )
+        calls = [
+            asyncio.create_task(store.load(f"p{i % 30}", NEEDS, T0, request_id=f"q{i}"))
+            for i in range(300)
+        ]
+        await asyncio.sleep(0)
+        for task in calls[::3]:
+            task.cancel()
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        for i, result in enumerate(results):
+            if i % 3 == 0:
+                assert isinstance(result, asyncio.CancelledError | Loaded)
+                continue
+            assert isinstance(result, Loaded), result
+            assert result.snapshot.customer_id == f"p{i % 30}"
+            assert result.snapshot.profile["tier"].value == f"tier-{i % 30}"
+        # The connection drops with calls in flight: they fail as unavailable, the next works.
+        private_redis.freeze()
+        stuck = [
+            asyncio.create_task(store.load("p1", NEEDS, T0, timeout_s=2.0)) for _ in range(3)
+        ]  # under the breaker threshold
+        await asyncio.sleep(0.05)
+        store._pipe._transport.abort()  # type: ignore[union-attr]
+        for outcome in await asyncio.gather(*stuck, return_exceptions=True):
+            assert isinstance(outcome, StoreUnavailable), outcome
+        private_redis.thaw()
+        again = await store.load("p2", NEEDS, T0, timeout_s=2.0)
+        assert again.snapshot.profile["tier"].value == "tier-2"
+        await store.close()
+
+    asyncio.run(main())
