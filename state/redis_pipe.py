@@ -42,7 +42,7 @@ __all__ = ["PipelinedConnection", "pack"]
 
 def pack(*args: str | bytes | int) -> bytes:
     """One command in the Redis protocol (C)."""
-    return bytes(hiredis.pack_command(args))
+    return bytes(hiredis.pack_command(args))  # type: ignore[arg-type]  # stub: a 1-tuple
 
 
 class PipelinedConnection(asyncio.Protocol):
@@ -153,6 +153,6 @@ class PipelinedConnection(asyncio.Protocol):
             if waiter.done():  # its caller gave up (timeout, cancelled): drop the reply
                 continue
             if isinstance(reply, rex.ResponseError):
-                waiter.set_exception(BaseParser.parse_error(str(reply)))
+                waiter.set_exception(BaseParser.parse_error(str(reply)))  # type: ignore[no-untyped-call]
             else:
                 waiter.set_result(reply)
