@@ -119,6 +119,13 @@ bench-grpc: venv
 	@$(PY) -c "import matplotlib" 2>/dev/null || $(VENV)/bin/pip install -q -c constraints.txt -e '.[bench]'
 	$(PY) -m benchmarks.grpc_bench $(ARGS)
 
+# Redis clients for the request path (redis-py, pipelined, coredis, valkey-glide): client CPU per
+# script call, same commands, same run (docs/decisions.md). Installs the optional clients first.
+.PHONY: bench-redis-clients
+bench-redis-clients: venv
+	@$(PY) -c "import coredis, glide" 2>/dev/null || $(VENV)/bin/pip install -q -c constraints.txt -e '.[bench]'
+	$(PY) -m benchmarks.redis_client_bench $(ARGS)
+
 # What TLS and authentication cost per Decide, against a no-auth baseline in the same run.
 .PHONY: bench-auth
 bench-auth: venv

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from types import MappingProxyType
 from typing import Any, Final
 
 import grpc
@@ -40,6 +41,9 @@ def peer_of(context: Any) -> PeerCertificate | None:
     """The verified client certificate of the call's connection, if it presented one."""
     pem = context.auth_context().get("x509_pem_cert")
     return peer_from_pem(pem[0]) if pem else None
+
+
+_NO_HEADERS: Final[Mapping[str, str]] = MappingProxyType({})
 
 
 def _headers(context: Any) -> dict[str, str]:
@@ -75,10 +79,11 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         return wrapped
 
     async def _admit(self, method: str, rule: Rule | None, request: Any, context: Any) -> Identity:
+        guard = self._guard
         try:
-            return await self._guard.admit(
-                method, _headers(context), peer_of(context), request, rule
-            )
+            if not guard.enabled:  # nothing to read from the call: skip the metadata and TLS peer
+                return await guard.admit(method, _NO_HEADERS, None, request, rule)
+            return await guard.admit(method, _headers(context), peer_of(context), request, rule)
         except AuthError as exc:
             code = grpc.StatusCode[exc.code.upper()]
             _log.debug("%s refused: %s: %s", method, code.name, exc.message)
