@@ -178,6 +178,8 @@ class CandidateTrace(_Value, frozen=True, kw_only=True):
 
     ``score`` is ``None`` when the candidate was filtered before scoring.
     ``detail`` is for people and logs, not a stable interface.
+    ``not_before_ms``: refused only by quiet hours or a full cap, the instant
+    both would let it pass (``engine/defer.py``); ``None`` otherwise.
     """
 
     action: str
@@ -189,6 +191,7 @@ class CandidateTrace(_Value, frozen=True, kw_only=True):
     detail: str = ""
     score: float | None = None
     variant: str = ""
+    not_before_ms: int | None = None
 
 
 class PurposeConsent(_Value, frozen=True, kw_only=True):
@@ -230,6 +233,9 @@ class Decision(_Value, frozen=True, kw_only=True):
       declaration order); empty unless the request set ``explain``.
     - ``degradations``: why the decision may have withheld something it
       would otherwise have sent (unavailable state, failing expressions).
+    - ``not_before_ms``: the earliest instant at which a candidate refused
+      only by quiet hours or a full cap would pass them (``None``: none was
+      deferred) -- when an outbound sender should ask again.
     """
 
     decision_id: str
@@ -243,6 +249,7 @@ class Decision(_Value, frozen=True, kw_only=True):
     consent: tuple[PurposeConsent, ...] = ()
     degradations: tuple[Degradation, ...] = ()
     candidates: tuple[CandidateTrace, ...] = ()
+    not_before_ms: int | None = None
 
     @property
     def degraded(self) -> bool:

@@ -177,6 +177,8 @@ def _fill_candidate(out: decision_pb2.Candidate, candidate: CandidateTrace) -> N
     if candidate.score is not None:
         out.score = candidate.score
     out.variant = candidate.variant
+    if candidate.not_before_ms is not None:
+        _fill_timestamp(out.not_before, candidate.not_before_ms)
 
 
 def _fill_degradations(
@@ -198,6 +200,8 @@ def decide_response(
         dry_run=dry_run,
     )
     _fill_timestamp(response.decided_at, decision.decided_ms)
+    if decision.not_before_ms is not None:
+        _fill_timestamp(response.not_before, decision.not_before_ms)
     for action in decision.actions:
         _fill_action(response.actions.add(), action)
     for consent in decision.consent:
@@ -233,6 +237,8 @@ def check_response(
         replayed=replayed,
     )
     _fill_degradations(response.degradations, answer.degradations)
+    if not allowed and answer.not_before_ms is not None:
+        _fill_timestamp(response.not_before, answer.not_before_ms)
     return response
 
 

@@ -142,4 +142,5 @@ def _answer(
         actions=chosen,
         degradations=evaluated.degradations if evaluated is not None else (),
         candidates=(trace,),
+        not_before_ms=trace.not_before_ms,
     )

@@ -20,9 +20,12 @@ from arbiter.policies.decision import Degradation, PurposeConsent, ReasonCode
 from arbiter.policies.plan import CompiledAction, CompiledPolicy, CompiledSuppression
 from arbiter.policies.snapshot import CustomerSnapshot, cap_count
 
+from .defer import not_before
+
 __all__ = ["Facts", "names"]
 
 _EMPTY: Final[list[int]] = []
+_UNKNOWN: Final = object()
 _R = ReasonCode
 
 
@@ -39,8 +42,10 @@ class Facts:
         "buckets",
         "consent_cache",
         "customer_id",
+        "deferred",
         "degradations",
         "local",
+        "not_before",
         "now_ms",
         "policy",
         "purposes",
@@ -74,6 +79,8 @@ class Facts:
         self.buckets: dict[str, bool] = {}
         self.local: tuple[int, int] | None = None
         self.degradations: list[Degradation] | None = None
+        self.deferred: dict[str, int | None] = {}
+        self.not_before: int | None = None  # the earliest deferral of the decision
 
     def degrade(self, reason: ReasonCode, detail: str) -> None:
         """Record that the decision fell back toward not sending (once per reason and detail)."""
@@ -250,19 +257,35 @@ class Facts:
         return found
 
     def local_time(self) -> tuple[int, int]:
-        """(minute of day, weekday 0 = Sunday) in the customer's time zone."""
+        """(minute of day, weekday 0 = Sunday) in the customer's time zone, now."""
         if self.local is None:
-            default = self.policy.default_timezone
-            tz = getattr(self.activation.get("customer"), "tz", default)
-            now = Timestamp(self.now_ms * NS_PER_MS)
-            try:
-                offset = timefns.utc_offset_seconds(now, tz)
-            except EvalError:
-                offset = timefns.utc_offset_seconds(now, default)
-            local = self.now_ms // 1000 + offset
-            # 1970-01-01 was a Thursday (4 with 0 = Sunday).
-            self.local = ((local // 60) % 1440, (local // 86_400 + 4) % 7)
+            self.local = self.local_time_at(self.now_ms)
         return self.local
+
+    def local_time_at(self, at_ms: int) -> tuple[int, int]:
+        """(minute of day, weekday 0 = Sunday) in the customer's time zone at ``at_ms``."""
+        default = self.policy.default_timezone
+        tz = getattr(self.activation.get("customer"), "tz", default)
+        instant = Timestamp(at_ms * NS_PER_MS)
+        try:
+            offset = timefns.utc_offset_seconds(instant, tz)
+        except EvalError:
+            offset = timefns.utc_offset_seconds(instant, default)
+        local = at_ms // 1000 + offset
+        # 1970-01-01 was a Thursday (4 with 0 = Sunday).
+        return ((local // 60) % 1440, (local // 86_400 + 4) % 7)
+
+    # -- deferral -------------------------------------------------------------------------------
+    def defer(self, action: CompiledAction) -> int | None:
+        """When the action, refused by quiet hours or a full cap, may go (cached per action);
+        the earliest such instant of the decision is kept in ``not_before``."""
+        found = self.deferred.get(action.id, _UNKNOWN)
+        if found is _UNKNOWN:
+            found = not_before(self, action)
+            self.deferred[action.id] = found
+            if found is not None and (self.not_before is None or found < self.not_before):
+                self.not_before = found
+        return found  # type: ignore[return-value]
 
     # -- caps, bucketing ------------------------------------------------------------------------
     def used(self, key: str, window_ms: int) -> int:

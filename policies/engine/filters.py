@@ -15,7 +15,11 @@ _R = ReasonCode
 
 
 def filtered_trace(
-    action: CompiledAction, stage: str, reason: ReasonCode, detail: str
+    action: CompiledAction,
+    stage: str,
+    reason: ReasonCode,
+    detail: str,
+    not_before_ms: int | None = None,
 ) -> CandidateTrace:
     """The explain-trace entry of a candidate a filter (or a failed score) removed."""
     return CandidateTrace(
@@ -26,6 +30,7 @@ def filtered_trace(
         outcome=Outcome.FILTERED,
         reason=reason,
         detail=detail,
+        not_before_ms=not_before_ms,
     )
 
 
@@ -99,6 +104,9 @@ def filter_candidates(
                             break
         if reason is None:
             passing.append(Passing(action, stage))
-        elif trace is not None:
-            trace[action.id] = filtered_trace(action, stage, reason, detail)
+            continue
+        # Refused only by time (quiet hours, a full cap): when it may go.
+        later = facts.defer(action) if reason is _R.QUIET_HOURS or reason is _R.CAPPED else None
+        if trace is not None:
+            trace[action.id] = filtered_trace(action, stage, reason, detail, later)
     return passing

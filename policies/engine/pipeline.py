@@ -110,6 +110,7 @@ def decide(
         held_out=tuple(chosen_action(c, customer_id, did) for c in held_out),
         control_group=control,
         consent=facts.consent_summary(index.purposes, index.transactional_purposes),
+        not_before_ms=facts.not_before,
         degradations=degradations(facts) if facts.degradations else (),
         candidates=()
         if trace is None or notes is None

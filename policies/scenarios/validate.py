@@ -62,7 +62,6 @@ _AFTER: Final[dict[str, str]] = {
             "consent",
             "fallback",
             "replayed",
-            "not_before",
         ),
         "decide",
     ),
@@ -310,6 +309,12 @@ class _Checker:
                 self.error(
                     (*path, name), f"`{name}` is checked after a `{_AFTER[name]}` step", key=True
                 )
+        if e.not_before and call not in ("decide", "check"):
+            self.error(
+                (*path, "not_before"),
+                "`not_before` is checked after a `decide` or `check` step",
+                key=True,
+            )
         if e.changes is not None and call not in ("track", "decide"):
             self.error(
                 (*path, "changes"),

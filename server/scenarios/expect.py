@@ -71,6 +71,7 @@ class Checks:
             self.changes(where, o.changes, e.changes)
         if o.check is not None:
             self.check(where, o.check, o.recorded, e)
+            self.not_before(where, o.check, e, origin_ms)
         if o.track is not None:
             self.track(where, o.track, o.effects, e)
         for name, want in e.applied.items():
@@ -99,15 +100,7 @@ class Checks:
             if entry is None or text not in entry.detail:
                 found = "not a candidate" if entry is None else repr(entry.detail)
                 self.fail(where, f"`{action}`: expected detail containing {text!r}, got {found}")
-        for action, at in e.not_before.items():
-            entry = d.candidate(action)
-            due = None if at is None else scenarios.parse_scenario_time(at, origin_ms)
-            deferred: int | None = getattr(entry, "not_before_ms", None) if entry else None
-            if deferred != due:
-                self.fail(
-                    where,
-                    f"`{action}` not_before: expected {instant(due)}, got {instant(deferred)}",
-                )
+        self.not_before(where, d, e, origin_ms)
         if e.held_out is not None:
             held = tuple(a.action for a in d.held_out)
             if held != e.held_out:
@@ -139,6 +132,18 @@ class Checks:
             payload = chosen[action].payload if action in chosen else None
             if payload is None or any(payload.get(k) != v for k, v in subset.items()):
                 self.fail(where, f"`{action}` payload: expected {subset}, got {payload}")
+
+    def not_before(self, where: str, d: Decision, e: scenarios.Expect, origin_ms: int) -> None:
+        """action -> when its trace says it may go (``None``: not deferred)."""
+        for action, at in e.not_before.items():
+            entry = d.candidate(action)
+            due = None if at is None else scenarios.parse_scenario_time(at, origin_ms)
+            deferred = entry.not_before_ms if entry is not None else None
+            if deferred != due:
+                self.fail(
+                    where,
+                    f"`{action}` not_before: expected {instant(due)}, got {instant(deferred)}",
+                )
 
     # -- check ------------------------------------------------------------------------------------
     def check(self, where: str, answer: Decision, recorded: bool, e: scenarios.Expect) -> None:

@@ -25,11 +25,11 @@ def describe_decision(d: Decision, *, replayed: bool = False) -> list[str]:
     record and the degradations of one decision."""
     head = f"decide {d.decision_id}{' (replayed)' if replayed else ''}: "
     chosen = ", ".join(f"{a.action}{_score(a.score)}" for a in d.actions) or "nothing"
-    lines = [head + chosen]
+    later = f" (not before {instant(d.not_before_ms)})" if d.not_before_ms is not None else ""
+    lines = [head + chosen + later]
     for c in d.candidates:
         variant = f" variant={c.variant}" if c.variant else ""
-        deferred = getattr(c, "not_before_ms", None)
-        later = f" not_before={instant(deferred)}" if deferred is not None else ""
+        later = f" not_before={instant(c.not_before_ms)}" if c.not_before_ms is not None else ""
         detail = f": {c.detail}" if c.detail else ""
         lines.append(
             f"  {c.action} [{c.channel}] {c.outcome.value} {c.reason.value}"
@@ -54,7 +54,7 @@ def describe_check(answer: Decision, *, recorded: bool) -> list[str]:
     trace = answer.candidates[0] if answer.candidates else None
     if trace is None:
         return ["check: not allowed"]
-    deferred = getattr(trace, "not_before_ms", None)
+    deferred = trace.not_before_ms
     later = f" not_before={instant(deferred)}" if deferred is not None else ""
     return [f"check {trace.action}: not allowed {trace.reason.value}{later}: {trace.detail}"]
 

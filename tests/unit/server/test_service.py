@@ -145,3 +145,47 @@ def test_every_method_is_routed_with_its_message_types(core: DecisionCore) -> No
         assert response_type.DESCRIPTOR.full_name == f"arbiter.v1.{method}Response"
         with pytest.raises(CallFailed):  # an empty request is refused, not crashed on
             run(core.invoke(method, request_type(), Call()))
+
+
+def test_a_deferred_candidate_says_when_in_the_response(registry: PolicyRegistry) -> None:
+    # Issue 10, item 17: 23:30 in New York (the example's default zone): push is quiet until
+    # 08:00 local, 12:00 UTC; the answer and the trace say so, and so does a Check.
+    night = 1_748_921_400_000  # 2025-06-03T03:30:00Z
+    core = DecisionCore(registry, MemoryStore(), now_ms=lambda: night)
+    profile = decision_pb2.UpdateProfileRequest(
+        customer_id="c-night",
+        source="crm",
+        timestamp=timestamp_pb2.Timestamp(seconds=night // 1000 - 60),
+        traits={"region": value_pb2.Value(string_value="US")},
+    )
+    run(core.invoke("UpdateProfile", profile, Call()))
+    track = decision_pb2.TrackRequest(
+        events=[
+            decision_pb2.Event(
+                event_id="e-cart",
+                customer_id="c-night",
+                type="cart_updated",
+                timestamp=timestamp_pb2.Timestamp(seconds=night // 1000 - 7200),
+                properties={
+                    "cart_id": value_pb2.Value(string_value="k1"),
+                    "item_count": value_pb2.Value(int_value=2),
+                    "cart_value": value_pb2.Value(double_value=40.0),
+                },
+            )
+        ]
+    )
+    run(core.invoke("Track", track, Call()))
+    decide = decision_pb2.DecideRequest(
+        request_id="r-night", customer_id="c-night", channels=["push"], explain=True
+    )
+    response = run(core.invoke("Decide", decide, Call()))
+    assert list(response.actions) == []
+    assert response.not_before.ToJsonString() == "2025-06-03T12:00:00Z"
+    (candidate,) = response.candidates
+    assert candidate.reason == decision_pb2.REASON_QUIET_HOURS
+    assert candidate.not_before.ToJsonString() == "2025-06-03T12:00:00Z"
+    check = decision_pb2.CheckRequest(
+        request_id="r-check", customer_id="c-night", action_id="cart_reminder_push", channel="push"
+    )
+    answer = run(core.invoke("Check", check, Call()))
+    assert not answer.allowed and answer.not_before.ToJsonString() == "2025-06-03T12:00:00Z"

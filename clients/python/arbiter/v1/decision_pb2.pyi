@@ -161,7 +161,7 @@ class DecideRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., placement: _Optional[str] = ..., channels: _Optional[_Iterable[str]] = ..., limit: _Optional[int] = ..., context: _Optional[_Mapping[str, _value_pb2.Value]] = ..., explain: _Optional[bool] = ..., dry_run: _Optional[bool] = ..., propensities: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class DecideResponse(_message.Message):
-    __slots__ = ("decision_id", "request_id", "policy_version", "decided_at", "actions", "consent", "degradations", "candidates", "replayed", "dry_run")
+    __slots__ = ("decision_id", "request_id", "policy_version", "decided_at", "actions", "consent", "degradations", "candidates", "replayed", "dry_run", "not_before")
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -172,6 +172,7 @@ class DecideResponse(_message.Message):
     CANDIDATES_FIELD_NUMBER: _ClassVar[int]
     REPLAYED_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    NOT_BEFORE_FIELD_NUMBER: _ClassVar[int]
     decision_id: str
     request_id: str
     policy_version: str
@@ -182,7 +183,8 @@ class DecideResponse(_message.Message):
     candidates: _containers.RepeatedCompositeFieldContainer[Candidate]
     replayed: bool
     dry_run: bool
-    def __init__(self, decision_id: _Optional[str] = ..., request_id: _Optional[str] = ..., policy_version: _Optional[str] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actions: _Optional[_Iterable[_Union[ChosenAction, _Mapping]]] = ..., consent: _Optional[_Iterable[_Union[PurposeConsent, _Mapping]]] = ..., degradations: _Optional[_Iterable[_Union[Degradation, _Mapping]]] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., replayed: _Optional[bool] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+    not_before: _timestamp_pb2.Timestamp
+    def __init__(self, decision_id: _Optional[str] = ..., request_id: _Optional[str] = ..., policy_version: _Optional[str] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actions: _Optional[_Iterable[_Union[ChosenAction, _Mapping]]] = ..., consent: _Optional[_Iterable[_Union[PurposeConsent, _Mapping]]] = ..., degradations: _Optional[_Iterable[_Union[Degradation, _Mapping]]] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., replayed: _Optional[bool] = ..., dry_run: _Optional[bool] = ..., not_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ChosenAction(_message.Message):
     __slots__ = ("action_id", "journey_id", "stage", "channel", "variant", "payload", "tracking_id", "score", "tags", "policy_fallback")
@@ -216,7 +218,7 @@ class ChosenAction(_message.Message):
     def __init__(self, action_id: _Optional[str] = ..., journey_id: _Optional[str] = ..., stage: _Optional[str] = ..., channel: _Optional[str] = ..., variant: _Optional[str] = ..., payload: _Optional[_Mapping[str, _value_pb2.Value]] = ..., tracking_id: _Optional[str] = ..., score: _Optional[float] = ..., tags: _Optional[_Iterable[str]] = ..., policy_fallback: _Optional[bool] = ...) -> None: ...
 
 class Candidate(_message.Message):
-    __slots__ = ("action_id", "journey_id", "stage", "channel", "outcome", "reason", "detail", "score", "variant")
+    __slots__ = ("action_id", "journey_id", "stage", "channel", "outcome", "reason", "detail", "score", "variant", "not_before")
     ACTION_ID_FIELD_NUMBER: _ClassVar[int]
     JOURNEY_ID_FIELD_NUMBER: _ClassVar[int]
     STAGE_FIELD_NUMBER: _ClassVar[int]
@@ -226,6 +228,7 @@ class Candidate(_message.Message):
     DETAIL_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     VARIANT_FIELD_NUMBER: _ClassVar[int]
+    NOT_BEFORE_FIELD_NUMBER: _ClassVar[int]
     action_id: str
     journey_id: str
     stage: str
@@ -235,7 +238,8 @@ class Candidate(_message.Message):
     detail: str
     score: float
     variant: str
-    def __init__(self, action_id: _Optional[str] = ..., journey_id: _Optional[str] = ..., stage: _Optional[str] = ..., channel: _Optional[str] = ..., outcome: _Optional[_Union[CandidateOutcome, str]] = ..., reason: _Optional[_Union[Reason, str]] = ..., detail: _Optional[str] = ..., score: _Optional[float] = ..., variant: _Optional[str] = ...) -> None: ...
+    not_before: _timestamp_pb2.Timestamp
+    def __init__(self, action_id: _Optional[str] = ..., journey_id: _Optional[str] = ..., stage: _Optional[str] = ..., channel: _Optional[str] = ..., outcome: _Optional[_Union[CandidateOutcome, str]] = ..., reason: _Optional[_Union[Reason, str]] = ..., detail: _Optional[str] = ..., score: _Optional[float] = ..., variant: _Optional[str] = ..., not_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class PurposeConsent(_message.Message):
     __slots__ = ("purpose", "state", "allowed", "reason", "source", "updated_at", "expires_at")
@@ -289,7 +293,7 @@ class CheckRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., action_id: _Optional[str] = ..., channel: _Optional[str] = ..., record: _Optional[bool] = ..., context: _Optional[_Mapping[str, _value_pb2.Value]] = ..., decision_id: _Optional[str] = ...) -> None: ...
 
 class CheckResponse(_message.Message):
-    __slots__ = ("allowed", "reason", "detail", "recorded", "policy_version", "degradations", "replayed")
+    __slots__ = ("allowed", "reason", "detail", "recorded", "policy_version", "degradations", "replayed", "not_before")
     ALLOWED_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
@@ -297,6 +301,7 @@ class CheckResponse(_message.Message):
     POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
     DEGRADATIONS_FIELD_NUMBER: _ClassVar[int]
     REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    NOT_BEFORE_FIELD_NUMBER: _ClassVar[int]
     allowed: bool
     reason: Reason
     detail: str
@@ -304,7 +309,8 @@ class CheckResponse(_message.Message):
     policy_version: str
     degradations: _containers.RepeatedCompositeFieldContainer[Degradation]
     replayed: bool
-    def __init__(self, allowed: _Optional[bool] = ..., reason: _Optional[_Union[Reason, str]] = ..., detail: _Optional[str] = ..., recorded: _Optional[bool] = ..., policy_version: _Optional[str] = ..., degradations: _Optional[_Iterable[_Union[Degradation, _Mapping]]] = ..., replayed: _Optional[bool] = ...) -> None: ...
+    not_before: _timestamp_pb2.Timestamp
+    def __init__(self, allowed: _Optional[bool] = ..., reason: _Optional[_Union[Reason, str]] = ..., detail: _Optional[str] = ..., recorded: _Optional[bool] = ..., policy_version: _Optional[str] = ..., degradations: _Optional[_Iterable[_Union[Degradation, _Mapping]]] = ..., replayed: _Optional[bool] = ..., not_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Event(_message.Message):
     __slots__ = ("event_id", "customer_id", "type", "version", "timestamp", "properties", "decision_id", "tracking_id", "feedback")
