@@ -37,6 +37,7 @@ from arbiter_client import (
     ProfileFieldKind,
     ProfileWriteOutcome,
     Reason,
+    ResourceExhaustedError,
     RetryPolicy,
     Timeouts,
     UnavailableError,
@@ -68,6 +69,8 @@ class FakeDecisionService(decision_pb2_grpc.DecisionServiceServicer):  # type: i
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "customer_id: required")
         if customer_id == "down" or (customer_id == "flaky" and attempt == 1):
             context.abort(grpc.StatusCode.UNAVAILABLE, "not ready")
+        if customer_id == "busy":
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "server overloaded")
         if customer_id == "slow":
             stop = time.monotonic() + 5
             while context.is_active() and time.monotonic() < stop:
@@ -292,6 +295,21 @@ def test_unavailable_after_retries_falls_back(target: str, fake: FakeDecisionSer
             arbiter.decide("down", "home", request_id="req-down-2", raise_on_error=True)
         assert caught.value.code is grpc.StatusCode.UNAVAILABLE
         assert caught.value.request_id == "req-down-2"
+
+
+def test_a_load_shedding_refusal_falls_back_at_once_without_a_retry(
+    target: str, fake: FakeDecisionService
+) -> None:
+    with ArbiterClient(target, timeouts=Timeouts(decide=2.0)) as arbiter:
+        decision = arbiter.decide("busy", "home", request_id="req-busy")
+        assert decision.fallback
+        assert decision.fallback_reason is FallbackReason.OVERLOADED
+        assert decision.actions == ()
+        assert _attempts(fake, "Decide", "req-busy") == 1  # no retry storm on an overloaded server
+        checked = arbiter.check("busy", "a", "email", request_id="req-busy-check")
+        assert checked.fallback and not checked.allowed
+        with pytest.raises(ResourceExhaustedError):
+            arbiter.decide("busy", "home", request_id="req-busy-2", raise_on_error=True)
 
 
 def test_deadline_fallback_is_fast(target: str, fake: FakeDecisionService) -> None:

@@ -14,7 +14,7 @@ from arbiter.v1 import decision_pb2
 from . import _convert
 from ._auth import TokenSource
 from ._config import DEFAULT_CHANNEL_OPTIONS, RetryPolicy, Timeouts
-from ._errors import ArbiterError, DeadlineExceededError, UnavailableError
+from ._errors import ArbiterError, DeadlineExceededError, ResourceExhaustedError, UnavailableError
 from ._types import CheckResult, ConsentUpdate, Decision, Event, FallbackReason, Reason
 
 __all__ = ["ClientBase"]
@@ -140,14 +140,18 @@ class ClientBase:
     # -- the fallback rule -------------------------------------------------------
 
     def _should_fall_back(self, error: ArbiterError, raise_on_error: bool | None) -> bool:
-        """Deadline passed or server unreachable (after retries), and the caller did not ask to raise."""
+        """Deadline passed, server unreachable (after retries) or shedding load
+        (``RESOURCE_EXHAUSTED``, never retried), and the caller did not ask to raise."""
         wants_raise = self.raise_on_error if raise_on_error is None else raise_on_error
-        return not wants_raise and isinstance(error, DeadlineExceededError | UnavailableError)
+        fallible = DeadlineExceededError | UnavailableError | ResourceExhaustedError
+        return not wants_raise and isinstance(error, fallible)
 
     @staticmethod
     def _fallback_reason(error: ArbiterError) -> FallbackReason:
         if isinstance(error, DeadlineExceededError):
             return FallbackReason.DEADLINE_EXCEEDED
+        if isinstance(error, ResourceExhaustedError):
+            return FallbackReason.OVERLOADED
         return FallbackReason.UNAVAILABLE
 
     def _fallback_decision(self, request_id: str, error: ArbiterError) -> Decision:

@@ -124,6 +124,8 @@ class FallbackReason(StrEnum):
 
     DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
     UNAVAILABLE = "UNAVAILABLE"
+    # The server refused the call to shed load (RESOURCE_EXHAUSTED); not retried.
+    OVERLOADED = "OVERLOADED"
 
 
 @dataclass(frozen=True, slots=True)
