@@ -126,6 +126,11 @@ bench-redis-clients: venv
 	@$(PY) -c "import coredis, glide" 2>/dev/null || $(VENV)/bin/pip install -q -c constraints.txt -e '.[bench]'
 	$(PY) -m benchmarks.redis_client_bench $(ARGS)
 
+# Decide and Track CPU per call against events of history (10 .. 10,000), embedded and Redis.
+.PHONY: bench-history
+bench-history: venv
+	$(PY) -m benchmarks.history_bench $(ARGS)
+
 # What TLS and authentication cost per Decide, against a no-auth baseline in the same run.
 .PHONY: bench-auth
 bench-auth: venv

@@ -151,12 +151,13 @@ def decode_consent(raw: bytes) -> ConsentRecord:
 def decode_counter(raw: bytes) -> EventCounter:
     arr = _decode_list(raw)
     first, last = arr[1], arr[2]
+    pairs = iter(arr[4:])
     return EventCounter(
         total=arr[0],
         first_ms=None if first is False else first,
         last_ms=None if last is False else last,
         bucket_ms=arr[3],
-        buckets={arr[i]: arr[i + 1] for i in range(4, len(arr), 2)},
+        buckets=dict(zip(pairs, pairs, strict=False)),  # start, n, start, n, ...
     )
 
 

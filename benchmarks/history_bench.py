@@ -1,0 +1,157 @@
+"""Does a customer's history make their decisions slower? Decide and Track CPU per call vs events of history.
+
+Run from the repository root (``make bench-history``)::
+
+    .venv/bin/python -m benchmarks.history_bench [--history 10,100,1000,10000] [--calls 300]
+        [--stores memory,redis]
+
+For each history size, customers are seeded with that many past events of
+every type the example policies count (one event per hour going back in
+time, so 10,000 events fill up to the 400-day retention of hourly buckets),
+then the service core (:class:`arbiter.server.service.DecisionCore`, no
+transport) answers ``--calls`` Decides and Tracks for them, on the embedded
+store and on a private Redis. Reported: CPU per call of this process (the
+core, the engine, the store client) and of redis-server, and the ratio to
+the smallest history. The goal is a flat curve (within 1.2x from 10 to
+10,000 events).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "tests") not in sys.path:
+    sys.path.insert(0, str(ROOT / "tests"))
+
+HOUR = 3_600_000
+EVENT_TYPES = ("app_opened", "product_viewed", "cart_updated", "order_placed")
+
+
+def history(customer: str, events: int, now_ms: int) -> Any:
+    """A customer with ``events`` past events of each counted type, one per hour back in time."""
+    from arbiter.policies.snapshot import EventCounter
+    from benchmarks.decide_bench import make_customer
+
+    base = make_customer(0, now_ms, 1)
+    hour0 = now_ms - now_ms % HOUR
+    counters = {}
+    for etype in EVENT_TYPES:
+        buckets: dict[int, int] = {}
+        for k in range(events):
+            start = hour0 - (1 + k % 9_500) * HOUR
+            buckets[start] = buckets.get(start, 0) + 1
+        counters[etype] = EventCounter(
+            total=events, first_ms=min(buckets), last_ms=max(buckets) + 60_000, buckets=buckets
+        )
+    import msgspec
+
+    return msgspec.structs.replace(base, customer_id=customer, events=counters)
+
+
+def _cpu(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure(
+    store: Any, redis_pid: int | None, sizes: list[int], calls: int
+) -> list[dict[str, Any]]:
+    from google.protobuf import timestamp_pb2
+
+    from arbiter.server.registry import PolicyRegistry
+    from arbiter.server.service import Call, DecisionCore
+    from arbiter.v1 import decision_pb2
+
+    registry = PolicyRegistry()
+    registry.load(str(ROOT / "examples" / "policies"))
+    core = DecisionCore(registry, store)
+    now_ms = time.time_ns() // 1_000_000
+    rows = []
+    for size in sizes:
+        customers = [f"h{size}-{i}" for i in range(20)]
+        for cid in customers:
+            seeded = store.seed(history(cid, size, now_ms))
+            if asyncio.iscoroutine(seeded):  # RedisStore.seed is async, MemoryStore.seed is not
+                await seeded
+        for rpc in ("Decide", "Track"):
+            cpu0, rcpu0 = time.process_time(), _cpu(redis_pid)
+            for i in range(calls):
+                cid = customers[i % len(customers)]
+                if rpc == "Decide":
+                    request = decision_pb2.DecideRequest(
+                        request_id=uuid.uuid4().hex, customer_id=cid,
+                        placement="home_banner", channels=["in_app"],
+                    )  # fmt: skip
+                    await core.decide(request, Call.with_timeout(2.0))
+                else:
+                    stamp = timestamp_pb2.Timestamp()
+                    stamp.FromNanoseconds(time.time_ns())
+                    event = decision_pb2.Event(
+                        event_id=uuid.uuid4().hex, customer_id=cid, type="app_opened",
+                        timestamp=stamp,
+                    )  # fmt: skip
+                    event.properties["platform"].string_value = "ios"
+                    await core.track(
+                        decision_pb2.TrackRequest(events=[event]), Call.with_timeout(2.0)
+                    )
+            cpu = (time.process_time() - cpu0) / calls
+            rcpu = (_cpu(redis_pid) - rcpu0) / calls
+            rows.append({"history": size, "rpc": rpc, "cpu_us": 1e6 * cpu, "redis_us": 1e6 * rcpu})
+    return rows
+
+
+def report(store: str, rows: list[dict[str, Any]]) -> None:
+    for rpc in ("Decide", "Track"):
+        mine = [r for r in rows if r["rpc"] == rpc]
+        base = mine[0]["cpu_us"] + mine[0]["redis_us"]
+        for r in mine:
+            total = r["cpu_us"] + r["redis_us"]
+            print(
+                f"{store:7} {rpc:7} {r['history']:>7} events  {r['cpu_us']:>7.0f} µs server"
+                f" + {r['redis_us']:>5.0f} µs redis = {total:>7.0f} µs  ({total / base:.2f}x)"
+            )
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    import redis_support
+
+    from arbiter.state import MemoryStore, RedisStore
+
+    sizes = [int(x) for x in args.history.split(",")]
+    if "memory" in args.stores:
+        report("memory", await measure(MemoryStore(), None, sizes, args.calls))
+    if "redis" in args.stores:
+        server = redis_support.RedisServer().start()
+        try:
+            store = RedisStore.from_url(server.url, default_timeout_s=5.0)
+            await store.init_state()
+            report("redis", await measure(store, server.proc.pid, sizes, args.calls))
+            await store.close()
+        finally:
+            server.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--history", default="10,100,1000,10000")
+    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--stores", default="memory,redis")
+    args = parser.parse_args(argv)
+    import uvloop
+
+    uvloop.run(main_async(args))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
