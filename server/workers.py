@@ -16,11 +16,11 @@ gRPC object may exist across a fork).
   its samples to files in one private directory; worker 0 serves
   ``/metrics`` (with the guard and TLS like any worker) and sums all of
   them, including those of workers that have died and been replaced.
-- **Supervision.** A worker that dies after it became ready is restarted
-  (after 1 s if the last restart of that slot was less than 10 s earlier).
-  A worker that exits before it is ready (a policy set that does not
-  compile, a port taken, a store that refuses to serve) stops them all, and
-  its exit code is the supervisor's.
+- **Supervision.** A worker that dies is restarted (after 1 s if it had
+  run for less than 10 s), as long as its slot served once. A worker that
+  exits before it ever served (a policy set that does not compile, a port
+  taken, a store that refuses to serve) stops them all, and its exit code
+  is the supervisor's.
 - **Signals.** SIGTERM / SIGINT go to every worker (graceful stop; a second
   one stops them at once); SIGHUP too (certificates and credentials are
   reloaded in every worker; file changes are noticed by each on its own).
@@ -97,6 +97,7 @@ class _Slot:
     index: int
     pid: int = 0
     ready: bool = False
+    served: bool = False  # this slot's worker was ready at least once
     started: float = 0.0
     restart_at: float = 0.0
 
@@ -231,7 +232,7 @@ class Supervisor:
         with contextlib.suppress(BlockingIOError):
             for index in os.read(self._ready_r, 256):
                 if index < len(self._slots):
-                    self._slots[index].ready = True
+                    self._slots[index].ready = self._slots[index].served = True
 
     def _reap(self) -> None:
         while True:
@@ -252,7 +253,7 @@ class Supervisor:
         if self._stopping:
             self.exit_code = max(self.exit_code, code if code > 0 else 0)
             return
-        if not slot.ready:
+        if not slot.served:  # it never started: a policy set, a port, the store; the same for all
             _log.error("worker %d exited with %d before serving; stopping", slot.index, code)
             self.exit_code = code if code > 0 else 1
             self._stopping += 1

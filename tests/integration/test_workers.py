@@ -119,7 +119,8 @@ def test_two_workers_share_the_port_one_metrics_endpoint_and_a_dead_one_is_repla
             if len(now) == 2 and workers[0] not in now:
                 break
             time.sleep(0.1)
-        assert len(_children(server.pid)) == 2 and workers[0] not in _children(server.pid)
+        replaced = _children(server.pid)
+        assert len(replaced) == 2 and workers[0] not in replaced, server.log_tail()
         server.wait_serving(30)
         time.sleep(1.0)  # the new worker has loaded its policy set
         assert set(_decides(server.address, 100)) == {grpc.StatusCode.OK}
