@@ -162,3 +162,9 @@ loadtest: venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache node_modules $(addsuffix /node_modules,$(NODE_PACKAGES))
+
+# What the decision log costs a Decide (logging off vs on, same run) and that it loses no record.
+# Flags: `make bench-decision-log ARGS="--seconds 10 --rounds 5 --concurrency 32"`.
+.PHONY: bench-decision-log
+bench-decision-log: venv
+	$(PY) -m benchmarks.decision_log_bench $(ARGS)

@@ -283,6 +283,7 @@ def serve_memory(args: argparse.Namespace) -> int:
         listen=args.listen,
         grace_period_s=2.0,
         metrics_port=args.metrics_port,
+        decision_log=args.decision_log,
     )
     return uvloop.run(serve(settings, store=store))
 
@@ -571,6 +572,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--policies", default="", help=argparse.SUPPRESS)
     parser.add_argument("--now-ms", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--metrics-port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--decision-log", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_memory:
         return serve_memory(args)

@@ -10,14 +10,17 @@ layering test enforces it). The flow of one call::
 
 ``check`` / ``precheck`` answer a Check, ``apply_event`` a tracked event;
 :mod:`arbiter.policies.cel` is the CEL toolchain's own front door, and
-:mod:`arbiter.policies.scenarios` the scenario-file format's. What each
+:mod:`arbiter.policies.scenarios` the scenario-file format's, and
+:mod:`arbiter.policies.decision_log` the decision log record's (build,
+mask, replay) with :mod:`arbiter.policies.impact` (recorded traffic
+re-decided under a new set). What each
 name means is documented where it is defined; ``docs/architecture.md`` maps
 the whole house.
 """
 
 from __future__ import annotations
 
-from . import cel, scenarios
+from . import cel, decision_log, impact, scenarios
 from .compiler import COMPILER_VERSION, check_policy, compile_policy, load_policy
 from .decision import (
     CandidateTrace,
@@ -112,8 +115,10 @@ __all__ = [
     "compile_policy",
     "decide",
     "decision_id",
+    "decision_log",
     "decode_decision",
     "encode_decision",
+    "impact",
     "json_schema",
     "load_directory",
     "load_document",

@@ -1,8 +1,8 @@
-"""``arbiter.v1.AdminService`` until it is built: every RPC answers UNIMPLEMENTED, after the guard.
+"""``arbiter.v1.AdminService`` until it is built: every RPC but ExplainDecision answers UNIMPLEMENTED, after the guard.
 
 It is registered so that operators' calls are authenticated, authorised and
-audit-logged like every other call already; the implementation replaces
-this module.
+audit-logged like every other call already. ``ExplainDecision`` delegates to
+:func:`arbiter.server.explain.explain_decision` (the decision log).
 """
 
 from __future__ import annotations
@@ -11,13 +11,24 @@ from typing import Any, NoReturn
 
 import grpc
 
+from arbiter.server.decision_log import DecisionLog
+from arbiter.server.explain import explain_decision
 from arbiter.v1 import admin_pb2, admin_pb2_grpc
 
 __all__ = ["AdminService"]
 
 
 class AdminService(admin_pb2_grpc.AdminServiceServicer):  # type: ignore[misc]
-    """Every method aborts with UNIMPLEMENTED naming itself (no traceback in the log)."""
+    """Every method but ExplainDecision aborts with UNIMPLEMENTED naming itself (no traceback
+    in the log). ``decisions`` is the server's decision log (``None``: off)."""
+
+    def __init__(self, decisions: DecisionLog | None = None) -> None:
+        self.decisions = decisions
+
+    async def ExplainDecision(
+        self, request: admin_pb2.ExplainDecisionRequest, context: Any
+    ) -> admin_pb2.ExplainDecisionResponse:
+        return await explain_decision(self.decisions, request, context)
 
 
 def _unimplemented(name: str) -> Any:
@@ -32,4 +43,5 @@ def _unimplemented(name: str) -> Any:
 
 
 for _method in admin_pb2.DESCRIPTOR.services_by_name["AdminService"].methods:
-    setattr(AdminService, _method.name, _unimplemented(_method.name))
+    if _method.name not in AdminService.__dict__:
+        setattr(AdminService, _method.name, _unimplemented(_method.name))

@@ -49,17 +49,21 @@ from grpc_reflection.v1alpha import reflection
 from arbiter.policies import PolicyError
 from arbiter.server.admin_service import AdminService
 from arbiter.server.config import Settings, exposure_problems
+from arbiter.server.decision_log import DecisionLog
 from arbiter.server.decision_service import DecisionService
 from arbiter.server.http_server import HttpListener, build_app
+from arbiter.server.metrics import METRICS
 from arbiter.server.metrics_http import MetricsServer
 from arbiter.server.registry import PolicyRegistry
+from arbiter.server.rpc_metrics import RpcInterceptor, RpcObserver
 from arbiter.server.security.credentials import CredentialsError, build_authenticator
 from arbiter.server.security.grpc_guard import GuardInterceptor
 from arbiter.server.security.guard import Guard
 from arbiter.server.security.reload import Reloader
 from arbiter.server.security.tls import ServerCertificates, TlsError
 from arbiter.server.service import DecisionCore
-from arbiter.state import Store, StoreMisconfigured, StoreUnavailable, open_store
+from arbiter.server.store_metrics import CircuitSampler, metered
+from arbiter.state import Store, StoreMisconfigured, StoreUnavailable, open_sink, open_store
 from arbiter.v1 import admin_pb2, admin_pb2_grpc, decision_pb2, decision_pb2_grpc
 
 __all__ = ["DECISION_SERVICE", "ArbiterServer", "make_store", "run", "serve"]
@@ -84,6 +88,31 @@ def make_store(settings: Settings) -> Store:
     return open_store(settings.redis_url, default_timeout_s=settings.store_timeout_s)
 
 
+def make_decision_log(settings: Settings) -> DecisionLog | None:
+    """The decision log the settings ask for (``None``: off). ``OSError`` when the file sink or
+    the personal-data key file cannot be opened."""
+    if not settings.decision_log:
+        return None
+    key = None
+    if settings.decision_log_pii_key:
+        with open(settings.decision_log_pii_key, "rb") as handle:
+            key = handle.read().strip()
+        if not key:
+            raise OSError(f"decision log key file {settings.decision_log_pii_key} is empty")
+    sink = open_sink(
+        settings.decision_log,
+        redis_url=settings.redis_url,
+        max_bytes=settings.decision_log_max_bytes,
+        stream_maxlen=settings.decision_log_max_entries,
+    )
+    return DecisionLog(
+        sink,
+        sample_rate=settings.decision_log_sample,
+        buffer=settings.decision_log_buffer,
+        pii_key=key,
+    )
+
+
 class ArbiterServer:
     """One gRPC server process' worth of Arbiter (see the module docstring).
 
@@ -105,13 +134,18 @@ class ArbiterServer:
         # The transport-neutral service; the gRPC servicer and the HTTP listener adapt it.
         self.core = DecisionCore(
             self.registry,
-            self.store,
+            metered(self.store),
             idempotency_ttl_s=settings.idempotency_ttl_s,
             store_timeout_s=settings.store_timeout_s,
             max_concurrent_calls=settings.max_concurrent_calls,
         )
+        self.decisions = make_decision_log(settings)
+        self.core.decision_log = self.decisions
+        self.observer = RpcObserver(access_log=settings.access_log)
+        self._circuit = CircuitSampler()
+        self._policy_labels: tuple[str, str, str] | None = None
         self.service = DecisionService(self.core)
-        self.admin = AdminService()
+        self.admin = AdminService(self.decisions)
         self.health = health.aio.HealthServicer()
         self.certificates = ServerCertificates(settings.tls) if settings.tls else None
         self.authenticator = build_authenticator(settings.auth)
@@ -151,7 +185,8 @@ class ArbiterServer:
         # checked that the port was free): a second server on a busy port fails loudly.
         shared = self.settings.workers > 1
         server = grpc.aio.server(
-            interceptors=(GuardInterceptor(self.guard),),
+            # Outermost first: every call is timed and counted, refused ones included.
+            interceptors=(RpcInterceptor(self.observer), GuardInterceptor(self.guard)),
             options=(*_SERVER_OPTIONS, ("grpc.so_reuseport", int(shared))),
         )
         decision_pb2_grpc.add_DecisionServiceServicer_to_server(self.service, server)
@@ -176,7 +211,9 @@ class ArbiterServer:
         await self._set_health(_NOT_SERVING)
         if self.settings.http_listen:
             self.http = HttpListener(
-                build_app(self.core, self.settings.cors_origins, self.guard, self.admin),
+                build_app(
+                    self.core, self.settings.cors_origins, self.guard, self.admin, self.observer
+                ),
                 self.settings.http_listen,
                 grace_period_s=self.settings.grace_period_s,
                 log_level=logging.getLogger("arbiter").getEffectiveLevel(),
@@ -185,6 +222,8 @@ class ArbiterServer:
             )
             await self.http.start()  # OSError when the address is taken, before gRPC serves
         await server.start()
+        if self.decisions is not None:
+            await self.decisions.start()
         if self.settings.metrics_address:
             self._metrics_server = MetricsServer(
                 self.settings.metrics_address,
@@ -252,6 +291,8 @@ class ArbiterServer:
             stopping.append(self.http.stop())
         await asyncio.gather(*stopping)
         self.core.admission.close()
+        if self.decisions is not None:  # what the calls observed is written before closing
+            await self.decisions.stop(max(grace, 1.0))
         await self.store.close()
         if self._metrics_server is not None:
             self._metrics_server.stop()
@@ -280,7 +321,22 @@ class ArbiterServer:
                 _log.warning("serving on an evicting Redis (--redis-allow-eviction): %s", evicting)
         self._deployment_checked = True
 
+    def _sample(self) -> None:
+        """Gauges read once per readiness check: circuit breaker state, active policy version."""
+        self._circuit(self.store)
+        active = self.registry.current
+        if active is None:
+            return
+        policy = active.policy
+        labels = (policy.id, policy.version, policy.digest)
+        if labels != self._policy_labels:
+            if self._policy_labels is not None:  # 0, not removed: multiprocess files keep it
+                METRICS.policy_info.labels(*self._policy_labels).set(0)
+            METRICS.policy_info.labels(*labels).set(1)
+            self._policy_labels = labels
+
     async def _check_ready(self) -> bool:
+        self._sample()
         ready = self.registry.current is not None and await self.store.ping()
         if ready and not self._deployment_checked:
             try:

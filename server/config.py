@@ -87,6 +87,17 @@ class Settings:
     workers: int = 1
     # Calls handled at once per process; further calls wait in a bounded queue, or are refused.
     max_concurrent_calls: int = 16
+    # Logs: ``text`` or ``json`` lines; ``access_log``: one INFO line per call.
+    log_format: str = "text"
+    access_log: bool = False
+    # The decision log (docs/observability.md): a JSON Lines file, ``redis`` (the stream on
+    # redis_url) or a redis:// URL; empty = off.
+    decision_log: str = ""
+    decision_log_sample: float = 0.01
+    decision_log_pii_key: str = ""  # file holding the HMAC key for personal fields
+    decision_log_buffer: int = 100_000
+    decision_log_max_bytes: int = 256 * 1024 * 1024
+    decision_log_max_entries: int = 1_000_000
 
     @property
     def metrics_address(self) -> str:
@@ -167,6 +178,28 @@ def _text(text: str) -> str:
     return str(text)
 
 
+def _log_format(text: str) -> str:
+    if str(text).strip().lower() not in ("text", "json"):
+        raise ValueError(f"invalid log format `{text}`: use text or json")
+    return str(text).strip().lower()
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise ValueError(f"expected a rate between 0 and 1, got `{text}`") from exc
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"expected a rate between 0 and 1, got `{text}`")
+    return value
+
+
+def _sink(text: str) -> str:
+    """A decision log destination: a file path, ``redis`` or a redis:// URL; ``off`` = none."""
+    stripped = str(text).strip()
+    return "" if stripped.lower() in ("", "off", "none") else stripped
+
+
 def _http_listen(text: str) -> str:
     """``HOST:PORT``, or ``off`` / empty for no HTTP listener."""
     if str(text).strip().lower() in ("", "off", "none"):
@@ -240,6 +273,14 @@ OPTIONS: Final[tuple[Option, ...]] = (
     Option("redis_allow_eviction", "redis_allow_eviction", _bool, False, "serve on a Redis whose maxmemory-policy evicts keys (an evicted consent or cap is forgotten)"),
     Option("workers", "workers", _count, None, "serving processes sharing the ports (default: one per core with --redis-url, else 1; more than 1 needs --redis-url)", "N"),
     Option("max_concurrent_calls", "max_concurrent_calls", _count, 16, "DecisionService calls handled at once per process; more wait briefly or are refused RESOURCE_EXHAUSTED", "N"),
+    Option("log_format", "log_format", _log_format, "text", "log lines as `text` or `json` (one object per line)", "FORMAT"),
+    Option("access_log", "access_log", _bool, False, "log one line per call (rpc, status, duration, request and decision id)"),
+    Option("decision_log", "decision_log.sink", _sink, "", "decision log: a JSON Lines FILE, `redis` (a stream on --redis-url) or a redis:// URL; `off` = none", "DEST"),
+    Option("decision_log_sample", "decision_log.sample", _rate, 0.01, "share of dry runs and Checks logged (committed decisions: all)", "RATE"),
+    Option("decision_log_pii_key", "decision_log.pii_key", _text, "", "file with a secret key: personal fields become HMAC pseudonyms (else ***)", "FILE"),
+    Option("decision_log_buffer", "decision_log.buffer", _count, 100_000, "records queued for the sink before new ones are dropped (and counted)", "N"),
+    Option("decision_log_max_bytes", "decision_log.max_bytes", _count, 256 * 1024 * 1024, "file sink: rotate to FILE.1 past this size", "BYTES"),
+    Option("decision_log_max_entries", "decision_log.max_entries", _count, 1_000_000, "Redis sink: trim the stream to about this many records", "N"),
 )  # fmt: skip
 
 
@@ -288,6 +329,15 @@ class HttpSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     cors_origins: list[str] | None = None
 
 
+class DecisionLogSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    sink: str | None = None
+    sample: float | None = None
+    pii_key: str | None = None
+    buffer: int | None = None
+    max_bytes: int | None = None
+    max_entries: int | None = None
+
+
 class ConfigFile(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """``arbiter serve --config FILE``: every option of :data:`OPTIONS`, nested as in its key."""
 
@@ -302,6 +352,9 @@ class ConfigFile(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     redis_allow_eviction: bool | None = None
     workers: int | None = None
     max_concurrent_calls: int | None = None
+    log_format: str | None = None
+    access_log: bool | None = None
+    decision_log: DecisionLogSection | None = None
     metrics: MetricsSection | None = None
     http: HttpSection | None = None
     tls: TlsSection | None = None
@@ -316,7 +369,14 @@ def _flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
         yield prefix[:-1], value
 
 
-_PATH_KEYS: Final = ("policies", "tls.cert", "tls.key", "tls.client_ca", "auth.api_keys")
+_PATH_KEYS: Final = (
+    "policies",
+    "tls.cert",
+    "tls.key",
+    "tls.client_ca",
+    "auth.api_keys",
+    "decision_log.pii_key",
+)
 
 
 def _check_file(config: ConfigFile) -> Iterator[tuple[tuple[str | int, ...], str]]:
@@ -461,6 +521,13 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             "keep its own customer state (caps, consent and idempotency would diverge); "
             "use --workers 1 or share state in Redis"
         )
+    if values["decision_log"] == "redis" and not values["redis_url"]:
+        problems.append("--decision-log redis needs --redis-url (or give a redis:// URL)")
+    elif workers > 1 and values["decision_log"] and not values["decision_log"].startswith("redis"):
+        problems.append(
+            f"--decision-log FILE with --workers {workers}: the file sink is for one process; "
+            "use --decision-log redis (the stream on --redis-url)"
+        )
     if values["metrics_listen"]:
         try:
             _listen(values["metrics_listen"])
@@ -489,6 +556,14 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         redis_allow_eviction=values["redis_allow_eviction"],
         workers=workers,
         max_concurrent_calls=values["max_concurrent_calls"],
+        log_format=values["log_format"],
+        access_log=values["access_log"],
+        decision_log=values["decision_log"],
+        decision_log_sample=values["decision_log_sample"],
+        decision_log_pii_key=values["decision_log_pii_key"],
+        decision_log_buffer=values["decision_log_buffer"],
+        decision_log_max_bytes=values["decision_log_max_bytes"],
+        decision_log_max_entries=values["decision_log_max_entries"],
     )
 
 

@@ -31,6 +31,7 @@ from connectrpc.errors import ConnectError
 from connectrpc.request import RequestContext
 
 from arbiter.server.errors import CallFailed, connect_code
+from arbiter.server.rpc_metrics import note_outcome
 from arbiter.server.security.audit import audit
 from arbiter.server.security.grpc_guard import CALLER
 from arbiter.server.security.guard import Guard
@@ -71,6 +72,24 @@ class ConnectCall:
 
     async def abort(self, code: grpc.StatusCode, details: str) -> NoReturn:
         raise ConnectError(connect_code(code), details)
+
+
+async def _observed(
+    guard: Guard | None,
+    path: str,
+    request: Any,
+    ctx: RequestContext[Any, Any],
+    handler: Callable[[], Awaitable[Any]],
+) -> Any:
+    """:func:`_guarded`, reporting the call's status to the RPC metrics and access log."""
+    try:
+        response = await _guarded(guard, path, request, ctx, handler)
+    except ConnectError as exc:
+        name = exc.code.name
+        note_outcome("CANCELLED" if name == "CANCELED" else name, request)
+        raise
+    note_outcome("OK", request, response)
+    return response
 
 
 async def _guarded(
@@ -123,7 +142,7 @@ class ConnectDecisionService:
                 status = failed.status
                 raise ConnectError(connect_code(status.code), status.message) from None
 
-        return await _guarded(
+        return await _observed(
             self._guard, f"/{_DECISION.full_name}/{method}", request, ctx, handler
         )
 
@@ -187,6 +206,6 @@ class ConnectAdminService:
             async def handler() -> Any:
                 return await getattr(self._servicer, name)(request, ConnectCall(ctx))
 
-            return await _guarded(self._guard, path, request, ctx, handler)
+            return await _observed(self._guard, path, request, ctx, handler)
 
         return call

@@ -38,6 +38,7 @@ from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config
 
 from arbiter.server.connect_service import ConnectAdminService, ConnectDecisionService
+from arbiter.server.rpc_metrics import RpcMiddleware, RpcObserver
 from arbiter.server.security.guard import Guard
 from arbiter.server.security.tls import ServerCertificates
 from arbiter.server.service import DecisionCore
@@ -108,9 +109,10 @@ def build_app(
     cors_origins: Sequence[str] = (),
     guard: Guard | None = None,
     admin: Any = None,
+    observer: RpcObserver | None = None,
 ) -> Any:
     """The ASGI application: Connect + gRPC-Web for ``service`` (and the ``admin`` servicer) behind
-    ``guard``; CORS for ``cors_origins`` (``*`` = any)."""
+    ``guard``, each call timed and counted by ``observer``; CORS for ``cors_origins`` (``*`` = any)."""
     codecs = [google_protobuf_binary_codec(), _CompactJSONCodec()]
     apps: list[Any] = [
         DecisionServiceASGIApplication(
@@ -126,6 +128,8 @@ def build_app(
             )
         )
     app: Any = _Router(apps)
+    if observer is not None:
+        app = RpcMiddleware(app, observer)
     if cors_origins:
         from starlette.middleware.cors import CORSMiddleware
 

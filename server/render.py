@@ -27,12 +27,14 @@ from arbiter.policies import (
     Outcome,
     PurposeConsent,
     ReasonCode,
+    decision_log,
 )
-from arbiter.v1 import decision_pb2, value_pb2
+from arbiter.v1 import admin_pb2, decision_pb2, value_pb2
 
 __all__ = [
     "check_response",
     "decide_response",
+    "decision_record",
     "field_results",
     "reason_to_proto",
     "track_response",
@@ -210,6 +212,44 @@ def decide_response(
     for candidate in decision.candidates:
         _fill_candidate(response.candidates.add(), candidate)
     return response
+
+
+def decision_record(record: decision_log.DecisionRecord, text: str) -> admin_pb2.DecisionRecord:
+    """A decision log record (and its JSON ``text``) as ``arbiter.v1.DecisionRecord``."""
+    decision = record.decision
+    request = record.request
+    out = admin_pb2.DecisionRecord(
+        decision_id=record.decision_id,
+        request_id=record.request_id,
+        customer_id=record.customer_id,
+        policy_version=record.policy.policy_version,
+        kind=record.kind,
+        dry_run=record.dry_run,
+        committed=record.committed,
+        caller=record.caller.principal if record.caller is not None else "",
+        policy_digest=record.policy.digest,
+        masked_fields=record.masked,
+        record_json=text,
+    )
+    if request is not None:
+        out.placement = request.placement
+        out.channels.extend(request.channels)
+        out.limit = max(request.limit, 0)
+        _fill_map(out.context, request.context)
+    elif record.query is not None:
+        out.channels.append(record.query.channel)
+        _fill_map(out.context, record.query.context)
+    _fill_timestamp(out.decided_at, decision.decided_ms)
+    for action in decision.actions:
+        _fill_action(out.actions.add(), action)
+    for action in decision.held_out:
+        _fill_action(out.held_out_actions.add(), action)
+    for candidate in decision.candidates:
+        _fill_candidate(out.candidates.add(), candidate)
+    for consent in decision.consent:
+        _fill_consent(out.consent.add(), consent)
+    _fill_degradations(out.degradations, decision.degradations)
+    return out
 
 
 # --------------------------------------------------------------------------- Check

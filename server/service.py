@@ -46,6 +46,7 @@ import msgspec
 
 from arbiter.policies import (
     PARTS,
+    CheckQuery,
     CustomerSnapshot,
     Decision,
     DecisionCommit,
@@ -60,10 +61,13 @@ from arbiter.policies import (
     precheck,
     settle,
 )
+from arbiter.policies import Request as DomainRequest
 from arbiter.server import parse, render
 from arbiter.server.admission import Admission, Overloaded
+from arbiter.server.decision_log import DecisionLog
 from arbiter.server.errors import CallFailed, status_for
 from arbiter.server.metrics import METRICS
+from arbiter.server.outcomes import count_answer, count_journeys
 from arbiter.server.registry import Active, PolicyRegistry
 from arbiter.state import Loaded, Store, StoredDecision, StoreUnavailable
 from arbiter.v1 import decision_pb2
@@ -144,6 +148,20 @@ def _clock(loaded: Loaded, own_ms: int) -> tuple[int, float]:
     return (own_ms if loaded.now_ms is None else loaded.now_ms), time.monotonic()
 
 
+def _traced(request: DomainRequest) -> DomainRequest:
+    """The request as the engine evaluates it: always with the trace (the metrics count every
+    candidate's reason and the decision log records it); the client gets the trace only when
+    it asked for ``explain`` (:func:`_shown`)."""
+    return request if request.explain else msgspec.structs.replace(request, explain=True)
+
+
+def _shown(decision: Decision, explain: bool) -> Decision:
+    """What the client gets (and an idempotent replay returns): the trace only on ``explain``."""
+    if explain or not decision.candidates:
+        return decision
+    return msgspec.structs.replace(decision, candidates=())
+
+
 def _stamped(commit: DecisionCommit, loaded: Loaded, read_at: float) -> DecisionCommit:
     """``commit`` at the store's clock now: the read's time plus the monotonic time since."""
     if loaded.now_ms is None:
@@ -171,6 +189,8 @@ class DecisionCore:
         self.idempotency_ttl_s = idempotency_ttl_s
         self.store_timeout_s = store_timeout_s
         self._now_ms = now_ms or (lambda: time.time_ns() // 1_000_000)
+        # Set by the server when the decision log is on (``--decision-log``).
+        self.decision_log: DecisionLog | None = None
         self._handlers: dict[str, Callable[[Any, CallContext], Awaitable[Any]]] = {
             "Decide": self.decide,
             "Check": self.check,
@@ -179,30 +199,24 @@ class DecisionCore:
         }
 
     async def invoke(self, method: str, request: Any, call: CallContext) -> Any:
-        """Run RPC ``method`` (a key of :data:`METHODS`); counts it, and raises any failure
-        as :class:`CallFailed` carrying its status (never UNKNOWN, never a trace)."""
+        """Run RPC ``method`` (a key of :data:`METHODS`) once admission control lets it in;
+        raises any failure as :class:`CallFailed` carrying its status (never UNKNOWN, never a
+        trace). The transports count and time the call (:mod:`arbiter.server.rpc_metrics`)."""
         handler = self._handlers[method]
-        started = time.perf_counter()
-        code = "CANCELLED"  # unless set below: the call was cancelled (client gone, deadline)
         entered: float | None = None
+        answered = False
         try:
             entered = await self.admission.enter(call.time_remaining())
             response = await handler(request, call)
-            code = "OK"
+            answered = True
             return response
         except Exception as exc:
             if isinstance(exc, Overloaded):
                 METRICS.shed.labels(method, exc.reason).inc()
-            status = status_for(exc, method)
-            code = status.code.name
-            raise CallFailed(status) from exc
+            raise CallFailed(status_for(exc, method)) from exc
         finally:
             if entered is not None:
-                self.admission.leave(entered, sample=code == "OK")
-            if code == "CANCELLED" and (call.time_remaining() or 1.0) <= 0:
-                code = "DEADLINE_EXCEEDED"  # gRPC cancelled it at the caller's deadline
-            METRICS.requests.labels(method, code).inc()
-            METRICS.latency.labels(method).observe(time.perf_counter() - started)
+                self.admission.leave(entered, sample=answered)
 
     # ------------------------------------------------------------------ the RPCs
 
@@ -226,15 +240,32 @@ class DecisionCore:
             return Answer(self._replay("Decide", loaded.replay), replayed=True)
         now_ms, read_at = _clock(loaded, now_ms)
         decision, commit = decide(
-            active.policy, domain, loaded.snapshot, now_ms, paused_journeys=active.paused_journeys
+            active.policy,
+            _traced(domain),
+            loaded.snapshot,
+            now_ms,
+            paused_journeys=active.paused_journeys,
         )
         report, winner = StoreReport(read_failure=failure), None
         if not (domain.dry_run or failure):
-            report, winner = await self._commit(decision, _stamped(commit, loaded, read_at), call)
+            shown = _shown(decision, domain.explain)
+            report, winner = await self._commit(shown, _stamped(commit, loaded, read_at), call)
         if winner is not None:  # a concurrent duplicate committed first: its answer wins
             return Answer(self._replay("Decide", winner), replayed=True)
-        decision = self._settle(decision, report, commit)
-        return Answer(decision, recorded=report.committed is not None, dry_run=domain.dry_run)
+        decision = settle(decision, report, commit)
+        self._decided(
+            active,
+            domain,
+            snapshot=loaded.snapshot,
+            report=report,
+            decision=decision,
+            commit=commit,
+        )
+        return Answer(
+            _shown(decision, domain.explain),
+            recorded=report.committed is not None,
+            dry_run=domain.dry_run,
+        )
 
     async def check(
         self, request: decision_pb2.CheckRequest, call: CallContext
@@ -252,6 +283,7 @@ class DecisionCore:
         now_ms = self._now_ms()
         refused = precheck(active.policy, query, now_ms)
         if refused is not None:
+            self._checked(active, query, None, StoreReport(), refused)
             return Answer(refused)
         key = query.record_key
         loaded, failure = await self._load(active, query.customer_id, now_ms, key, call)
@@ -266,7 +298,8 @@ class DecisionCore:
             report, winner = await self._commit(answer, _stamped(commit, loaded, read_at), call)
         if winner is not None:
             return Answer(self._replay("Check", winner), recorded=True, replayed=True)
-        answer = self._settle(answer, report, commit)
+        answer = settle(answer, report, commit)
+        self._checked(active, query, loaded.snapshot, report, answer)
         return Answer(answer, recorded=report.committed is not None)
 
     async def track(
@@ -383,12 +416,36 @@ class DecisionCore:
         METRICS.replays.labels(method).inc()
         return settle(decode_decision(stored.record), StoreReport(committed=stored.result))
 
-    @staticmethod
-    def _settle(decision: Decision, report: StoreReport, commit: DecisionCommit) -> Decision:
-        decision = settle(decision, report, commit)
-        if decision.degradations:
-            METRICS.degraded.inc()
-        return decision
+    def _decided(
+        self,
+        active: Active,
+        request: DomainRequest,
+        *,
+        snapshot: CustomerSnapshot,
+        report: StoreReport,
+        decision: Decision,
+        commit: DecisionCommit,
+    ) -> None:
+        """A Decide was answered (not replayed): count it, hand it to the decision log."""
+        count_answer("Decide", decision, dry_run=request.dry_run)
+        if report.committed is not None and commit.journeys:  # timers that fired
+            skipped = report.committed.skipped_journeys
+            count_journeys(c for c in commit.journeys if c.journey not in skipped)
+        if self.decision_log is not None:
+            self.decision_log.observe_decide(active, request, snapshot, report, decision)
+
+    def _checked(
+        self,
+        active: Active,
+        query: CheckQuery,
+        snapshot: CustomerSnapshot | None,
+        report: StoreReport,
+        answer: Decision,
+    ) -> None:
+        """A Check was answered (not replayed): count it, hand it to the decision log."""
+        count_answer("Check", answer, dry_run=not query.record)
+        if self.decision_log is not None:
+            self.decision_log.observe_check(active, query, snapshot, report, answer)
 
     async def _apply_event(
         self, active: Active, customer_id: str, event: Event, now_ms: int, call: CallContext
@@ -409,9 +466,13 @@ class DecisionCore:
                 paused_journeys=active.paused_journeys,
             )
             try:
-                return await self.store.apply_event(effects, timeout_s=self._timeout(call))
+                outcome = await self.store.apply_event(effects, timeout_s=self._timeout(call))
             except StateConflict:
                 if attempt == MAX_CONFLICT_RETRIES:
                     raise
                 _log.debug("event %s: journey state conflict, re-applying", event.event_id)
+                continue
+            if outcome == "applied":
+                count_journeys(effects.journeys)
+            return outcome
         raise AssertionError("unreachable")

@@ -10,6 +10,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .decision_log import (
+    DecisionSink,
+    JsonlSink,
+    find_in_file,
+    follow_file,
+    open_sink,
+    read_file,
+)
 from .factory import open_store
 from .memory import MemoryStore
 from .store import (
@@ -30,6 +38,7 @@ from .store import (
 )
 
 if TYPE_CHECKING:
+    from .decision_log_redis import RedisStreamSink
     from .redis_admin import EVICTING_POLICIES, check_deployment, describe
     from .redis_store import RedisStore
 
@@ -39,10 +48,13 @@ __all__ = [
     "EVICTING_POLICIES",
     "FEEDBACK_LIMIT",
     "CommitOutcome",
+    "DecisionSink",
     "EventOutcome",
+    "JsonlSink",
     "Loaded",
     "MemoryStore",
     "RedisStore",
+    "RedisStreamSink",
     "StateLost",
     "Store",
     "StoreError",
@@ -52,12 +64,17 @@ __all__ = [
     "build_export",
     "check_deployment",
     "describe",
+    "find_in_file",
+    "follow_file",
+    "open_sink",
     "open_store",
+    "read_file",
     "validate_id",
 ]
 
 _REDIS_NAMES = {
     "RedisStore": "redis_store",
+    "RedisStreamSink": "decision_log_redis",
     "EVICTING_POLICIES": "redis_admin",
     "check_deployment": "redis_admin",
     "describe": "redis_admin",

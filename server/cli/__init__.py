@@ -1,8 +1,9 @@
 """The ``arbiter`` command: dispatches to one module per command group.
 
 ``serve`` (:mod:`.serve`), ``policy`` (:mod:`.policy`: validate, schema,
-test, explain, bench), ``auth`` (:mod:`.auth`), ``state`` (:mod:`.state`:
-the shared state in Redis) and ``cel`` (:mod:`arbiter.server.cli_cel`:
+test, explain, bench, impact), ``auth`` (:mod:`.auth`), ``state`` (:mod:`.state`:
+the shared state in Redis), ``decisions`` (:mod:`.decisions`: tail, export
+the decision log), ``replay`` (:mod:`.replay`) and ``cel`` (:mod:`arbiter.server.cli_cel`:
 conformance, eval).
 """
 
@@ -15,7 +16,7 @@ from importlib import metadata
 from typing import Protocol
 
 from arbiter.server import cli_cel
-from arbiter.server.cli import auth, policy, serve, state
+from arbiter.server.cli import auth, decisions, policy, replay, serve, state
 
 __all__ = ["COMMAND_GROUPS", "CommandGroup", "build_parser", "main"]
 
@@ -34,7 +35,15 @@ class CommandGroup(Protocol):
 
 
 # Add a group here: a module of this package with ``register``, imported above.
-COMMAND_GROUPS: tuple[CommandGroup, ...] = (auth, cli_cel, policy, serve, state)
+COMMAND_GROUPS: tuple[CommandGroup, ...] = (
+    auth,
+    cli_cel,
+    decisions,
+    policy,
+    replay,
+    serve,
+    state,
+)
 
 
 def _version() -> str:

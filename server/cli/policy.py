@@ -1,10 +1,11 @@
-"""``arbiter policy ...``: validate, schema, test, explain, bench -- a policy set from the command line.
+"""``arbiter policy ...``: validate, schema, test, explain, bench, impact -- a policy set from the command line.
 
 Wired into ``arbiter`` by :func:`register` (see
 :class:`arbiter.server.cli.CommandGroup`): each sub-command sets
 ``handler(args) -> int`` (0 ok, 1 the check failed, 2 usage error /
-unreadable input / the policy set does not compile). ``test``, ``explain``
-and ``bench`` live in :mod:`.scenarios`, :mod:`.explain` and :mod:`.bench`.
+unreadable input / the policy set does not compile). ``test``, ``explain``,
+``bench`` and ``impact`` live in :mod:`.scenarios`, :mod:`.explain`, :mod:`.bench`
+and :mod:`.impact`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Final, TextIO
 from arbiter.policies import Diagnostic, check_policy, json_schema, load_directory, scenarios
 from arbiter.server.cli.bench import bench_command
 from arbiter.server.cli.explain import explain
+from arbiter.server.cli.impact import add_impact
 from arbiter.server.cli.scenarios import run_tests
 
 __all__ = ["register", "validate"]
@@ -47,6 +49,7 @@ def register(subparsers: _Subparsers) -> None:
     _add_test(commands)
     _add_explain(commands)
     _add_bench(commands)
+    add_impact(commands)
 
 
 def _add_validate(commands: _Subparsers) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 
 __all__ = ["register"]
 
@@ -38,10 +37,9 @@ def _serve_command(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"arbiter serve: {problem}", file=sys.stderr)
         return 2
-    level = getattr(logging, settings.log_level.upper())
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # gRPC's own debug chatter (one line per call) is not ours to show.
-    logging.getLogger("grpc").setLevel(max(level, logging.INFO))
+    from arbiter.server.logs import configure
+
+    configure(settings.log_level, "json" if settings.log_format == "json" else "text")
     if settings.workers > 1:
         from arbiter.server.workers import run_workers
 

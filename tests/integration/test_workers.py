@@ -85,7 +85,7 @@ def _requests_total(port: int) -> float:
     return sum(
         float(line.rsplit(" ", 1)[1])
         for line in text.splitlines()
-        if line.startswith('arbiter_requests_total{code="OK",method="Decide"}')
+        if line.startswith('arbiter_requests_total{code="OK",method="Decide",')
     )
 
 

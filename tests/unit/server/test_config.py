@@ -197,3 +197,70 @@ def test_more_than_one_worker_on_the_embedded_store_is_refused_with_why() -> Non
     assert "--workers 2 needs --redis-url" in found[0]
     assert "diverge" in found[0]
     assert problems(["--policies", "p", "--workers", "0"]) == ["--workers: must be at least 1: 0"]
+
+
+def test_observability_options_from_flags_environment_and_file(tmp_path: Path) -> None:
+    config = tmp_path / "arbiter.yaml"
+    config.write_text(
+        "policies: pol\nlog_format: json\naccess_log: true\n"
+        "decision_log: {sink: /var/log/arbiter/decisions.jsonl, sample: 0.25, pii_key: key.txt,"
+        " buffer: 5000, max_bytes: 1000000, max_entries: 20000}\n"
+    )
+    loaded = settings(["--config", str(config)])
+    assert (loaded.log_format, loaded.access_log) == ("json", True)
+    assert loaded.decision_log == "/var/log/arbiter/decisions.jsonl"
+    assert loaded.decision_log_sample == 0.25
+    assert loaded.decision_log_pii_key == str(tmp_path / "key.txt")  # relative to the file
+    assert (loaded.decision_log_buffer, loaded.decision_log_max_bytes) == (5000, 1_000_000)
+    assert loaded.decision_log_max_entries == 20_000
+    env = {"ARBITER_DECISION_LOG": "off", "ARBITER_LOG_FORMAT": "text"}
+    assert settings(["--config", str(config)], env).decision_log == ""
+    flags = settings(["--policies", "p", "--decision-log", "d.jsonl", "--decision-log-sample", "1"])
+    assert (flags.decision_log, flags.decision_log_sample, flags.log_format) == (
+        "d.jsonl",
+        1.0,
+        "text",
+    )
+
+
+def test_bad_observability_options_are_named() -> None:
+    assert problems(
+        [
+            "--policies",
+            "p",
+            "--log-format",
+            "xml",
+            "--decision-log-sample",
+            "2",
+            "--decision-log-buffer",
+            "0",
+        ]
+    ) == [
+        "--log-format: invalid log format `xml`: use text or json",
+        "--decision-log-sample: expected a rate between 0 and 1, got `2`",
+        "--decision-log-buffer: must be at least 1: 0",
+    ]
+    assert problems(["--policies", "p", "--decision-log", "redis"]) == [
+        "--decision-log redis needs --redis-url (or give a redis:// URL)"
+    ]
+
+
+def test_a_decision_log_file_is_for_one_process() -> None:
+    found = problems(
+        [
+            "--policies",
+            "p",
+            "--redis-url",
+            "redis://h:1",
+            "--workers",
+            "2",
+            "--decision-log",
+            "d.jsonl",
+        ]
+    )
+    assert found == [
+        "--decision-log FILE with --workers 2: the file sink is for one process; "
+        "use --decision-log redis (the stream on --redis-url)"
+    ]
+    shared = ["--policies", "p", "--redis-url", "redis://h:1", "--workers", "2"]
+    assert settings([*shared, "--decision-log", "redis"]).decision_log == "redis"

@@ -188,7 +188,7 @@ class ExplainDecisionResponse(_message.Message):
     def __init__(self, record: _Optional[_Union[DecisionRecord, _Mapping]] = ...) -> None: ...
 
 class DecisionRecord(_message.Message):
-    __slots__ = ("decision_id", "request_id", "customer_id", "placement", "channels", "context", "limit", "policy_version", "decided_at", "actions", "candidates", "consent", "degradations", "held_out_actions")
+    __slots__ = ("decision_id", "request_id", "customer_id", "placement", "channels", "context", "limit", "policy_version", "decided_at", "actions", "candidates", "consent", "degradations", "held_out_actions", "kind", "dry_run", "committed", "caller", "policy_digest", "masked_fields", "record_json")
     class ContextEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -210,6 +210,13 @@ class DecisionRecord(_message.Message):
     CONSENT_FIELD_NUMBER: _ClassVar[int]
     DEGRADATIONS_FIELD_NUMBER: _ClassVar[int]
     HELD_OUT_ACTIONS_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    COMMITTED_FIELD_NUMBER: _ClassVar[int]
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    POLICY_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    MASKED_FIELDS_FIELD_NUMBER: _ClassVar[int]
+    RECORD_JSON_FIELD_NUMBER: _ClassVar[int]
     decision_id: str
     request_id: str
     customer_id: str
@@ -224,7 +231,14 @@ class DecisionRecord(_message.Message):
     consent: _containers.RepeatedCompositeFieldContainer[_decision_pb2.PurposeConsent]
     degradations: _containers.RepeatedCompositeFieldContainer[_decision_pb2.Degradation]
     held_out_actions: _containers.RepeatedCompositeFieldContainer[_decision_pb2.ChosenAction]
-    def __init__(self, decision_id: _Optional[str] = ..., request_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., placement: _Optional[str] = ..., channels: _Optional[_Iterable[str]] = ..., context: _Optional[_Mapping[str, _value_pb2.Value]] = ..., limit: _Optional[int] = ..., policy_version: _Optional[str] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actions: _Optional[_Iterable[_Union[_decision_pb2.ChosenAction, _Mapping]]] = ..., candidates: _Optional[_Iterable[_Union[_decision_pb2.Candidate, _Mapping]]] = ..., consent: _Optional[_Iterable[_Union[_decision_pb2.PurposeConsent, _Mapping]]] = ..., degradations: _Optional[_Iterable[_Union[_decision_pb2.Degradation, _Mapping]]] = ..., held_out_actions: _Optional[_Iterable[_Union[_decision_pb2.ChosenAction, _Mapping]]] = ...) -> None: ...
+    kind: str
+    dry_run: bool
+    committed: bool
+    caller: str
+    policy_digest: str
+    masked_fields: _containers.RepeatedScalarFieldContainer[str]
+    record_json: str
+    def __init__(self, decision_id: _Optional[str] = ..., request_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., placement: _Optional[str] = ..., channels: _Optional[_Iterable[str]] = ..., context: _Optional[_Mapping[str, _value_pb2.Value]] = ..., limit: _Optional[int] = ..., policy_version: _Optional[str] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actions: _Optional[_Iterable[_Union[_decision_pb2.ChosenAction, _Mapping]]] = ..., candidates: _Optional[_Iterable[_Union[_decision_pb2.Candidate, _Mapping]]] = ..., consent: _Optional[_Iterable[_Union[_decision_pb2.PurposeConsent, _Mapping]]] = ..., degradations: _Optional[_Iterable[_Union[_decision_pb2.Degradation, _Mapping]]] = ..., held_out_actions: _Optional[_Iterable[_Union[_decision_pb2.ChosenAction, _Mapping]]] = ..., kind: _Optional[str] = ..., dry_run: _Optional[bool] = ..., committed: _Optional[bool] = ..., caller: _Optional[str] = ..., policy_digest: _Optional[str] = ..., masked_fields: _Optional[_Iterable[str]] = ..., record_json: _Optional[str] = ...) -> None: ...
 
 class ExportCustomerRequest(_message.Message):
     __slots__ = ("customer_id",)
