@@ -288,6 +288,28 @@ def serve_memory(args: argparse.Namespace) -> int:
     return uvloop.run(serve(settings, store=store))
 
 
+def memory_server_argv(
+    policies: Path, customers_n: int, seed: int, now_ms: int, *extra: str
+) -> tuple[str, ...]:
+    """The command (after the interpreter) of a :func:`serve_memory` server process."""
+    return (
+        "-m",
+        "benchmarks.decide_bench",
+        "--serve-memory",
+        "--listen",
+        "127.0.0.1:{port}",
+        "--policies",
+        str(policies),
+        "--customers",
+        str(customers_n),
+        "--seed",
+        str(seed),
+        "--now-ms",
+        str(now_ms),
+        *extra,
+    )
+
+
 # =========================================================================== the driver
 
 
@@ -483,21 +505,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                 policies,
                 work,
                 name="memory",
-                argv=(
-                    "-m",
-                    "benchmarks.decide_bench",
-                    "--serve-memory",
-                    "--listen",
-                    "127.0.0.1:{port}",
-                    "--policies",
-                    str(policies),
-                    "--customers",
-                    str(args.customers),
-                    "--seed",
-                    str(args.seed),
-                    "--now-ms",
-                    str(now_ms),
-                ),
+                argv=memory_server_argv(policies, args.customers, args.seed, now_ms),
             )
         for name, server in servers.items():
             started = time.perf_counter()

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from benchmarks.decide_bench import ROOT, _requests, pct
+from benchmarks.decide_bench import ROOT, _requests, memory_server_argv, pct
 
 NOT_STORED: Final = ("could not be read", "could not be stored", "could not be recorded")
 
@@ -101,24 +101,9 @@ def _server(work: Path, name: str, args: argparse.Namespace, now_ms: int, log: s
     from server_procs import ServerProcess
 
     policies = ROOT / "examples" / "policies"
-    argv = [
-        "-m",
-        "benchmarks.decide_bench",
-        "--serve-memory",
-        "--listen",
-        "127.0.0.1:{port}",
-        "--policies",
-        str(policies),
-        "--customers",
-        str(args.customers),
-        "--seed",
-        "1",
-        "--now-ms",
-        str(now_ms),
-    ]
-    if log:
-        argv += ["--decision-log", log]
-    return ServerProcess(policies, work, name=name, argv=tuple(argv)).start(wait_s=180)
+    extra = ("--decision-log", log) if log else ()
+    argv = memory_server_argv(policies, args.customers, 1, now_ms, *extra)
+    return ServerProcess(policies, work, name=name, argv=argv).start(wait_s=180)
 
 
 def _summary(parts: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
