@@ -22,7 +22,13 @@ Every call passes the guard first (:mod:`arbiter.server.security`): TLS
 identity, roles. Certificates, JWKS and API key files are reloaded on
 ``SIGHUP`` or when they change, without a restart. ``AdminService`` is
 registered so that its callers are authenticated and authorised like every
-other; its handlers answer UNIMPLEMENTED until it is implemented.
+other (:mod:`arbiter.server.admin_service`).
+
+With ``--state-file`` (embedded store only) :meth:`~ArbiterServer.start`
+first reads the state file (:mod:`arbiter.state.state_file`; a file that
+cannot be used stops the start with ``StateFileError``), then writes it
+every ``--state-file-interval``; :meth:`~ArbiterServer.stop` writes it a
+last time after in-flight calls finished.
 
 4. :meth:`~ArbiterServer.stop` (SIGTERM / SIGINT in :func:`serve`) sets
    health to ``NOT_SERVING``, stops accepting calls on both ports, gives
@@ -63,7 +69,16 @@ from arbiter.server.security.reload import Reloader
 from arbiter.server.security.tls import ServerCertificates, TlsError
 from arbiter.server.service import DecisionCore
 from arbiter.server.store_metrics import CircuitSampler, metered
-from arbiter.state import Store, StoreMisconfigured, StoreUnavailable, open_sink, open_store
+from arbiter.state import (
+    MemoryStore,
+    StateFile,
+    StateFileError,
+    Store,
+    StoreMisconfigured,
+    StoreUnavailable,
+    open_sink,
+    open_store,
+)
 from arbiter.v1 import admin_pb2, admin_pb2_grpc, decision_pb2, decision_pb2_grpc
 
 __all__ = ["DECISION_SERVICE", "ArbiterServer", "make_store", "run", "serve"]
@@ -86,6 +101,20 @@ _SERVER_OPTIONS: Final = (
 def make_store(settings: Settings) -> Store:
     """The store the settings ask for: embedded ``MemoryStore``, or Redis when a URL is given."""
     return open_store(settings.redis_url, default_timeout_s=settings.store_timeout_s)
+
+
+def make_state_file(settings: Settings, store: Store) -> StateFile | None:
+    """The embedded store's state file when ``--state-file`` is set (``None``: off).
+
+    Other components persist with the store by registering a section on the
+    returned :class:`StateFile` (``add_section(name, dump, load)``) before
+    :meth:`ArbiterServer.start` reads the file: operator pauses and policy
+    versions belong there on the embedded store."""
+    if not settings.state_file:
+        return None
+    if not isinstance(store, MemoryStore):
+        raise ValueError("--state-file needs the embedded store (not --redis-url)")
+    return StateFile(settings.state_file, store, interval_s=settings.state_file_interval_s)
 
 
 def make_decision_log(settings: Settings) -> DecisionLog | None:
@@ -145,7 +174,13 @@ class ArbiterServer:
         self._circuit = CircuitSampler()
         self._policy_labels: tuple[str, str, str] | None = None
         self.service = DecisionService(self.core)
-        self.admin = AdminService(self.decisions)
+        self.state_file = make_state_file(settings, self.store)
+        self.admin = AdminService(
+            self.decisions,
+            store=self.core.store,
+            registry=self.registry,
+            on_forget=self.state_file.save_soon if self.state_file is not None else None,
+        )
         self.health = health.aio.HealthServicer()
         self.certificates = ServerCertificates(settings.tls) if settings.tls else None
         self.authenticator = build_authenticator(settings.auth)
@@ -165,6 +200,7 @@ class ArbiterServer:
         self._not_ready_detail = ""
         self._watch_stop = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
+        self._state_writer: asyncio.Task[None] | None = None
         self.http: HttpListener | None = None
 
     @property
@@ -174,7 +210,10 @@ class ArbiterServer:
 
     async def start(self) -> None:
         """Bind and start serving (health ``NOT_SERVING`` until ready). ``OSError`` if the port is taken,
-        ``StoreMisconfigured`` if the store could lose state silently (see the module docstring)."""
+        ``StoreMisconfigured`` if the store could lose state silently (see the module docstring),
+        ``StateFileError`` if the state file cannot be read (nothing is served then)."""
+        if self.state_file is not None:
+            await self._restore_state()
         try:
             await self._check_deployment()
         except StoreUnavailable as exc:
@@ -233,6 +272,10 @@ class ArbiterServer:
             )
             self._metrics_server.start()
         self._readiness = asyncio.create_task(self._watch_readiness(), name="arbiter-readiness")
+        if self.state_file is not None:
+            self._state_writer = asyncio.create_task(
+                self.state_file.run(), name="arbiter-state-file"
+            )
         self._watcher = asyncio.create_task(
             self.reloader.watch(self._watch_stop), name="arbiter-reload-watch"
         )
@@ -246,6 +289,30 @@ class ArbiterServer:
         )
         if self.http is not None:
             _log.info("HTTP (Connect, gRPC-Web) on %s", self.http.url)
+
+    async def _restore_state(self) -> None:
+        assert self.state_file is not None
+        path = self.state_file.path
+        if await asyncio.to_thread(self.state_file.load):
+            count = len(self.store) if isinstance(self.store, MemoryStore) else 0
+            _log.info("state file %s: %d customers restored", path, count)
+        else:
+            _log.info("state file %s does not exist yet: starting empty, writing it", path)
+            await self.state_file.save(force=True)  # fail now, not at shutdown, if unwritable
+
+    async def _save_state(self) -> None:
+        """The last write of the state file, once no call can change the store any more."""
+        if self._state_writer is not None:
+            self._state_writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._state_writer
+        if self.state_file is None:
+            return
+        try:
+            if await self.state_file.save():
+                _log.info("state file %s written", self.state_file.path)
+        except StateFileError as exc:
+            _log.error("%s: the state since the last write is lost", exc)
 
     def reload(self) -> None:
         """Re-read certificates, JWKS and API key files now (what SIGHUP does)."""
@@ -293,6 +360,7 @@ class ArbiterServer:
         self.core.admission.close()
         if self.decisions is not None:  # what the calls observed is written before closing
             await self.decisions.stop(max(grace, 1.0))
+        await self._save_state()
         await self.store.close()
         if self._metrics_server is not None:
             self._metrics_server.stop()
@@ -392,8 +460,10 @@ async def serve(
     try:
         server = ArbiterServer(settings, store=store)
         await server.start()
-    except (OSError, TlsError, CredentialsError) as exc:
+    except (OSError, TlsError, CredentialsError, StateFileError) as exc:
         _log.error("%s", exc)
+        if isinstance(exc, StateFileError):
+            _log.error("refusing to start: the state file cannot be used")
         for line in getattr(exc, "diagnostics", ()):
             _log.error("%s", line)
         return 2

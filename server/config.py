@@ -98,6 +98,9 @@ class Settings:
     decision_log_buffer: int = 100_000
     decision_log_max_bytes: int = 256 * 1024 * 1024
     decision_log_max_entries: int = 1_000_000
+    # The embedded store's state file (docs/runbook.md, "The embedded state file"); empty = off.
+    state_file: str = ""
+    state_file_interval_s: float = 30.0
 
     @property
     def metrics_address(self) -> str:
@@ -281,6 +284,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
     Option("decision_log_buffer", "decision_log.buffer", _count, 100_000, "records queued for the sink before new ones are dropped (and counted)", "N"),
     Option("decision_log_max_bytes", "decision_log.max_bytes", _count, 256 * 1024 * 1024, "file sink: rotate to FILE.1 past this size", "BYTES"),
     Option("decision_log_max_entries", "decision_log.max_entries", _count, 1_000_000, "Redis sink: trim the stream to about this many records", "N"),
+    Option("state_file", "state_file.path", _text, "", "embedded store: keep customer state in FILE across restarts (read on start, written atomically every --state-file-interval and on shutdown)", "FILE"),
+    Option("state_file_interval", "state_file.interval", parse_seconds, 30.0, "how often the state file is written when something changed", "D"),
 )  # fmt: skip
 
 
@@ -338,6 +343,11 @@ class DecisionLogSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True
     max_entries: int | None = None
 
 
+class StateFileSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    path: str | None = None
+    interval: Duration | None = None
+
+
 class ConfigFile(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """``arbiter serve --config FILE``: every option of :data:`OPTIONS`, nested as in its key."""
 
@@ -355,6 +365,7 @@ class ConfigFile(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     log_format: str | None = None
     access_log: bool | None = None
     decision_log: DecisionLogSection | None = None
+    state_file: StateFileSection | None = None
     metrics: MetricsSection | None = None
     http: HttpSection | None = None
     tls: TlsSection | None = None
@@ -376,6 +387,7 @@ _PATH_KEYS: Final = (
     "tls.client_ca",
     "auth.api_keys",
     "decision_log.pii_key",
+    "state_file.path",
 )
 
 
@@ -528,6 +540,12 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             f"--decision-log FILE with --workers {workers}: the file sink is for one process; "
             "use --decision-log redis (the stream on --redis-url)"
         )
+    if values["state_file"] and values["redis_url"]:
+        problems.append(
+            "--state-file is for the embedded store; with --redis-url the state lives in Redis"
+        )
+    if values["state_file_interval"] <= 0:
+        problems.append("--state-file-interval must be > 0")
     if values["metrics_listen"]:
         try:
             _listen(values["metrics_listen"])
@@ -564,6 +582,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         decision_log_buffer=values["decision_log_buffer"],
         decision_log_max_bytes=values["decision_log_max_bytes"],
         decision_log_max_entries=values["decision_log_max_entries"],
+        state_file=values["state_file"],
+        state_file_interval_s=values["state_file_interval"],
     )
 
 

@@ -19,7 +19,8 @@ from .decision_log import (
     read_file,
 )
 from .factory import open_store
-from .memory import MemoryStore
+from .memory import MemoryState, MemoryStore
+from .state_file import StateFile, StateFileError
 from .store import (
     DEFAULT_EVENT_DEDUP_TTL_S,
     DEFAULT_IDEMPOTENCY_TTL_S,
@@ -52,9 +53,12 @@ __all__ = [
     "EventOutcome",
     "JsonlSink",
     "Loaded",
+    "MemoryState",
     "MemoryStore",
     "RedisStore",
     "RedisStreamSink",
+    "StateFile",
+    "StateFileError",
     "StateLost",
     "Store",
     "StoreError",

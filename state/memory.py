@@ -93,7 +93,7 @@ from .store import (
     validate_id,
 )
 
-__all__ = ["ManualClock", "MemoryStore"]
+__all__ = ["ManualClock", "MemoryState", "MemoryStore"]
 
 _V = TypeVar("_V")
 
@@ -171,6 +171,24 @@ class _Customer:
         )
 
 
+class StoredCustomer(msgspec.Struct, frozen=True, kw_only=True):
+    """One customer in a :class:`MemoryState`: the store's ``_Customer`` with expiries made
+    relative (``*_ttl_s``: seconds left), since the store's clock does not survive a restart."""
+
+    snapshot: CustomerSnapshot
+    consent_version: int = 0
+    cap_windows: dict[str, int] = {}
+    decisions: list[tuple[str, StoredDecision, float]] = []  # (request id, record, ttl_s)
+    applied: list[tuple[str, float]] = []  # (event id, ttl_s)
+    feedback: list[FeedbackRecord] = []
+
+
+class MemoryState(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything a :class:`MemoryStore` holds, for its state file (:mod:`arbiter.state.state_file`)."""
+
+    customers: list[StoredCustomer] = []
+
+
 def _prune(grants: list[int], since: int) -> list[int]:
     """``grants`` without instants ``<= since`` (a new list only when something goes)."""
     if not grants or grants[0] > since:
@@ -199,6 +217,8 @@ class MemoryStore:
         self._state_ok = True
         self.latency_s = latency_s
         self.unavailable = False
+        # Bumped by every write: the state file skips a write when nothing changed.
+        self.changes = 0
 
     # ------------------------------------------------------------------ port
 
@@ -279,6 +299,7 @@ class MemoryStore:
             )
             c.expires(expiry)
             _bound(c.decisions, self._max_decisions, lambda entry: entry[1])
+            self.changes += 1
             self._swept(now)
             return CommitOutcome(record=record, result=result, fingerprint=fingerprint)
 
@@ -311,6 +332,7 @@ class MemoryStore:
             c.expires(expiry)
             _bound(c.applied, self._max_events, lambda expiry: expiry)
             c.feedback.extend(effects.feedback)
+            self.changes += 1
             self._swept(now)
             return "applied"
 
@@ -346,6 +368,7 @@ class MemoryStore:
                     for r in results
                 ):
                     c.consent_version += 1
+                self.changes += 1
                 self._swept(self._clock())
             return results
 
@@ -377,6 +400,7 @@ class MemoryStore:
             if c is None:
                 return 0
             c.purge(self._clock())
+            self.changes += 1
             return c.size()
 
     async def ping(self) -> bool:
@@ -410,6 +434,7 @@ class MemoryStore:
             c = self._customer(snapshot.customer_id)
             c.snapshot = msgspec.structs.replace(snapshot, unavailable=frozenset())
             c.consent_version += 1
+            self.changes += 1
 
     def stored(self, customer_id: str) -> CustomerSnapshot:
         """Everything stored about a customer (all parts; empty for an unknown one) -- an
@@ -417,6 +442,50 @@ class MemoryStore:
         with self._lock:
             c = self._customers.get(customer_id)
             return c.snapshot if c is not None else CustomerSnapshot(customer_id=customer_id)
+
+    def dump_state(self) -> MemoryState:
+        """Everything held, for the state file: live records only, expiries as time left. A
+        shallow copy under the lock (snapshots are immutable), cheap enough for the event loop;
+        encode it elsewhere."""
+        with self._lock:
+            now = self._clock()
+            customers = []
+            for c in self._customers.values():
+                c.purge(now)
+                customers.append(
+                    StoredCustomer(
+                        snapshot=c.snapshot,
+                        consent_version=c.consent_version,
+                        cap_windows=dict(c.cap_windows),
+                        decisions=[(r, d, exp - now) for r, (d, exp) in c.decisions.items()],
+                        applied=[(e, exp - now) for e, exp in c.applied.items()],
+                        feedback=list(c.feedback),
+                    )
+                )
+            return MemoryState(customers=customers)
+
+    def restore_state(self, state: MemoryState) -> None:
+        """Replace everything held with ``state`` (from :meth:`dump_state`, possibly of another
+        process); records and markers get their remaining lifetime from now."""
+        with self._lock:
+            now = self._clock()
+            self._customers.clear()
+            self._sweep_keys.clear()
+            for stored in state.customers:
+                validate_id(stored.snapshot.customer_id)
+                c = self._customer(stored.snapshot.customer_id)
+                c.snapshot = stored.snapshot
+                c.consent_version = stored.consent_version
+                c.cap_windows = dict(stored.cap_windows)
+                c.decisions = {r: (d, now + ttl) for r, d, ttl in stored.decisions if ttl > 0}
+                c.applied = {e: now + ttl for e, ttl in stored.applied if ttl > 0}
+                c.feedback.extend(stored.feedback)
+                for _, exp in c.decisions.values():
+                    c.expires(exp)
+                for exp in c.applied.values():
+                    c.expires(exp)
+            self._state_ok = True
+            self.changes += 1
 
     def lose_state(self) -> None:
         """Fault injection: forget every customer and the state epoch, as a Redis restarted

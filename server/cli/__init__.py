@@ -1,6 +1,6 @@
 """The ``arbiter`` command: dispatches to one module per command group.
 
-``serve`` (:mod:`.serve`), ``policy`` (:mod:`.policy`: validate, schema,
+``admin`` (:mod:`.admin`: a running server's AdminService), ``serve`` (:mod:`.serve`), ``policy`` (:mod:`.policy`: validate, schema,
 test, explain, bench, impact), ``auth`` (:mod:`.auth`), ``state`` (:mod:`.state`:
 the shared state in Redis), ``decisions`` (:mod:`.decisions`: tail, export
 the decision log), ``replay`` (:mod:`.replay`) and ``cel`` (:mod:`arbiter.server.cli_cel`:
@@ -16,7 +16,7 @@ from importlib import metadata
 from typing import Protocol
 
 from arbiter.server import cli_cel
-from arbiter.server.cli import auth, decisions, policy, replay, serve, state
+from arbiter.server.cli import admin, auth, decisions, policy, replay, serve, state
 
 __all__ = ["COMMAND_GROUPS", "CommandGroup", "build_parser", "main"]
 
@@ -36,6 +36,7 @@ class CommandGroup(Protocol):
 
 # Add a group here: a module of this package with ``register``, imported above.
 COMMAND_GROUPS: tuple[CommandGroup, ...] = (
+    admin,
     auth,
     cli_cel,
     decisions,

@@ -113,6 +113,10 @@ def _sample(method: str, customer: str) -> Any:
         )
     if name == "ExplainDecision":
         return admin_pb2.ExplainDecisionRequest(decision_id="d-" + rid)
+    if name == "ExportCustomer":
+        return admin_pb2.ExportCustomerRequest(customer_id=customer)
+    if name == "ForgetCustomer":
+        return admin_pb2.ForgetCustomerRequest(customer_id=customer, reason="ticket-" + rid)
     return None
 
 
@@ -456,7 +460,7 @@ def test_admin_and_privacy_calls_are_audited_with_the_caller_never_the_token(
         "rpc": "/arbiter.v1.AdminService/ForgetCustomer",
         "principal": "jwt:ops-alice",
         "auth": "jwt",
-        "outcome": "UNIMPLEMENTED",
+        "outcome": "OK",
         "customer_id": "c-1",
         "reason": "ticket-7",
     }

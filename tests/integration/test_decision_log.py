@@ -9,6 +9,7 @@ import random
 import shutil
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -141,6 +142,47 @@ def test_explain_decision_serves_the_record_on_both_ports(
     with urllib.request.urlopen(request, timeout=5) as answer:
         over_http = json.loads(answer.read())
     assert over_http["record"]["decisionId"] == reply.decision_id
+
+
+def test_explain_decision_of_an_unlogged_decision_is_not_found_on_both_ports(
+    logged: tuple[ServerHandle, Path, Any],
+) -> None:
+    """A dry run sampled out (rate 0 here) is answered but never logged: NOT_FOUND, with the
+    same code and message over gRPC and Connect; a malformed id is INVALID_ARGUMENT on both."""
+    handle, _path, stub = logged
+    assert handle.server.decisions is not None
+    handle.server.decisions.sample_rate = 0.0
+    rng = random.Random(5)
+    seed(stub, rng, "c-unlogged")
+    reply = stub.Decide(
+        decide_request(rng, "c-unlogged", dry_run=True, surface=SURFACES[0]), timeout=5
+    )
+    _flush(handle)
+    with grpc.insecure_channel(handle.address) as channel:
+        admin = admin_pb2_grpc.AdminServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as missing:
+            admin.ExplainDecision(
+                admin_pb2.ExplainDecisionRequest(decision_id=reply.decision_id), timeout=5
+            )
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    assert handle.server.http is not None
+    for decision_id, status, code in (
+        (reply.decision_id, 404, "not_found"),
+        ("a b", 400, "invalid_argument"),
+    ):
+        request = urllib.request.Request(
+            f"{handle.server.http.url}/arbiter.v1.AdminService/ExplainDecision",
+            data=json.dumps({"decisionId": decision_id}).encode(),
+            headers={"content-type": "application/json"},
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=5)
+        body = json.loads(refused.value.read())
+        assert (refused.value.code, body["code"]) == (status, code)
+        if code == "not_found":
+            assert body["message"] == missing.value.details()
+        else:
+            assert body["message"].startswith("decision_id: ")
 
 
 def test_explain_decision_without_a_decision_log_is_a_failed_precondition(

@@ -264,3 +264,24 @@ def test_a_decision_log_file_is_for_one_process() -> None:
     ]
     shared = ["--policies", "p", "--redis-url", "redis://h:1", "--workers", "2"]
     assert settings([*shared, "--decision-log", "redis"]).decision_log == "redis"
+
+
+def test_the_state_file_from_flags_environment_and_file(tmp_path: Path) -> None:
+    config = tmp_path / "arbiter.yaml"
+    config.write_text("policies: pol\nstate_file: {path: dev.state, interval: 10s}\n")
+    loaded = settings(["--config", str(config)])
+    assert loaded.state_file == str(tmp_path / "dev.state")  # relative to the file
+    assert loaded.state_file_interval_s == 10.0
+    flags = settings(["--policies", "p", "--state-file", "s.arb", "--state-file-interval", "2"])
+    assert (flags.state_file, flags.state_file_interval_s) == ("s.arb", 2.0)
+    assert settings(["--policies", "p"], {"ARBITER_STATE_FILE": "e.arb"}).state_file == "e.arb"
+    assert settings(["--policies", "p"]).state_file == ""
+
+
+def test_the_state_file_is_for_the_embedded_store() -> None:
+    assert problems(["--policies", "p", "--redis-url", "redis://h:1", "--state-file", "s.arb"]) == [
+        "--state-file is for the embedded store; with --redis-url the state lives in Redis"
+    ]
+    assert problems(["--policies", "p", "--state-file", "s", "--state-file-interval", "0"]) == [
+        "--state-file-interval must be > 0"
+    ]

@@ -241,13 +241,17 @@ class DecisionRecord(_message.Message):
     def __init__(self, decision_id: _Optional[str] = ..., request_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., placement: _Optional[str] = ..., channels: _Optional[_Iterable[str]] = ..., context: _Optional[_Mapping[str, _value_pb2.Value]] = ..., limit: _Optional[int] = ..., policy_version: _Optional[str] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actions: _Optional[_Iterable[_Union[_decision_pb2.ChosenAction, _Mapping]]] = ..., candidates: _Optional[_Iterable[_Union[_decision_pb2.Candidate, _Mapping]]] = ..., consent: _Optional[_Iterable[_Union[_decision_pb2.PurposeConsent, _Mapping]]] = ..., degradations: _Optional[_Iterable[_Union[_decision_pb2.Degradation, _Mapping]]] = ..., held_out_actions: _Optional[_Iterable[_Union[_decision_pb2.ChosenAction, _Mapping]]] = ..., kind: _Optional[str] = ..., dry_run: _Optional[bool] = ..., committed: _Optional[bool] = ..., caller: _Optional[str] = ..., policy_digest: _Optional[str] = ..., masked_fields: _Optional[_Iterable[str]] = ..., record_json: _Optional[str] = ...) -> None: ...
 
 class ExportCustomerRequest(_message.Message):
-    __slots__ = ("customer_id",)
+    __slots__ = ("customer_id", "page_size", "page_token")
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     customer_id: str
-    def __init__(self, customer_id: _Optional[str] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, customer_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ExportCustomerResponse(_message.Message):
-    __slots__ = ("customer_id", "traits", "consent", "do_not_contact", "state", "exported_at")
+    __slots__ = ("customer_id", "traits", "consent", "do_not_contact", "state", "exported_at", "next_page_token")
     class TraitsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -261,13 +265,15 @@ class ExportCustomerResponse(_message.Message):
     DO_NOT_CONTACT_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     EXPORTED_AT_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     customer_id: str
     traits: _containers.MessageMap[str, _value_pb2.Value]
     consent: _containers.RepeatedCompositeFieldContainer[_decision_pb2.PurposeConsent]
     do_not_contact: bool
     state: _value_pb2.Value
     exported_at: _timestamp_pb2.Timestamp
-    def __init__(self, customer_id: _Optional[str] = ..., traits: _Optional[_Mapping[str, _value_pb2.Value]] = ..., consent: _Optional[_Iterable[_Union[_decision_pb2.PurposeConsent, _Mapping]]] = ..., do_not_contact: _Optional[bool] = ..., state: _Optional[_Union[_value_pb2.Value, _Mapping]] = ..., exported_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, customer_id: _Optional[str] = ..., traits: _Optional[_Mapping[str, _value_pb2.Value]] = ..., consent: _Optional[_Iterable[_Union[_decision_pb2.PurposeConsent, _Mapping]]] = ..., do_not_contact: _Optional[bool] = ..., state: _Optional[_Union[_value_pb2.Value, _Mapping]] = ..., exported_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ForgetCustomerRequest(_message.Message):
     __slots__ = ("customer_id", "reason")
