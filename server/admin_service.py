@@ -54,12 +54,16 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):  # type: ignore[misc]
     async def ExportCustomer(
         self, request: admin_pb2.ExportCustomerRequest, context: Any
     ) -> admin_pb2.ExportCustomerResponse:
-        return await privacy.export_customer(self.store, self.registry, request, context)
+        return await privacy.export_customer(
+            self.store, self.registry, request, context, decisions=self.decisions
+        )
 
     async def ForgetCustomer(
         self, request: admin_pb2.ForgetCustomerRequest, context: Any
     ) -> admin_pb2.ForgetCustomerResponse:
-        return await privacy.forget_customer(self.store, request, context, after=self.on_forget)
+        return await privacy.forget_customer(
+            self.store, request, context, decisions=self.decisions, after=self.on_forget
+        )
 
 
 def _unimplemented(name: str) -> Any:

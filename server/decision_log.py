@@ -222,6 +222,21 @@ class DecisionLog:
         while self._queue or self._pending:
             await asyncio.sleep(self.flush_s / 2)
 
+    async def customer_records(self, customer_id: str, *, flush_s: float = 10.0) -> list[bytes]:
+        """Every record about ``customer_id`` (privacy export): what is queued is written first
+        (waiting at most ``flush_s``), then the sink lists them, oldest first."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.flush(), flush_s)
+        return await self.sink.customer_records(customer_id)
+
+    async def forget_customer(self, customer_id: str, *, flush_s: float = 10.0) -> int:
+        """Erase every record about ``customer_id`` (privacy erasure): what is queued is written
+        first (waiting at most ``flush_s``; the writer owns the queue), then the sink deletes
+        the customer's records; returns how many went."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.flush(), flush_s)
+        return await self.sink.forget_customer(customer_id)
+
     # ------------------------------------------------------------------ the background writer
 
     async def _run(self) -> None:

@@ -8,10 +8,16 @@ cap grants, stored decisions (idempotency records), feedback and the ids of
 applied events (:meth:`Store.export_customer`, shape of
 :func:`arbiter.state.build_export`).
 
+With the decision log on, the customer's records in it are exported too
+(``state.decision_log``: each record as an object, oldest first) and erased
+by ``ForgetCustomer`` (:meth:`DecisionLog.forget_customer`: the file sink
+rewrites its files without them, the Redis sink deletes the entries its
+per-customer index names).
+
 Paging. A customer's history -- stored decisions (up to
-``MAX_DECISIONS_PER_CUSTOMER``, each a whole traced decision), feedback and
-applied event ids (up to ``MAX_EVENT_MARKERS_PER_CUSTOMER``) -- can exceed a
-gRPC message. The history keys of the export (:data:`HISTORY`) are one
+``MAX_DECISIONS_PER_CUSTOMER``, each a whole traced decision), feedback,
+applied event ids (up to ``MAX_EVENT_MARKERS_PER_CUSTOMER``) and decision
+log records -- can exceed a gRPC message. The history keys of the export (:data:`HISTORY`) are one
 sequence, served ``page_size`` entries at a time; the first page also
 carries everything else (traits, consent, counters, journeys, caps). The
 page token is opaque to callers: the offset into that sequence and the
@@ -20,12 +26,10 @@ histories in pages itself), so a customer written to between two pages may
 show an entry twice or miss one that arrived meanwhile, exactly as the
 store's own export documents.
 
-Forget deletes every key / record of the customer in the store and is
-idempotent: a second call answers ``existed=false``. The decision log is an
-append-only audit trail with personal fields masked
-(:mod:`arbiter.policies.decision_log`); its records of the customer are not
-erased here (``docs/runbook.md``, "Privacy requests", says how to handle
-them).
+Forget deletes every key / record of the customer in the store, then the
+customer's decision log records, and is idempotent: a second call answers
+``existed=false``. Copies made downstream of the log (a warehouse reading
+the stream) are out of reach (``docs/operations.md``, "Privacy requests").
 
 Statuses: ``INVALID_ARGUMENT`` naming the field (``customer_id``,
 ``page_size``, ``page_token``), nothing read or written; ``UNAVAILABLE``
@@ -43,7 +47,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar
 
+import msgspec
+
 from arbiter.server import render
+from arbiter.server.decision_log import DecisionLog
 from arbiter.server.errors import status_for
 from arbiter.server.parse import ValidationError, check_id
 from arbiter.server.registry import PolicyRegistry
@@ -64,7 +71,7 @@ _log = logging.getLogger("arbiter.server")
 DEFAULT_PAGE_SIZE: Final = 100
 MAX_PAGE_SIZE: Final = 1000
 # The export keys that grow with a customer's history, paged in this order.
-HISTORY: Final = ("decisions", "feedback", "applied_events")
+HISTORY: Final = ("decisions", "feedback", "applied_events", "decision_log")
 _TOKEN_VERSION: Final = "p1"
 _CONSENT_STATES: Final = {
     "granted": decision_pb2.CONSENT_STATE_GRANTED,
@@ -133,6 +140,8 @@ async def export_customer(
     registry: PolicyRegistry,
     request: admin_pb2.ExportCustomerRequest,
     context: Any,
+    *,
+    decisions: DecisionLog | None = None,
 ) -> admin_pb2.ExportCustomerResponse:
     """One page of the customer's export (see the module docstring)."""
 
@@ -142,9 +151,15 @@ async def export_customer(
         size = _page_size(request.page_size)
         offset = _offset(request.page_token, customer_id)
         doc = await store.export_customer(customer_id)
+        if decisions is not None:
+            doc["decision_log"] = [
+                msgspec.json.decode(record)
+                for record in await decisions.customer_records(customer_id)
+            ]
         history = [(key, item) for key in HISTORY for item in doc.get(key, ())]
         page = history[offset : offset + size]
-        state: dict[str, Any] = {key: [] for key in HISTORY}
+        # Only the history this server keeps: no ``decision_log`` key without a decision log.
+        state: dict[str, Any] = {key: [] for key in HISTORY if key in doc}
         for key, item in page:
             state[key].append(item)
         response = admin_pb2.ExportCustomerResponse(customer_id=customer_id)
@@ -178,6 +193,7 @@ async def forget_customer(
     request: admin_pb2.ForgetCustomerRequest,
     context: Any,
     *,
+    decisions: DecisionLog | None = None,
     after: Callable[[], None] | None = None,
 ) -> admin_pb2.ForgetCustomerResponse:
     """Erase the customer from the store; ``after`` runs once something was erased (the
@@ -189,8 +205,14 @@ async def forget_customer(
         removed = await store.forget_customer(customer_id)
         if removed and after is not None:
             after()
-        _log.info("forgot customer %s: %d stored records removed", customer_id, removed)
-        response = admin_pb2.ForgetCustomerResponse(existed=removed > 0)
+        logged = 0 if decisions is None else await decisions.forget_customer(customer_id)
+        _log.info(
+            "forgot customer %s: %d stored records, %d decision log records removed",
+            customer_id,
+            removed,
+            logged,
+        )
+        response = admin_pb2.ForgetCustomerResponse(existed=removed + logged > 0)
         response.forgotten_at.FromMilliseconds(time.time_ns() // 1_000_000)
         return response
 

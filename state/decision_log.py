@@ -3,7 +3,8 @@
 A sink receives batches of ``(decision_id, record)`` -- the record is one
 line of JSON (:func:`arbiter.policies.decision_log.encode_record`) -- from
 the server's writer, off the request path, and finds a record again by its
-decision id (``ExplainDecision``). :class:`JsonlSink` appends to a file and
+decision id (``ExplainDecision``), and lists or erases one customer's
+records (``ExportCustomer`` / ``ForgetCustomer``). :class:`JsonlSink` appends to a file and
 rotates it by size (``PATH`` -> ``PATH.1``, one generation kept, so the log
 is bounded at about twice ``max_bytes``); ``RedisStreamSink``
 (:mod:`arbiter.state.decision_log_redis`) appends to a bounded Redis Stream.
@@ -21,18 +22,38 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, Final, Protocol
 
+import msgspec
+
 __all__ = [
     "DEFAULT_FILE_MAX_BYTES",
     "DecisionSink",
     "JsonlSink",
+    "customer_of",
+    "customer_records_in_file",
     "find_in_file",
     "follow_file",
+    "forget_in_file",
     "open_sink",
     "read_file",
 ]
 
 DEFAULT_FILE_MAX_BYTES: Final = 256 * 1024 * 1024
 _ID_KEY: Final = b'"decision_id":"'
+
+
+class _Customer(msgspec.Struct):
+    customer_id: str = ""
+
+
+_CUSTOMER: Final = msgspec.json.Decoder(_Customer)
+
+
+def customer_of(record: bytes) -> str:
+    """The customer a record is about (its top-level ``customer_id``; ``""`` if unreadable)."""
+    try:
+        return _CUSTOMER.decode(record).customer_id
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return ""
 
 
 class DecisionSink(Protocol):
@@ -49,6 +70,14 @@ class DecisionSink(Protocol):
 
     async def find(self, decision_id: str) -> bytes | None:
         """The newest record of ``decision_id``, or ``None`` when the log no longer holds one."""
+        ...
+
+    async def customer_records(self, customer_id: str) -> list[bytes]:
+        """Every record the log holds about ``customer_id``, oldest first (privacy export)."""
+        ...
+
+    async def forget_customer(self, customer_id: str) -> int:
+        """Delete every record about ``customer_id``; how many went (privacy erasure)."""
         ...
 
     async def close(self) -> None: ...
@@ -90,6 +119,22 @@ class JsonlSink:
         async with self._lock:
             return await asyncio.to_thread(find_in_file, self.path, decision_id)
 
+    async def customer_records(self, customer_id: str) -> list[bytes]:
+        async with self._lock:
+            return await asyncio.to_thread(customer_records_in_file, self.path, customer_id)
+
+    async def forget_customer(self, customer_id: str) -> int:
+        """Rewrite each file that holds the customer's records without them (atomically: a
+        temporary file renamed over it), appends waiting meanwhile."""
+        async with self._lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+            try:
+                return await asyncio.to_thread(forget_in_file, self.path, customer_id)
+            finally:
+                self._fd = self._open()
+
     async def close(self) -> None:
         async with self._lock:
             if self._fd >= 0:
@@ -120,6 +165,58 @@ def find_in_file(path: str | os.PathLike[str], decision_id: str) -> bytes | None
                     return line
                 end = hit
     return None
+
+
+def _customer_lines(data: bytes | mmap.mmap, customer_id: str) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` of every line of ``data`` whose record is about ``customer_id``."""
+    needle = b'"customer_id":"' + customer_id.encode() + b'"'
+    at = 0
+    while (hit := data.find(needle, at)) >= 0:
+        start = data.rfind(b"\n", 0, hit) + 1
+        stop = data.find(b"\n", hit)
+        stop = len(data) if stop < 0 else stop
+        if customer_of(bytes(data[start:stop])) == customer_id:
+            yield start, stop
+        at = stop + 1
+
+
+def customer_records_in_file(path: str | os.PathLike[str], customer_id: str) -> list[bytes]:
+    """Every record of ``customer_id`` in ``path`` and its rotated ``.1``, oldest first."""
+    found: list[bytes] = []
+    for file in reversed(_generations(Path(path))):
+        if file.stat().st_size == 0:
+            continue
+        with file.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            found += [bytes(m[start:stop]) for start, stop in _customer_lines(m, customer_id)]
+    return found
+
+
+def forget_in_file(path: str | os.PathLike[str], customer_id: str) -> int:
+    """Remove ``customer_id``'s records from ``path`` and its ``.1``; how many went. A file that
+    held some is copied without them, line by line, to a temporary file that is fsync-ed and
+    renamed over it (memory stays bounded by one record)."""
+    removed = 0
+    needle = b'"customer_id":"' + customer_id.encode() + b'"'
+    for file in _generations(Path(path)):
+        if file.stat().st_size == 0 or not _holds_customer(file, customer_id):
+            continue
+        tmp = file.with_name(f".{file.name}.forget")
+        with file.open("rb") as source, tmp.open("wb") as target:
+            for line in source:
+                if needle in line and customer_of(line.rstrip(b"\n")) == customer_id:
+                    removed += 1
+                    continue
+                target.write(line)
+            target.flush()
+            os.fsync(target.fileno())
+        os.replace(tmp, file)
+    return removed
+
+
+def _holds_customer(file: Path, customer_id: str) -> bool:
+    """Whether one file holds a record of ``customer_id`` (a scan, nothing decoded but hits)."""
+    with file.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        return next(_customer_lines(m, customer_id), None) is not None
 
 
 def read_file(path: str | os.PathLike[str]) -> Iterator[bytes]:

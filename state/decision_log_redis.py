@@ -13,9 +13,17 @@ Keys (one Cluster hash tag, ``{dlog}``, so a batch is one script on one node):
   the decision's newest record, expiring after ``retention_s``: how
   ``ExplainDecision`` finds a record without scanning. A record trimmed out
   of the stream is not found, whatever its index says.
+- ``<prefix>:{dlog}:c:<customer_id>`` -- a ZSET of the entry ids of the
+  customer's records (scored by their ms; the newest
+  :data:`CUSTOMER_INDEX_MAX` kept), expiring ``retention_s`` after the
+  customer's last record: how ``ExportCustomer`` lists and
+  ``ForgetCustomer`` deletes (``XDEL``) a customer's records without
+  scanning the stream (``decision_log_customer.lua``). Records written
+  before the index existed are not in it.
 
 A batch is one ``EVALSHA`` (``decision_log.lua``): every ``XADD`` and index
-``SET`` of the batch, atomically.
+write of the batch, atomically. Each entry also carries a ``customer_id``
+field.
 """
 
 from __future__ import annotations
@@ -31,17 +39,22 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from .decision_log import customer_of
 from .redis_errors import unavailable_reason
 from .redis_keys import DEFAULT_PREFIX
 from .redis_store import Script
 from .store import StoreUnavailable
 
-__all__ = ["DEFAULT_RETENTION_S", "DEFAULT_STREAM_MAXLEN", "RedisStreamSink"]
+__all__ = ["CUSTOMER_INDEX_MAX", "DEFAULT_RETENTION_S", "DEFAULT_STREAM_MAXLEN", "RedisStreamSink"]
 
 DEFAULT_STREAM_MAXLEN: Final = 1_000_000
 DEFAULT_RETENTION_S: Final = 7 * 86_400.0
 _TIMEOUT_S: Final = 5.0
+# Entry ids indexed per customer (the newest kept): bounds the index of a runaway customer.
+CUSTOMER_INDEX_MAX: Final = 100_000
+_CUSTOMER_PAGE: Final = 500
 _SCRIPT: Final = Script("decision_log")
+_CUSTOMER_SCRIPT: Final = Script("decision_log_customer")
 
 
 class RedisStreamSink:
@@ -61,6 +74,7 @@ class RedisStreamSink:
         self._client = client
         self.stream = f"{prefix}:{{dlog}}:stream"
         self.index_prefix = f"{prefix}:{{dlog}}:id:"
+        self.customer_prefix = f"{prefix}:{{dlog}}:c:"
         self.maxlen = maxlen or DEFAULT_STREAM_MAXLEN
         self.retention_s = retention_s or DEFAULT_RETENTION_S
         self._timeout_s = timeout_s
@@ -105,16 +119,42 @@ class RedisStreamSink:
     async def write(self, batch: Sequence[tuple[str, bytes]]) -> None:
         if not batch:
             return
-        args: list[Any] = [self.maxlen, max(int(self.retention_s), 1), self.index_prefix]
+        args: list[Any] = [
+            self.maxlen,
+            max(int(self.retention_s), 1),
+            self.index_prefix,
+            self.customer_prefix,
+            CUSTOMER_INDEX_MAX,
+        ]
         for decision_id, record in batch:
-            args += [decision_id, record]
+            args += [decision_id, customer_of(record), record]
         await self._call("decision_log", self._eval(args))
 
-    async def _eval(self, args: Sequence[Any]) -> Any:
+    async def _eval(self, args: Sequence[Any], script: Script = _SCRIPT) -> Any:
         try:
-            return await self._client.evalsha(_SCRIPT.sha, 1, self.stream, *args)
+            return await self._client.evalsha(script.sha, 1, self.stream, *args)
         except rex.NoScriptError:
-            return await self._client.eval(_SCRIPT.source, 1, self.stream, *args)
+            return await self._client.eval(script.source, 1, self.stream, *args)
+
+    async def customer_records(self, customer_id: str) -> list[bytes]:
+        index = self.customer_prefix + customer_id
+        found: list[bytes] = []
+        offset = 0
+        while True:
+            *records, scanned = await self._call(
+                "decision_log",
+                self._eval((index, "read", offset, _CUSTOMER_PAGE), _CUSTOMER_SCRIPT),
+            )
+            found += [r if isinstance(r, bytes) else str(r).encode() for r in records]
+            offset += _CUSTOMER_PAGE
+            if int(scanned) < _CUSTOMER_PAGE:
+                return found
+
+    async def forget_customer(self, customer_id: str) -> int:
+        index = self.customer_prefix + customer_id
+        return int(
+            await self._call("decision_log", self._eval((index, "forget"), _CUSTOMER_SCRIPT))
+        )
 
     async def find(self, decision_id: str) -> bytes | None:
         entry = await self._call("decision_log", self._client.get(self.index_prefix + decision_id))

@@ -566,7 +566,9 @@ def _explain(admin: _Admin, args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- privacy
 
-_HISTORY: Final = ("decisions", "feedback", "applied_events")
+# The paged history keys of an export (arbiter.server.privacy.HISTORY; not imported: the
+# CLI must not need the server's modules to call one).
+_HISTORY: Final = ("decisions", "feedback", "applied_events", "decision_log")
 
 
 def _export(admin: _Admin, args: argparse.Namespace) -> int:
@@ -590,8 +592,9 @@ def _export(admin: _Admin, args: argparse.Namespace) -> int:
             doc = page
             doc.setdefault("state", {})
         else:
-            for key in _HISTORY:
-                doc["state"].setdefault(key, []).extend(page.get("state", {}).get(key, []))
+            for key, items in page.get("state", {}).items():
+                if key in _HISTORY:
+                    doc["state"].setdefault(key, []).extend(items)
         token = reply.next_page_token
         if not token:
             break
@@ -616,7 +619,9 @@ def _export(admin: _Admin, args: argparse.Namespace) -> int:
     print(f"  journeys: {', '.join(sorted(state.get('journeys', {}))) or '-'}")
     print(f"  event counters: {', '.join(sorted(state.get('events', {}))) or '-'}")
     print(f"  caps: {len(state.get('caps', {}))} key(s)")
-    counts = ", ".join(f"{len(state.get(key, []))} {key.replace('_', ' ')}" for key in _HISTORY)
+    counts = ", ".join(
+        f"{len(state[key])} {key.replace('_', ' ')}" for key in _HISTORY if key in state
+    )
     print(f"  history: {counts}")
     if args.output:
         print(f"  written to {args.output}")

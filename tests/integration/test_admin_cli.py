@@ -70,12 +70,15 @@ def _customer_with_history(handle: ServerHandle) -> tuple[str, list[str]]:
 def test_export_prints_a_summary_and_the_complete_export_as_json(
     logged: ServerHandle, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    customer, _ = _customer_with_history(logged)
+    customer, decided = _customer_with_history(logged)
+    assert logged.server.decisions is not None
+    logged.call(logged.server.decisions.flush())
     target = ("--target", logged.address)
     code, out, err = admin(capsys, "export", customer, *target)
     assert code == 0 and not err
     assert out.startswith(f"customer {customer} (exported ")
-    assert "traits: " in out and "region" in out and "history: 5 decisions" in out
+    assert "traits: " in out and "region" in out
+    assert "history: 5 decisions, " in out and ", 5 decision log" in out
 
     stored = logged.export(customer)
     output = tmp_path / "export.json"
@@ -87,8 +90,11 @@ def test_export_prints_a_summary_and_the_complete_export_as_json(
     assert json.loads(output.read_text()) == doc
     assert doc["customer_id"] == customer and "next_page_token" not in doc
     assert doc["traits"]["region"] == stored["profile"]["region"]["value"]
-    # Seven pages of two history entries, merged: the store's export, value for value.
+    # Pages of two history entries, merged: the store's export, value for value, and the
+    # customer's decision log records.
+    logged_records = doc["state"].pop("decision_log")
     assert doc["state"] == {k: v for k, v in stored.items() if k != "customer_id"}
+    assert sorted(r["decision_id"] for r in logged_records) == sorted(decided)
     assert {c["purpose"] for c in doc["consent"]} == set(stored["consent"])
 
 

@@ -281,3 +281,86 @@ def test_a_store_that_does_not_answer_is_unavailable_and_retryable(tmp_path: Pat
     finally:
         handle.store.unavailable = False
         handle.close()
+
+
+@pytest.fixture(params=["file", "redis"])
+def logged_server(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[ServerHandle, Any, Any]]:
+    """A server with a decision log: the JSON Lines file on the embedded store, or the stream on
+    a real Redis (and the Redis store)."""
+    options: dict[str, Any] = {
+        "policies": str(write_test_policies(tmp_path, limit=5)),
+        "decision_log_sample": 1.0,
+    }
+    if request.param == "redis":
+        options.update(redis_url=request.getfixturevalue("redis_url"), decision_log="redis")
+    else:
+        options["decision_log"] = str(tmp_path / "decisions.jsonl")
+    handle = ServerHandle(**options)
+    channel = grpc.insecure_channel(handle.address)
+    try:
+        yield (
+            handle,
+            decision_pb2_grpc.DecisionServiceStub(channel),
+            admin_pb2_grpc.AdminServiceStub(channel),
+        )
+    finally:
+        channel.close()
+        handle.close()
+
+
+def _explain(admin: Any, decision_id: str) -> grpc.StatusCode:
+    try:
+        admin.ExplainDecision(admin_pb2.ExplainDecisionRequest(decision_id=decision_id), timeout=10)
+    except grpc.RpcError as error:
+        return error.code()  # type: ignore[no-any-return]
+    return grpc.StatusCode.OK
+
+
+def test_the_decision_log_records_are_exported_and_erased_too(
+    logged_server: tuple[ServerHandle, Any, Any],
+) -> None:
+    handle, stub, admin = logged_server
+    customer = fresh_customer(handle.policy, "dlog")
+    other = fresh_customer(handle.policy, "dkeep")
+    _populate(handle, stub, customer)
+    _populate(handle, stub, other)
+    decided = [
+        stub.Decide(
+            decision_pb2.DecideRequest(
+                request_id=f"logged-{customer}-{i}",
+                customer_id=customer,
+                placement=SERVICE_PLACEMENT,
+                channels=[SERVICE_CHANNEL],
+            ),
+            timeout=10,
+        ).decision_id
+        for i in range(2)
+    ]
+    other_decision = stub.Decide(
+        decision_pb2.DecideRequest(
+            request_id=f"logged-{other}", customer_id=other, placement=SERVICE_PLACEMENT
+        ),
+        timeout=10,
+    ).decision_id
+
+    pages = _pages(admin, customer, 3)  # the log's records are paged with the rest
+    records = [r for page in pages for r in _state(page).get("decision_log", [])]
+    assert len(records) == 8  # 3 + 3 + 2 committed Decides
+    assert {r["customer_id"] for r in records} == {customer}
+    assert set(decided) <= {r["decision_id"] for r in records}
+    assert _explain(admin, decided[0]) == grpc.StatusCode.OK
+
+    erased = admin.ForgetCustomer(admin_pb2.ForgetCustomerRequest(customer_id=customer), timeout=10)
+    assert erased.existed
+    (page,) = _pages(admin, customer, 100)
+    assert _state(page)["decision_log"] == []
+    assert _explain(admin, decided[0]) == grpc.StatusCode.NOT_FOUND
+    assert _explain(admin, other_decision) == grpc.StatusCode.OK  # others' records stay
+    other_records = _state(_pages(admin, other, 1000)[0])["decision_log"]
+    assert len(other_records) == 7
+    if handle.settings.decision_log != "redis":
+        assert customer not in Path(handle.settings.decision_log).read_text()
+    again = admin.ForgetCustomer(admin_pb2.ForgetCustomerRequest(customer_id=customer), timeout=10)
+    assert not again.existed

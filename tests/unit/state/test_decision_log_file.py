@@ -86,3 +86,32 @@ def test_follow_sees_new_records_across_a_rotation(tmp_path: Path) -> None:
         return seen
 
     assert asyncio.run(run()) == ["a", "b", "c"]  # not "old": tail starts at the end
+
+
+def test_a_customers_records_are_listed_and_erased_in_both_generations(tmp_path: Path) -> None:
+    """Privacy export and erasure: only records whose own customer_id matches (not one that
+    merely mentions it, not a customer whose id it prefixes), in the rotated file too; the
+    sink keeps appending to the rewritten file."""
+    path = tmp_path / "d.jsonl"
+    mine = [_line(f"m{i}", customer_id="c-1") for i in range(3)]
+    others = [
+        _line("o1", customer_id="c-10"),
+        _line("o2", customer_id="c-2", request={"context": {"customer_id": "c-1"}}),
+    ]
+
+    async def run() -> None:
+        sink = JsonlSink(path, max_bytes=1)
+        await sink.write([("m0", mine[0]), ("o1", others[0])])  # rotated to d.jsonl.1
+        sink.max_bytes = 1 << 20
+        await sink.write([("m1", mine[1]), ("o2", others[1]), ("m2", mine[2])])
+        assert await sink.customer_records("c-1") == mine
+        assert await sink.forget_customer("c-1") == 3
+        assert await sink.customer_records("c-1") == []
+        assert await sink.forget_customer("c-1") == 0
+        await sink.write([("o3", _line("o3", customer_id="c-3"))])
+        await sink.close()
+
+    asyncio.run(run())
+    assert not list(tmp_path.glob(".*"))  # no temporary file left behind
+    assert list(read_file(path)) == [*others, _line("o3", customer_id="c-3")]
+    assert (tmp_path / "d.jsonl.1").exists()
