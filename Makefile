@@ -168,3 +168,10 @@ clean:
 .PHONY: bench-decision-log
 bench-decision-log: venv
 	$(PY) -m benchmarks.decision_log_bench $(ARGS)
+
+# The embedded state file (write, event-loop stall, read), privacy export/forget of a long
+# history, and the decision log's per-customer index on Redis (same-run baseline).
+# Flags: `make bench-privacy ARGS="--customers 10000,50000 --history 1000 --records 40000"`.
+.PHONY: bench-privacy
+bench-privacy: venv
+	$(PY) -m benchmarks.privacy_bench $(ARGS)

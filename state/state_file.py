@@ -8,25 +8,28 @@ next restart), and a last time on shutdown once in-flight calls are done.
 
 Format (versioned; a new version gets a new number and a reader for the old)::
 
-    arbiter-state <version> <length> <crc32 hex>\\n
-    <msgpack body of <length> bytes: a StateFileBody>
+    arbiter-state <version> <length> <crc32 hex>\n
+    <body: <length> bytes of frames, each a 4-byte big-endian size + msgpack>
+      frames 1..n-1: a list of StoredCustomer each (a few hundred per frame)
+      frame n:       StateFileHeader (written_ms, sections, customers: how many came)
 
-The header makes a foreign file (anything else) and a damaged one (length
-or checksum off) a clear :class:`StateFileError` naming the file, so the
-server refuses to start instead of starting empty and overwriting it at the
-next write. The body (:class:`StateFileBody`) holds the store's
-:class:`~arbiter.state.memory.MemoryState` and ``sections``: named blobs of
-other server components (operator pauses, policy versions...) registered
-with :meth:`StateFile.add_section`. A section the reader does not know is
-kept and written back unchanged, so an older server does not drop a newer
-one's data.
+The header line makes a foreign file (anything else) and a damaged one
+(length, checksum, or frames that do not add up) a clear
+:class:`StateFileError` naming the file, so the server refuses to start
+instead of starting empty and overwriting it at the next write.
+``sections`` are named blobs of other server components (operator pauses,
+policy versions...) registered with :meth:`StateFile.add_section`; a
+section the reader does not know is kept and written back unchanged, so an
+older server does not drop a newer one's data.
 
-Writes are atomic: the body goes to ``.<name>.tmp`` in the same directory,
+Writes are atomic: the file goes to ``.<name>.tmp`` in the same directory,
 is ``fsync``-ed, renamed over ``PATH`` and the directory ``fsync``-ed: a
-crash leaves the old file or the new one, never half of one. Encoding and
-I/O run in a worker thread; only the copy of the store's containers
-(:meth:`MemoryStore.dump_state`, shallow: the snapshots are immutable)
-runs on the event loop.
+crash leaves the old file or the new one, never half of one. The copy of
+the store (:meth:`MemoryStore.dump_chunks`: shallow -- the snapshots are
+immutable -- a few hundred customers per hold of the store's lock), the
+encoding (one frame per chunk, written as it is made: no long call holding
+the GIL, no copy of the whole body) and the I/O run in a worker thread, so the event loop keeps serving; only the
+registered sections are dumped on the loop.
 
 Expiry: idempotency records and event dedup markers keep their *remaining*
 lifetime (the store's clock is monotonic and does not survive a restart);
@@ -37,26 +40,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import os
+import struct
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Final
+from typing import BinaryIO, Final
 
 import msgspec
 
-from .memory import MemoryState, MemoryStore
+from .memory import MemoryStore, StoredCustomer
 from .store import StoreError
 
 __all__ = [
     "FORMAT_VERSION",
     "StateFile",
-    "StateFileBody",
     "StateFileError",
+    "StateFileHeader",
     "decode_state_file",
     "encode_state_file",
+    "write_state_file",
 ]
 
 _log = logging.getLogger("arbiter.state")
@@ -64,6 +70,10 @@ _log = logging.getLogger("arbiter.state")
 FORMAT_VERSION: Final = 1
 _MAGIC: Final = b"arbiter-state "
 _MAX_HEADER: Final = 64
+_FRAME: Final = struct.Struct(">I")
+# Customers per frame (and per hold of the store's lock): few enough that the objects of one
+# chunk die young instead of feeding the garbage collector's oldest generation.
+_CHUNK_CUSTOMERS: Final = 64
 
 
 class StateFileError(StoreError):
@@ -71,23 +81,67 @@ class StateFileError(StoreError):
     written; the message names the file."""
 
 
-class StateFileBody(msgspec.Struct, frozen=True, kw_only=True):
-    """What a state file holds (format version 1)."""
+class StateFileHeader(msgspec.Struct, frozen=True, kw_only=True):
+    """The first frame of a state file (format version 1)."""
 
     written_ms: int
-    store: MemoryState
     sections: dict[str, bytes] = {}
+    customers: int = 0
 
 
-def encode_state_file(body: StateFileBody) -> bytes:
-    """The bytes of a state file (header + msgpack body)."""
-    data = msgspec.msgpack.encode(body)
-    header = f"arbiter-state {FORMAT_VERSION} {len(data)} {zlib.crc32(data):08x}\n".encode()
-    return header + data
+_HEADER: Final = msgspec.msgpack.Decoder(StateFileHeader)
+_CHUNK: Final = msgspec.msgpack.Decoder(list[StoredCustomer])
 
 
-def decode_state_file(data: bytes, path: str | os.PathLike[str]) -> StateFileBody:
-    """The body of a state file's bytes; :class:`StateFileError` naming ``path`` otherwise."""
+def _frame(data: bytes) -> bytes:
+    return _FRAME.pack(len(data)) + data
+
+
+def _header_line(length: int, crc: int) -> bytes:
+    # Fixed width, so that a writer can reserve it and fill it in after the body.
+    return f"arbiter-state {FORMAT_VERSION} {length:020d} {crc:08x}\n".encode()
+
+
+def encode_state_file(
+    header: StateFileHeader, chunks: Iterable[list[StoredCustomer]] = ()
+) -> bytes:
+    """The bytes of a state file (``header.customers`` is set from the chunks)."""
+    buffer = io.BytesIO()
+    write_state_file(buffer, header, chunks)
+    return buffer.getvalue()
+
+
+def write_state_file(
+    handle: BinaryIO, header: StateFileHeader, chunks: Iterable[list[StoredCustomer]]
+) -> None:
+    """Write a state file to ``handle`` (seekable, positioned at 0) frame by frame, never
+    holding the whole body in memory: a reserved header line, the customer frames, then the
+    header frame (which counts them); finally the header line is filled in with the length
+    and checksum."""
+    encoder = msgspec.msgpack.Encoder()
+    handle.write(_header_line(0, 0))
+    length = crc = count = 0
+    for chunk in chunks:
+        if not chunk:
+            continue
+        frame = _frame(encoder.encode(chunk))
+        handle.write(frame)
+        length += len(frame)
+        crc = zlib.crc32(frame, crc)
+        count += len(chunk)
+    frame = _frame(encoder.encode(msgspec.structs.replace(header, customers=count)))
+    handle.write(frame)
+    length += len(frame)
+    crc = zlib.crc32(frame, crc)
+    handle.seek(0)
+    handle.write(_header_line(length, crc))
+    handle.seek(0, os.SEEK_END)
+
+
+def decode_state_file(
+    data: bytes, path: str | os.PathLike[str]
+) -> tuple[StateFileHeader, list[StoredCustomer]]:
+    """The header and customers of a state file's bytes; :class:`StateFileError` naming ``path``."""
     end = data.find(b"\n", 0, _MAX_HEADER)
     if not data.startswith(_MAGIC) or end < 0:
         raise StateFileError(
@@ -103,28 +157,45 @@ def decode_state_file(data: bytes, path: str | os.PathLike[str]) -> StateFileBod
             f"{path}: state file format {version}; this server reads format {FORMAT_VERSION} "
             "(written by a newer Arbiter?)"
         )
-    body = data[end + 1 :]
+    body = memoryview(data)[end + 1 :]
     if len(body) != length or zlib.crc32(body) != crc:
         raise StateFileError(
             f"{path}: damaged state file ({len(body)} of {length} bytes, checksum "
             f"{'ok' if zlib.crc32(body) == crc else 'wrong'}); restore a copy or move it away"
         )
     try:
-        return msgspec.msgpack.decode(body, type=StateFileBody)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        frames = list(_frames(body))
+        header = _HEADER.decode(frames[-1]) if frames else None
+        if header is None:
+            raise ValueError("no header frame")
+        customers = [c for frame in frames[:-1] for c in _CHUNK.decode(frame)]
+        if len(customers) != header.customers:
+            raise ValueError(f"{len(customers)} customers, the header says {header.customers}")
+    except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
         raise StateFileError(f"{path}: unreadable state file: {exc}") from None
+    return header, customers
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def _frames(body: memoryview) -> Iterable[memoryview]:
+    at = 0
+    while at < len(body):
+        if at + _FRAME.size > len(body):
+            raise ValueError("a frame is cut short")
+        (size,) = _FRAME.unpack_from(body, at)
+        at += _FRAME.size
+        if at + size > len(body):
+            raise ValueError("a frame is cut short")
+        yield body[at : at + size]
+        at += size
+
+
+def _write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    with os.fdopen(fd, "wb", buffering=1 << 20) as handle:
+        write(handle)
+        handle.flush()
+        os.fsync(handle.fileno())
     os.replace(tmp, path)
     directory = os.open(path.parent, os.O_RDONLY)
     try:
@@ -170,9 +241,9 @@ class StateFile:
             return False
         except OSError as exc:
             raise StateFileError(f"{self.path}: cannot read: {exc.strerror or exc}") from None
-        body = decode_state_file(data, self.path)
-        self.store.restore_state(body.store)
-        for name, blob in body.sections.items():
+        header, customers = decode_state_file(data, self.path)
+        self.store.restore_state(customers)
+        for name, blob in header.sections.items():
             section = self._sections.get(name)
             if section is None:
                 self._kept[name] = blob
@@ -191,18 +262,20 @@ class StateFile:
             changes = self.store.changes
             if changes == self._saved_changes and not force and self.path.exists():
                 return False
-            body = StateFileBody(
-                written_ms=_now_ms(),
-                store=self.store.dump_state(),
-                sections={**self._kept, **{n: s[0]() for n, s in self._sections.items()}},
-            )
+            sections = {**self._kept, **{n: s[0]() for n, s in self._sections.items()}}
             try:
-                await asyncio.to_thread(_write_atomically, self.path, encode_state_file(body))
+                await asyncio.to_thread(self._write, sections)
             except OSError as exc:
                 raise StateFileError(f"{self.path}: cannot write: {exc.strerror or exc}") from exc
             self._saved_changes = changes
             self.writes += 1
             return True
+
+    def _write(self, sections: dict[str, bytes]) -> None:
+        """In a worker thread: copy the store a chunk at a time, encode each, write atomically."""
+        header = StateFileHeader(written_ms=_now_ms(), sections=sections)
+        chunks = self.store.dump_chunks(chunk=_CHUNK_CUSTOMERS)
+        _write_atomically(self.path, lambda handle: write_state_file(handle, header, chunks))
 
     def save_soon(self) -> None:
         """Ask :meth:`run` to write now rather than at the next interval (after an erasure)."""

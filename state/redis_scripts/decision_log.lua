@@ -22,7 +22,9 @@ for i = 6, #ARGV, 3 do
   if customer ~= '' then
     local index = by_customer .. customer
     redis.call('ZADD', index, tonumber(string.match(entry, '^(%d+)')), entry)
-    redis.call('ZREMRANGEBYRANK', index, 0, -(keep + 1))
+    if redis.call('ZCARD', index) > keep then
+      redis.call('ZREMRANGEBYRANK', index, 0, -(keep + 1))
+    end
     redis.call('EXPIRE', index, ttl)
   end
   n = n + 1

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import struct
+import zlib
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from arbiter.policies.effects import DecisionCommit, EventEffects
@@ -17,7 +20,12 @@ from arbiter.policies.snapshot import (
 )
 from arbiter.state import StateFile, StateFileError
 from arbiter.state.memory import ManualClock, MemoryStore
-from arbiter.state.state_file import FORMAT_VERSION, StateFileBody, encode_state_file
+from arbiter.state.state_file import (
+    FORMAT_VERSION,
+    StateFileHeader,
+    decode_state_file,
+    encode_state_file,
+)
 
 T0 = 1_700_000_000_000
 
@@ -146,18 +154,25 @@ def test_a_truncated_or_altered_file_is_refused(tmp_path: Path) -> None:
         assert len(store) == 0  # nothing half-loaded
 
 
-def test_a_well_framed_body_of_the_wrong_shape_is_refused(tmp_path: Path) -> None:
-    import zlib
-
-    import msgspec
-
-    body = msgspec.msgpack.encode({"written_ms": "yesterday"})
+@pytest.mark.parametrize(
+    ("frames", "message"),
+    [
+        ([msgspec.msgpack.encode({"written_ms": "yesterday"})], "Expected `int`"),
+        ([msgspec.msgpack.encode({"written_ms": 1, "customers": 2})], "0 customers, the header"),
+        ([], "no header frame"),
+    ],
+)
+def test_a_well_framed_body_that_does_not_add_up_is_refused(
+    tmp_path: Path, frames: list[bytes], message: str
+) -> None:
+    body = b"".join(struct.pack(">I", len(f)) + f for f in frames)
     path = tmp_path / "odd.arb"
     path.write_bytes(
         f"arbiter-state {FORMAT_VERSION} {len(body)} {zlib.crc32(body):08x}\n".encode() + body
     )
-    with pytest.raises(StateFileError, match="unreadable state file"):
+    with pytest.raises(StateFileError, match="unreadable state file") as refused:
         StateFile(path, MemoryStore()).load()
+    assert message in str(refused.value)
 
 
 def test_sections_of_other_components_round_trip_and_unknown_ones_are_kept(
@@ -186,6 +201,15 @@ def test_sections_of_other_components_round_trip_and_unknown_ones_are_kept(
     asyncio.run(main())
 
 
-def test_the_encoding_is_versioned() -> None:
-    data = encode_state_file(StateFileBody(written_ms=T0, store=MemoryStore().dump_state()))
-    assert data.startswith(f"arbiter-state {FORMAT_VERSION} ".encode())
+def test_the_encoding_is_versioned_and_framed() -> None:
+    async def main() -> None:
+        store = await _populated(ManualClock())
+        chunks = list(store.dump_chunks(chunk=1))
+        assert [len(c) for c in chunks] == [1, 1]
+        data = encode_state_file(StateFileHeader(written_ms=T0), chunks)
+        assert data.startswith(f"arbiter-state {FORMAT_VERSION} ".encode())
+        header, customers = decode_state_file(data, "x")
+        assert header.customers == 2 and header.written_ms == T0
+        assert customers == store.dump_state().customers
+
+    asyncio.run(main())
