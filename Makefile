@@ -10,7 +10,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml clients/python/pyproject.toml constraints.txt
 	test -d $(VENV) || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -c constraints.txt -e clients/python -e '.[server,dev]'
+	$(VENV)/bin/pip install -q -c constraints.txt -e clients/python -e '.[server,dev,tracing]'
 	touch $@
 
 # Refresh constraints.txt from what is installed now (after a deliberate upgrade).
@@ -175,3 +175,8 @@ bench-decision-log: venv
 .PHONY: bench-privacy
 bench-privacy: venv
 	$(PY) -m benchmarks.privacy_bench $(ARGS)
+
+# What OpenTelemetry spans cost a Decide, off (the default) and on, in one process.
+.PHONY: bench-tracing
+bench-tracing: venv
+	$(PY) -m benchmarks.tracing_bench $(ARGS)

@@ -60,7 +60,7 @@ from .engine import (
 )
 from .loader import YamlLoader, load_directory, load_document, load_sources
 from .model import json_schema
-from .plan import CompiledField, CompiledPolicy
+from .plan import CompiledField, CompiledPolicy, CompiledVolumeGuard
 from .snapshot import (
     PARTS,
     ConsentRecord,
@@ -81,6 +81,7 @@ __all__ = [
     "CommitResult",
     "CompiledField",
     "CompiledPolicy",
+    "CompiledVolumeGuard",
     "ConsentRecord",
     "ConsentUpdate",
     "CustomerSnapshot",

@@ -27,11 +27,11 @@ Pure: no I/O, no clock (the caller passes ``logged_ms``).
 
 from __future__ import annotations
 
-import datetime as _dt
 import difflib
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Mapping
 from typing import Any, Final, Literal
 
@@ -100,6 +100,7 @@ class Paused(_Part, frozen=True, kw_only=True):
     """Operator pauses (kill switches) in force when the decision was made, sorted."""
 
     journeys: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ()  # paused by a tripped volume guard
 
 
 class DecisionRecord(_Part, frozen=True, kw_only=True):
@@ -183,11 +184,14 @@ def evaluate(
     ``state`` ``None``: a Check answered without reading state (``precheck``).
     """
     journeys = frozenset(paused.journeys)
+    actions = frozenset(paused.actions)
     if request is not None:
         traced = request if request.explain else msgspec.structs.replace(request, explain=True)
         if state is None:
             raise ValueError("a Decide record needs its state")
-        decision, commit = decide(policy, traced, state, now_ms, paused_journeys=journeys)
+        decision, commit = decide(
+            policy, traced, state, now_ms, paused_journeys=journeys, paused_actions=actions
+        )
         return settle(decision, store, commit)
     if query is None:
         raise ValueError("a record needs a request or a query")
@@ -196,7 +200,9 @@ def evaluate(
         if refused is None:
             raise ValueError("a Check record without state must be one precheck answers")
         return refused
-    answer, commit = check(policy, query, state, now_ms, paused_journeys=journeys)
+    answer, commit = check(
+        policy, query, state, now_ms, paused_journeys=journeys, paused_actions=actions
+    )
     return settle(answer, store, commit)
 
 
@@ -279,8 +285,9 @@ def _mask_profile(
 
 
 def _instant(ms: int) -> str:
-    stamp = _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.UTC)
-    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """RFC 3339 UTC with milliseconds (``time.strftime``: a third of ``datetime``'s cost)."""
+    seconds, millis = divmod(ms, 1000)
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{millis:03d}Z"
 
 
 def build_record(

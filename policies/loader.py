@@ -520,7 +520,14 @@ def convert_located(
     return msgspec.convert(value, tp), ()
 
 
-_LIST_SECTIONS: Final = ("channels", "caps", "suppressions", "journeys", "actions")
+_LIST_SECTIONS: Final = (
+    "channels",
+    "caps",
+    "suppressions",
+    "journeys",
+    "actions",
+    "volume_guards",
+)
 _SINGLE_SECTIONS: Final = ("policy_set", "consent", "holdouts", "arbitration")
 _CONTRACT_PARTS: Final = ("profile", "events", "context")
 # ``contracts.context_open``: a flag, set in one file at most (recorded among the contract

@@ -62,6 +62,8 @@ __all__ = [
     "Transition",
     "Trigger",
     "Variant",
+    "VolumeGuard",
+    "VolumeGuardTrip",
     "Weekday",
     "json_schema",
 ]
@@ -368,6 +370,35 @@ class Action(_Model, frozen=True, kw_only=True):
     fallback: bool = False
 
 
+# --------------------------------------------------------------------------- volume guards
+
+
+VolumeGuardTrip = Literal["alert", "pause"]
+
+
+class VolumeGuard(_Model, frozen=True, kw_only=True):
+    """A message-storm breaker: at most ``max_grants`` grants of one action, journey or
+    channel per ``window``, counted across every replica (in Redis; in the process on the
+    embedded store).
+
+    Unlike a cap, it counts the whole fleet's grants, not one customer's: it exists to
+    catch a policy change or an upstream bug that suddenly makes everyone eligible.
+    Exactly one of ``action``, ``journey``, ``channel`` names what it counts. Windows are
+    fixed (aligned to the epoch), not rolling. ``on_trip: alert`` counts a metric and logs
+    one line; ``pause`` also stops granting what the guard counts (reason ``PAUSED``) for
+    one ``window`` after the trip.
+    """
+
+    id: Id
+    action: Id | None = None
+    journey: Id | None = None
+    channel: Id | None = None
+    max_grants: Annotated[int, msgspec.Meta(ge=1)]
+    window: DurationText
+    on_trip: VolumeGuardTrip = "alert"
+    description: str = ""
+
+
 # --------------------------------------------------------------------------- holdouts, arbitration
 
 
@@ -438,6 +469,7 @@ class PolicyFile(_Model, frozen=True, kw_only=True):
     actions: tuple[Action, ...] = ()
     holdouts: Holdouts | None = None
     arbitration: Arbitration | None = None
+    volume_guards: tuple[VolumeGuard, ...] = ()
 
 
 class PolicySet(_Model, frozen=True, kw_only=True):
@@ -453,6 +485,7 @@ class PolicySet(_Model, frozen=True, kw_only=True):
     actions: tuple[Action, ...] = ()
     holdouts: Holdouts = Holdouts()
     arbitration: Arbitration = Arbitration()
+    volume_guards: tuple[VolumeGuard, ...] = ()
 
 
 SECTIONS: Final = tuple(field.encode_name for field in msgspec.structs.fields(PolicyFile))

@@ -48,6 +48,7 @@ __all__ = [
     "CompiledTransition",
     "CompiledTrigger",
     "CompiledVariant",
+    "CompiledVolumeGuard",
     "EventTypeContract",
     "Expression",
     "QuietWindow",
@@ -138,6 +139,19 @@ class CompiledCap(_Frozen, frozen=True, kw_only=True):
     limit: int
     window_ms: int
     include_transactional: bool
+    location: Location
+
+
+class CompiledVolumeGuard(_Frozen, frozen=True, kw_only=True):
+    """A fleet-wide grant-rate breaker (``volume_guards``): the server counts, the plan says what."""
+
+    id: str
+    scope: str  # "action", "journey" or "channel"
+    target: str
+    max_grants: int
+    window_ms: int
+    on_trip: str  # "alert" or "pause"
+    actions: frozenset[str]  # the actions whose grants it counts
     location: Location
 
 
@@ -369,6 +383,7 @@ class CompiledPolicy(_Frozen, frozen=True, kw_only=True):
 
     needs: SnapshotNeeds
     warnings: tuple[Diagnostic, ...]
+    volume_guards: tuple[CompiledVolumeGuard, ...] = ()
 
     # Memo: (placement, channels) -> the candidates of a request naming its channels.
     channel_views: dict[tuple[str, tuple[str, ...]], CandidateIndex] = msgspec.field(

@@ -69,6 +69,8 @@ from arbiter.server.security.reload import Reloader
 from arbiter.server.security.tls import ServerCertificates, TlsError
 from arbiter.server.service import DecisionCore
 from arbiter.server.store_metrics import CircuitSampler, metered
+from arbiter.server.tracing import tracing_from_endpoint
+from arbiter.server.volume_guard import VolumeGuards
 from arbiter.state import (
     MemoryStore,
     StateFile,
@@ -78,6 +80,7 @@ from arbiter.state import (
     StoreUnavailable,
     open_sink,
     open_store,
+    open_volume_counter,
 )
 from arbiter.v1 import admin_pb2, admin_pb2_grpc, decision_pb2, decision_pb2_grpc
 
@@ -170,6 +173,12 @@ class ArbiterServer:
         )
         self.decisions = make_decision_log(settings)
         self.core.decision_log = self.decisions
+        # Fleet-wide grant counts of the policy's volume guards: in Redis when the server
+        # runs on Redis, else in this process (idle when the policy declares none).
+        self.volume_guards = VolumeGuards(open_volume_counter(settings.redis_url))
+        self.core.volume_guards = self.volume_guards
+        # OpenTelemetry spans of Decide, only with --otlp-endpoint (ImportError without the SDK).
+        self.core.spans, self._tracer_provider = tracing_from_endpoint(settings.otlp_endpoint)
         self.observer = RpcObserver(access_log=settings.access_log)
         self._circuit = CircuitSampler()
         self._policy_labels: tuple[str, str, str] | None = None
@@ -263,6 +272,7 @@ class ArbiterServer:
         await server.start()
         if self.decisions is not None:
             await self.decisions.start()
+        await self.volume_guards.start()
         if self.settings.metrics_address:
             self._metrics_server = MetricsServer(
                 self.settings.metrics_address,
@@ -361,6 +371,9 @@ class ArbiterServer:
         if self.decisions is not None:  # what the calls observed is written before closing
             await self.decisions.stop(max(grace, 1.0))
         await self._save_state()
+        await self.volume_guards.stop()
+        if self._tracer_provider is not None:  # export what is batched
+            await asyncio.to_thread(self._tracer_provider.shutdown)
         await self.store.close()
         if self._metrics_server is not None:
             self._metrics_server.stop()
@@ -460,7 +473,7 @@ async def serve(
     try:
         server = ArbiterServer(settings, store=store)
         await server.start()
-    except (OSError, TlsError, CredentialsError, StateFileError) as exc:
+    except (OSError, TlsError, CredentialsError, StateFileError, ImportError) as exc:
         _log.error("%s", exc)
         if isinstance(exc, StateFileError):
             _log.error("refusing to start: the state file cannot be used")

@@ -101,6 +101,8 @@ class Settings:
     # The embedded store's state file (docs/runbook.md, "The embedded state file"); empty = off.
     state_file: str = ""
     state_file_interval_s: float = 30.0
+    # OpenTelemetry: spans of Decide to this OTLP/HTTP endpoint; empty = tracing off.
+    otlp_endpoint: str = ""
 
     @property
     def metrics_address(self) -> str:
@@ -286,6 +288,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
     Option("decision_log_max_entries", "decision_log.max_entries", _count, 1_000_000, "Redis sink: trim the stream to about this many records", "N"),
     Option("state_file", "state_file.path", _text, "", "embedded store: keep customer state in FILE across restarts (read on start, written atomically every --state-file-interval and on shutdown)", "FILE"),
     Option("state_file_interval", "state_file.interval", parse_seconds, 30.0, "how often the state file is written when something changed", "D"),
+    Option("otlp_endpoint", "otlp_endpoint", _text, "", "OpenTelemetry: send spans of Decide (validate, load, decide, commit) to this OTLP/HTTP endpoint, e.g. http://collector:4318; empty = off", "URL"),
 )  # fmt: skip
 
 
@@ -366,6 +369,7 @@ class ConfigFile(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     access_log: bool | None = None
     decision_log: DecisionLogSection | None = None
     state_file: StateFileSection | None = None
+    otlp_endpoint: str | None = None
     metrics: MetricsSection | None = None
     http: HttpSection | None = None
     tls: TlsSection | None = None
@@ -584,6 +588,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         decision_log_max_entries=values["decision_log_max_entries"],
         state_file=values["state_file"],
         state_file_interval_s=values["state_file_interval"],
+        otlp_endpoint=values["otlp_endpoint"],
     )
 
 

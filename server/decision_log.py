@@ -53,7 +53,7 @@ DEFAULT_BUFFER: Final = 100_000
 DEFAULT_BATCH: Final = 256
 DEFAULT_FLUSH_S: Final = 0.05
 # Records built between two yields to the event loop (bounds the stall per slice).
-_SLICE: Final = 8
+_SLICE: Final = 16
 _MAX_BACKOFF_S: Final = 5.0
 Kind = Literal["decide", "check"]
 
@@ -65,6 +65,7 @@ class Observation:
     kind: Kind
     policy: CompiledPolicy
     paused_journeys: frozenset[str]
+    paused_actions: frozenset[str]
     request: Request | None
     query: CheckQuery | None
     state: CustomerSnapshot | None
@@ -123,11 +124,14 @@ class DecisionLog:
         state: CustomerSnapshot,
         store: StoreReport,
         decision: Decision,
+        *,
+        paused_actions: frozenset[str] = frozenset(),
     ) -> None:
-        """A Decide was answered (not replayed): logged if it is not a dry run, else if sampled."""
+        """A Decide was answered (not replayed): logged if it is not a dry run, else if sampled.
+        ``paused_actions``: what tripped volume guards paused when it was decided."""
         if request.dry_run and not sampled(request.request_id, self.sample_rate):
             return
-        self._put(active, decision, store, request=request, state=state)
+        self._put(active, decision, store, paused_actions, request=request, state=state)
 
     def observe_check(
         self,
@@ -136,17 +140,20 @@ class DecisionLog:
         state: CustomerSnapshot | None,
         store: StoreReport,
         decision: Decision,
+        *,
+        paused_actions: frozenset[str] = frozenset(),
     ) -> None:
         """A Check was answered (not replayed): logged if sampled."""
         if not sampled(query.request_id, self.sample_rate):
             return
-        self._put(active, decision, store, query=query, state=state)
+        self._put(active, decision, store, paused_actions, query=query, state=state)
 
     def _put(
         self,
         active: Active,
         decision: Decision,
         store: StoreReport,
+        paused_actions: frozenset[str],
         *,
         request: Request | None = None,
         query: CheckQuery | None = None,
@@ -167,6 +174,7 @@ class DecisionLog:
                 kind="decide" if request is not None else "check",
                 policy=active.policy,
                 paused_journeys=active.paused_journeys,
+                paused_actions=paused_actions,
                 request=request,
                 query=query,
                 state=state,
@@ -265,6 +273,10 @@ class DecisionLog:
             METRICS.log_records.labels(self.sink.name).inc(len(self._pending))
             self._pending = []
             self._gauges()
+            if len(self._queue) < self.batch and not self._stopping:
+                # Let a batch gather: one write per flush interval under steady load, not one
+                # per event-loop turn (each write is a thread hop and a sink call).
+                await asyncio.sleep(self.flush_s)
 
     async def _build(self) -> None:
         """Take a batch off the queue and build its records, yielding every few."""
@@ -292,7 +304,9 @@ class DecisionLog:
             state=o.state,
             now_ms=o.now_ms,
             logged_ms=self._clock_ms(),
-            paused=records.Paused(journeys=tuple(sorted(o.paused_journeys))),
+            paused=records.Paused(
+                journeys=tuple(sorted(o.paused_journeys)), actions=tuple(sorted(o.paused_actions))
+            ),
             store=o.store,
             caller=o.caller,
             pii_key=self.pii_key,

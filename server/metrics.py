@@ -43,6 +43,7 @@ class Metrics:
         self._decisions()
         self._store()
         self._decision_log()
+        self._volume_guards()
 
     def _rpc(self) -> None:
         self.requests = Counter(
@@ -145,6 +146,35 @@ class Metrics:
             "arbiter_decision_log_lag_seconds",
             "Age of the oldest decision log record not yet written (0 when none waits)",
             multiprocess_mode="livemax",
+        )
+
+    def _volume_guards(self) -> None:
+        self.guard_grants = Gauge(
+            "arbiter_volume_guard_grants",
+            "Grants a volume guard counted across the fleet in its current window (as last read)",
+            ["guard"],
+            multiprocess_mode="max",
+        )
+        self.guard_limit = Gauge(
+            "arbiter_volume_guard_limit",
+            "A volume guard's max_grants per window",
+            ["guard"],
+            multiprocess_mode="max",
+        )
+        self.guard_trips = Counter(
+            "arbiter_volume_guard_trips",
+            "Times a volume guard tripped (once per window and process), by what it does",
+            ["guard", "on_trip"],
+        )
+        self.guard_paused = Gauge(
+            "arbiter_volume_guard_paused",
+            "1 while a tripped volume guard with on_trip: pause refuses its grants",
+            ["guard"],
+            multiprocess_mode="max",
+        )
+        self.guard_errors = Counter(
+            "arbiter_volume_guard_errors",
+            "Failed volume guard counter updates (the counts are kept and retried)",
         )
 
 

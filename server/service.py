@@ -69,6 +69,8 @@ from arbiter.server.errors import CallFailed, status_for
 from arbiter.server.metrics import METRICS
 from arbiter.server.outcomes import count_answer, count_journeys
 from arbiter.server.registry import Active, PolicyRegistry
+from arbiter.server.tracing import NO_DECIDE, NO_SPANS, DecideSpans, Spans
+from arbiter.server.volume_guard import VolumeGuards
 from arbiter.state import Loaded, Store, StoredDecision, StoreUnavailable
 from arbiter.v1 import decision_pb2
 
@@ -143,6 +145,20 @@ class Answer:
     dry_run: bool = False
 
 
+def _span_attributes(answer: Answer) -> dict[str, Any]:
+    """What a Decide span says: what happened, never about whom (no customer id, no context)."""
+    decision = answer.decision
+    return {
+        "arbiter.decision_id": decision.decision_id,
+        "arbiter.policy_version": decision.policy_version,
+        "arbiter.actions": len(decision.actions),
+        "arbiter.replayed": answer.replayed,
+        "arbiter.dry_run": answer.dry_run,
+        "arbiter.recorded": answer.recorded,
+        "arbiter.degraded": bool(decision.degradations),
+    }
+
+
 def _clock(loaded: Loaded, own_ms: int) -> tuple[int, float]:
     """The decision's time (the store's shared clock if it has one) and the local instant it was read."""
     return (own_ms if loaded.now_ms is None else loaded.now_ms), time.monotonic()
@@ -191,6 +207,10 @@ class DecisionCore:
         self._now_ms = now_ms or (lambda: time.time_ns() // 1_000_000)
         # Set by the server when the decision log is on (``--decision-log``).
         self.decision_log: DecisionLog | None = None
+        # Set by the server: counts grants fleet-wide, pauses what a tripped guard names.
+        self.volume_guards: VolumeGuards | None = None
+        # Set by the server when an OTLP endpoint is configured (``--otlp-endpoint``).
+        self.spans: Spans = NO_SPANS
         self._handlers: dict[str, Callable[[Any, CallContext], Awaitable[Any]]] = {
             "Decide": self.decide,
             "Check": self.check,
@@ -231,25 +251,42 @@ class DecisionCore:
 
     async def decide_answer(self, request: decision_pb2.DecideRequest, call: CallContext) -> Answer:
         """Decide up to the domain answer, before rendering (the scenario runner reads it)."""
+        tracing = self.spans
+        if not tracing.enabled:  # the default: no span object, four no-op phases
+            return await self._decide_answer(request, call, NO_DECIDE)
+        with tracing.decide(call) as spans:
+            answer = await self._decide_answer(request, call, spans)
+            spans.attributes(_span_attributes(answer))
+            return answer
+
+    async def _decide_answer(
+        self, request: decision_pb2.DecideRequest, call: CallContext, spans: DecideSpans
+    ) -> Answer:
         active = self.registry.require()
-        domain = parse.decide_request(request, active.policy)
+        with spans.phase("validate"):
+            domain = parse.decide_request(request, active.policy)
         now_ms = self._now_ms()
         request_id = None if domain.dry_run else domain.request_id
-        loaded, failure = await self._load(active, domain.customer_id, now_ms, request_id, call)
+        with spans.phase("load"):
+            loaded, failure = await self._load(active, domain.customer_id, now_ms, request_id, call)
         if loaded.replay is not None:
             return Answer(self._replay("Decide", loaded.replay), replayed=True)
         now_ms, read_at = _clock(loaded, now_ms)
-        decision, commit = decide(
-            active.policy,
-            _traced(domain),
-            loaded.snapshot,
-            now_ms,
-            paused_journeys=active.paused_journeys,
-        )
+        paused_actions = self._paused_actions()
+        with spans.phase("decide"):
+            decision, commit = decide(
+                active.policy,
+                _traced(domain),
+                loaded.snapshot,
+                now_ms,
+                paused_journeys=active.paused_journeys,
+                paused_actions=paused_actions,
+            )
         report, winner = StoreReport(read_failure=failure), None
         if not (domain.dry_run or failure):
             shown = _shown(decision, domain.explain)
-            report, winner = await self._commit(shown, _stamped(commit, loaded, read_at), call)
+            with spans.phase("commit"):
+                report, winner = await self._commit(shown, _stamped(commit, loaded, read_at), call)
         if winner is not None:  # a concurrent duplicate committed first: its answer wins
             return Answer(self._replay("Decide", winner), replayed=True)
         decision = settle(decision, report, commit)
@@ -260,6 +297,7 @@ class DecisionCore:
             report=report,
             decision=decision,
             commit=commit,
+            paused_actions=paused_actions,
         )
         return Answer(
             _shown(decision, domain.explain),
@@ -290,8 +328,14 @@ class DecisionCore:
         if loaded.replay is not None:
             return Answer(self._replay("Check", loaded.replay), recorded=True, replayed=True)
         now_ms, read_at = _clock(loaded, now_ms)
+        paused_actions = self._paused_actions()
         answer, commit = check(
-            active.policy, query, loaded.snapshot, now_ms, paused_journeys=active.paused_journeys
+            active.policy,
+            query,
+            loaded.snapshot,
+            now_ms,
+            paused_journeys=active.paused_journeys,
+            paused_actions=paused_actions,
         )
         report, winner = StoreReport(read_failure=failure), None
         if key is not None and not failure:
@@ -299,7 +343,7 @@ class DecisionCore:
         if winner is not None:
             return Answer(self._replay("Check", winner), recorded=True, replayed=True)
         answer = settle(answer, report, commit)
-        self._checked(active, query, loaded.snapshot, report, answer)
+        self._checked(active, query, loaded.snapshot, report, answer, paused_actions=paused_actions)
         return Answer(answer, recorded=report.committed is not None)
 
     async def track(
@@ -416,6 +460,11 @@ class DecisionCore:
         METRICS.replays.labels(method).inc()
         return settle(decode_decision(stored.record), StoreReport(committed=stored.result))
 
+    def _paused_actions(self) -> frozenset[str]:
+        """Actions paused by a tripped volume guard now (read once per call)."""
+        guards = self.volume_guards
+        return guards.paused if guards is not None else frozenset()
+
     def _decided(
         self,
         active: Active,
@@ -425,14 +474,21 @@ class DecisionCore:
         report: StoreReport,
         decision: Decision,
         commit: DecisionCommit,
+        paused_actions: frozenset[str] = frozenset(),
     ) -> None:
-        """A Decide was answered (not replayed): count it, hand it to the decision log."""
+        """A Decide was answered (not replayed): count it (volume guards included), hand it
+        to the decision log."""
         count_answer("Decide", decision, dry_run=request.dry_run)
-        if report.committed is not None and commit.journeys:  # timers that fired
-            skipped = report.committed.skipped_journeys
-            count_journeys(c for c in commit.journeys if c.journey not in skipped)
+        if report.committed is not None:
+            if commit.journeys:  # timers that fired
+                skipped = report.committed.skipped_journeys
+                count_journeys(c for c in commit.journeys if c.journey not in skipped)
+            if self.volume_guards is not None and decision.actions:
+                self.volume_guards.granted(active.policy, (a.action for a in decision.actions))
         if self.decision_log is not None:
-            self.decision_log.observe_decide(active, request, snapshot, report, decision)
+            self.decision_log.observe_decide(
+                active, request, snapshot, report, decision, paused_actions=paused_actions
+            )
 
     def _checked(
         self,
@@ -441,11 +497,18 @@ class DecisionCore:
         snapshot: CustomerSnapshot | None,
         report: StoreReport,
         answer: Decision,
+        *,
+        paused_actions: frozenset[str] = frozenset(),
     ) -> None:
-        """A Check was answered (not replayed): count it, hand it to the decision log."""
+        """A Check was answered (not replayed): count it (a recorded grant toward the volume
+        guards), hand it to the decision log."""
         count_answer("Check", answer, dry_run=not query.record)
+        if report.committed is not None and self.volume_guards is not None and answer.actions:
+            self.volume_guards.granted(active.policy, (a.action for a in answer.actions))
         if self.decision_log is not None:
-            self.decision_log.observe_check(active, query, snapshot, report, answer)
+            self.decision_log.observe_check(
+                active, query, snapshot, report, answer, paused_actions=paused_actions
+            )
 
     async def _apply_event(
         self, active: Active, customer_id: str, event: Event, now_ms: int, call: CallContext

@@ -37,6 +37,7 @@ from .store import (
     build_export,
     validate_id,
 )
+from .volume_counter import MemoryVolumeCounter, VolumeCount, VolumeCounter, open_volume_counter
 
 if TYPE_CHECKING:
     from .decision_log_redis import RedisStreamSink
@@ -55,6 +56,7 @@ __all__ = [
     "Loaded",
     "MemoryState",
     "MemoryStore",
+    "MemoryVolumeCounter",
     "RedisStore",
     "RedisStreamSink",
     "StateFile",
@@ -65,6 +67,8 @@ __all__ = [
     "StoreMisconfigured",
     "StoreUnavailable",
     "StoredDecision",
+    "VolumeCount",
+    "VolumeCounter",
     "build_export",
     "check_deployment",
     "describe",
@@ -72,6 +76,7 @@ __all__ = [
     "follow_file",
     "open_sink",
     "open_store",
+    "open_volume_counter",
     "read_file",
     "validate_id",
 ]

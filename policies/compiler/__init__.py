@@ -11,7 +11,7 @@ One module per section, in pipeline order: :mod:`.contracts` (fields,
 event types, CEL environments), :mod:`.channels` (consent, channels, quiet
 hours), :mod:`.actions` (suppressions, actions), :mod:`.caps` (caps and
 their binding to actions), :mod:`.journeys`, :mod:`.arbitration` (global
-holdout, score, constraints), :mod:`.needs` (what the set reads from a
+holdout, score, constraints), :mod:`.guards` (volume guards), :mod:`.needs` (what the set reads from a
 snapshot), :mod:`.assemble`; they share one :class:`~.session.Session`.
 
 Errors make the set unusable; warnings (unreachable stages, caps that can
@@ -42,6 +42,7 @@ from .assemble import COMPILER_VERSION, Sections, assemble
 from .caps import compile_caps, warn_unreachable_caps
 from .channels import check_channel_consent, compile_channels, compile_consent
 from .contracts import compile_contracts, environments
+from .guards import compile_volume_guards
 from .journeys import compile_journeys
 from .session import Session
 
@@ -68,6 +69,7 @@ def _compile(loaded: LoadedPolicySet, model: PolicySet) -> tuple[CompiledPolicy 
     holdout = compile_holdout(s)
     arbitration = compile_arbitration(s, envs.score, channels)
     check_channel_consent(s, {d.action.channel for d in drafts})
+    guards = compile_volume_guards(s, channels, journey_ids, drafts)
     if s.failed or arbitration is None:
         return None, s
     sections = Sections(
@@ -80,6 +82,7 @@ def _compile(loaded: LoadedPolicySet, model: PolicySet) -> tuple[CompiledPolicy 
         drafts=drafts,
         holdout=holdout,
         arbitration=arbitration,
+        volume_guards=guards,
     )
     return assemble(s, sections), s
 

@@ -22,6 +22,7 @@ from arbiter.policies.plan import (
     CompiledPolicy,
     CompiledStage,
     CompiledVariant,
+    CompiledVolumeGuard,
     channel_purposes,
 )
 
@@ -52,6 +53,7 @@ class Sections:
     drafts: list[ActionDraft]
     holdout: CompiledHoldout | None
     arbitration: CompiledArbitration
+    volume_guards: tuple[CompiledVolumeGuard, ...] = ()
 
 
 def assemble(s: Session, sections: Sections) -> CompiledPolicy:
@@ -85,6 +87,7 @@ def assemble(s: Session, sections: Sections) -> CompiledPolicy:
         actions=_freeze(actions),
         holdout=sections.holdout,
         arbitration=sections.arbitration,
+        volume_guards=sections.volume_guards,
         candidates=_freeze(_candidate_indexes(actions, journeys, sections.channels)),
         inactive_journeys=_freeze(
             {

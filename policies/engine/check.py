@@ -52,6 +52,7 @@ def check(
     now_ms: int,
     *,
     paused_journeys: frozenset[str] = frozenset(),
+    paused_actions: frozenset[str] = frozenset(),
 ) -> tuple[Decision, DecisionCommit]:
     """The one-action answer (allowed = it has the action; its one trace entry says why not)
     and the commit that records the send (committed only when ``query.record``)."""
@@ -66,7 +67,14 @@ def check(
         explain=True,
         request_id=request_id,
     )
-    evaluated, _ = decide(policy, request, snapshot, now_ms, paused_journeys=paused_journeys)
+    evaluated, _ = decide(
+        policy,
+        request,
+        snapshot,
+        now_ms,
+        paused_journeys=paused_journeys,
+        paused_actions=paused_actions,
+    )
     trace = evaluated.candidate(action.id) or _not_a_candidate(action, snapshot)
     did = query.decision_id or evaluated.decision_id
     chosen: tuple[ChosenAction, ...] = ()

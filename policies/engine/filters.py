@@ -39,6 +39,7 @@ def filter_candidates(
     candidates: list[tuple[CompiledAction, str]],
     paused_journeys: frozenset[str],
     trace: dict[str, CandidateTrace] | None,
+    paused_actions: frozenset[str] = frozenset(),
 ) -> list[Passing]:
     """The candidates that pass every filter; the others go into ``trace`` (when explaining).
     One loop, cheapest filters first; every verdict a filter shares is cached in ``facts``."""
@@ -64,6 +65,10 @@ def filter_candidates(
             reason = _R.PAUSED
             if explain:
                 detail = inactive.get(jid) or f"journey `{jid}` paused by an operator"
+        elif paused_actions and action.id in paused_actions:
+            reason = _R.PAUSED
+            if explain:
+                detail = f"action `{action.id}` paused by a tripped volume guard"
         elif (verdict := consent_cache.get(action.channel_id) or facts.channel_consent(action))[0]:
             reason, detail = verdict
         elif action.suppressions and (hit := facts.suppressed_by(action))[0]:

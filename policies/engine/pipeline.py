@@ -60,12 +60,14 @@ def decide(
     now_ms: int,
     *,
     paused_journeys: frozenset[str] = frozenset(),
+    paused_actions: frozenset[str] = frozenset(),
 ) -> tuple[Decision, DecisionCommit]:
     """Decide for one request (see the module docstring). Pure and deterministic.
 
     ``now_ms`` is the decision instant (epoch ms). ``paused_journeys`` is the
     operators' kill switch (AdminService ``PauseJourney``), on top of the
-    statuses the policy declares. Returns the decision and what the store
+    statuses the policy declares; ``paused_actions`` are actions a tripped
+    volume guard paused (``volume_guards``, counted by the server). Returns the decision and what the store
     must commit (nothing is written here; a dry run simply drops the commit).
     """
     customer_id = snapshot.customer_id
@@ -90,7 +92,7 @@ def decide(
     index = candidate_index(policy, request.placement, request.channels)
     trace: dict[str, CandidateTrace] | None = {} if request.explain else None
     candidates = gather(index, states, ordered=request.explain)
-    passing = filter_candidates(facts, candidates, paused_journeys, trace)
+    passing = filter_candidates(facts, candidates, paused_journeys, trace, paused_actions)
     control = policy.holdout is not None and in_control_group(policy, customer_id)
     notes: Notes | None = {} if request.explain else None
     chosen: list[Passing] = []
