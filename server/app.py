@@ -183,6 +183,9 @@ class ArbiterServer:
         self._circuit = CircuitSampler()
         self._policy_labels: tuple[str, str, str] | None = None
         self.service = DecisionService(self.core)
+        # Hook: state that must survive a restart with the store (operator pauses, policy
+        # versions) registers here, before start() reads the file:
+        # ``self.state_file.add_section(name, dump, load)`` when state_file is not None.
         self.state_file = make_state_file(settings, self.store)
         self.admin = AdminService(
             self.decisions,

@@ -263,8 +263,15 @@ class StateFile:
             if changes == self._saved_changes and not force and self.path.exists():
                 return False
             sections = {**self._kept, **{n: s[0]() for n, s in self._sections.items()}}
+            write = asyncio.ensure_future(asyncio.to_thread(self._write, sections))
             try:
-                await asyncio.to_thread(self._write, sections)
+                try:
+                    await asyncio.shield(write)
+                except asyncio.CancelledError:
+                    # The thread cannot be stopped: keep the lock until it is done, so that no
+                    # other write (the last one, at shutdown) shares its temporary file.
+                    await write
+                    raise
             except OSError as exc:
                 raise StateFileError(f"{self.path}: cannot write: {exc.strerror or exc}") from exc
             self._saved_changes = changes

@@ -213,3 +213,41 @@ def test_the_encoding_is_versioned_and_framed() -> None:
         assert customers == store.dump_state().customers
 
     asyncio.run(main())
+
+
+def test_a_write_cancelled_midway_finishes_before_the_next_one_starts(tmp_path: Path) -> None:
+    """Shutdown cancels the periodic writer and writes once more: the two writes must not
+    share the temporary file (a thread cannot be cancelled)."""
+
+    async def main() -> None:
+        store = await _populated(ManualClock())
+        path = tmp_path / "state.arb"
+        state_file = StateFile(path, store)
+        entered = asyncio.Event()
+        release = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        real_write = state_file._write
+        active: list[int] = []
+
+        def slow_write(sections: dict[str, bytes]) -> None:
+            active.append(1)
+            assert len(active) == 1, "two writes at once"
+            loop.call_soon_threadsafe(entered.set)
+            asyncio.run_coroutine_threadsafe(release.wait(), loop).result(10)
+            real_write(sections)
+            active.pop()
+
+        state_file._write = slow_write  # type: ignore[method-assign]
+        first = asyncio.create_task(state_file.save(force=True))
+        await entered.wait()
+        first.cancel()
+        second = asyncio.create_task(state_file.save(force=True))
+        await asyncio.sleep(0.05)
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        assert await second
+        restored = MemoryStore()
+        assert StateFile(path, restored).load() and len(restored) == 2
+
+    asyncio.run(main())
