@@ -22,15 +22,19 @@ import pytest
 
 from arbiter.server.admin_service import AdminService
 from arbiter.server.cli import main
-from arbiter.server.security.credentials import AuthSettings, hash_api_key
+from arbiter.server.security.credentials import AuthSettings, JwtSettings, hash_api_key
+from arbiter.server.security.identity import Role
+from arbiter.server.security.tls import TlsFiles
 from arbiter.v1 import admin_pb2, decision_pb2_grpc
 
 _HERE = Path(__file__).resolve().parent
-if str(_HERE) not in sys.path:
-    sys.path.insert(0, str(_HERE))
+for _path in (str(_HERE.parent), str(_HERE)):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
 from conftest import EXAMPLES, ServerHandle, fresh_customer  # noqa: E402
 from server_procs import ROOT, ServerProcess, free_port, write_test_policies  # noqa: E402
+from tls_support import TestCA, TokenIssuer  # noqa: E402
 from traffic import SURFACES, decide_request, seed  # noqa: E402
 
 PRIVACY_KEY = "arb_" + uuid.uuid4().hex
@@ -221,6 +225,48 @@ def test_credentials_are_sent_and_a_missing_role_is_exit_4(
     finally:
         handle.close()
     assert PRIVACY_KEY not in err and DECIDE_KEY not in err
+
+
+def test_tls_mutual_tls_and_a_jwt_from_the_environment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server with mutual TLS and JWTs: the CLI trusts --ca, presents --cert/--key, sends
+    ARBITER_TOKEN; without the CA the handshake fails (exit 3, the hint names --ca)."""
+    from arbiter.server.security.credentials import MtlsIdentity
+
+    ca = TestCA(tmp_path / "ca")
+    cert = ca.server()
+    client = ca.client("ops", "ops-laptop")
+    issuer = TokenIssuer(tmp_path)
+    handle = ServerHandle(
+        tls=TlsFiles(str(cert.cert_path), str(cert.key_path), str(ca.cert_path)),
+        auth=AuthSettings(
+            jwt=JwtSettings(
+                jwks=str(issuer.jwks_path), issuer=issuer.issuer, audience=issuer.audience
+            ),
+            mtls=(MtlsIdentity("ops-laptop", frozenset({Role.DECIDE})),),
+        ),
+    )
+    target = ("--target", f"localhost:{handle.server.port}")
+    tls = (
+        "--ca",
+        str(ca.cert_path),
+        "--cert",
+        str(client.cert_path),
+        "--key",
+        str(client.key_path),
+    )
+    try:
+        code, out, err = admin(capsys, "export", "c-1", *target, "--timeout", "3")
+        assert code == 3 and ": UNAVAILABLE" in err and "--ca" in err
+        code, out, err = admin(capsys, "export", "c-1", *target, *tls)
+        assert code == 4 and "PERMISSION_DENIED" in err  # the certificate's identity: decide
+        monkeypatch.setenv("ARBITER_TOKEN", issuer.token("dpo", roles=["privacy"]))
+        code, out, err = admin(capsys, "export", "c-1", *target, *tls, "--json")
+        assert code == 0, err
+        assert json.loads(out)["customer_id"] == "c-1"
+    finally:
+        handle.close()
 
 
 def test_local_problems_are_usage_errors(
