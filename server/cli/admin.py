@@ -209,9 +209,19 @@ def _connection_arguments(parser: argparse.ArgumentParser) -> None:
         "--api-key", default=env("ARBITER_API_KEY", ""), help="API key [ARBITER_API_KEY]"
     )
     group.add_argument(
-        "--timeout", type=float, default=10.0, metavar="SECONDS", help="per call (default 10)"
+        "--timeout", type=_seconds, default=10.0, metavar="SECONDS", help="per call (default 10)"
     )
     parser.add_argument("--json", action="store_true", help="print the answer as JSON")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+    return value
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:

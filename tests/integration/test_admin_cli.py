@@ -279,6 +279,8 @@ def test_local_problems_are_usage_errors(
     assert code == 2 and "--cert and --key go together" in err
     code, _, err = admin(capsys, "export", "c-1", *target, "--token-file", str(tmp_path / "no"))
     assert code == 2 and "--token-file" in err
+    assert main(["admin", "export", "c-1", "--timeout", "-1"]) == 2
+    assert "--timeout: must be > 0" in capsys.readouterr().err
     assert main(["admin"]) == 2
     assert main(["admin", "export"]) == 2  # CUSTOMER is required
 
