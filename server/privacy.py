@@ -11,7 +11,7 @@ applied events (:meth:`Store.export_customer`, shape of
 With the decision log on, the customer's records in it are exported too
 (``state.decision_log``: each record as an object, oldest first) and erased
 by ``ForgetCustomer`` (:meth:`DecisionLog.forget_customer`: the file sink
-rewrites its files without them, the Redis sink deletes the entries its
+blanks them in place, the Redis sink deletes the entries its
 per-customer index names).
 
 Paging. A customer's history -- stored decisions (up to
