@@ -364,3 +364,20 @@ def test_the_decision_log_records_are_exported_and_erased_too(
         assert customer not in Path(handle.settings.decision_log).read_text()
     again = admin.ForgetCustomer(admin_pb2.ForgetCustomerRequest(customer_id=customer), timeout=10)
     assert not again.existed
+
+
+def test_the_do_not_contact_flag_is_reported_from_the_policys_attribute(
+    server: tuple[ServerHandle, Any, Any],
+) -> None:
+    handle, stub, admin = server
+    customer = fresh_customer(handle.policy, "dnc")
+    (page,) = _pages(admin, customer, 100)
+    assert not page.do_not_contact
+    update = decision_pb2.UpdateProfileRequest(
+        request_id=f"dnc-{customer}", customer_id=customer, source="support", do_not_contact=True
+    )
+    update.timestamp.GetCurrentTime()
+    stub.UpdateProfile(update, timeout=10)
+    (page,) = _pages(admin, customer, 100)
+    assert page.do_not_contact
+    assert _state(page)["profile"]["do_not_contact"]["value"] is True
