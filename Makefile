@@ -176,6 +176,13 @@ bench-decision-log: venv
 bench-privacy: venv
 	$(PY) -m benchmarks.privacy_bench $(ARGS)
 
+# docs/images/dashboard.png: a paced load test scraped by a local Prometheus (Debian's
+# `prometheus`), every panel of deploy/grafana/arbiter-dashboard.json rendered (~4 minutes).
+.PHONY: dashboard-screenshot
+dashboard-screenshot: venv
+	@$(PY) -c "import matplotlib" 2>/dev/null || $(VENV)/bin/pip install -q -c constraints.txt -e '.[bench]'
+	$(PY) scripts/dashboard_screenshot.py $(ARGS)
+
 # What OpenTelemetry spans cost a Decide, off (the default) and on, in one process.
 .PHONY: bench-tracing
 bench-tracing: venv
