@@ -51,7 +51,6 @@ from arbiter.policies.snapshot import (
     ProfileValue,
 )
 from arbiter.state import MemoryStore, StateFile
-from arbiter.state.state_file import decode_state_file
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 T0: Final = 1_750_000_000_000
@@ -122,9 +121,8 @@ async def state_file_rows(sizes: list[int]) -> list[dict[str, Any]]:
             await prober
             data = path.read_bytes()
             started = time.perf_counter()
-            _header, customers_read = decode_state_file(data, path)
             restored = MemoryStore()
-            restored.restore_state(customers_read)
+            assert StateFile(path, restored).load()
             load_s = time.perf_counter() - started
             assert len(restored) == customers
             rows.append(
