@@ -18,7 +18,8 @@ Paging. A customer's history -- stored decisions (up to
 ``MAX_DECISIONS_PER_CUSTOMER``, each a whole traced decision), feedback,
 applied event ids (up to ``MAX_EVENT_MARKERS_PER_CUSTOMER``) and decision
 log records -- can exceed a gRPC message. The history keys of the export (:data:`HISTORY`) are one
-sequence, served ``page_size`` entries at a time; the first page also
+sequence, served ``page_size`` entries at a time (fewer when they would
+exceed :data:`MAX_PAGE_BYTES`); the first page also
 carries everything else (traits, consent, counters, journeys, caps). The
 page token is opaque to callers: the offset into that sequence and the
 customer it belongs to. Each page re-reads the store (which reads long
@@ -60,6 +61,7 @@ from arbiter.v1 import admin_pb2, decision_pb2
 __all__ = [
     "DEFAULT_PAGE_SIZE",
     "HISTORY",
+    "MAX_PAGE_BYTES",
     "MAX_PAGE_SIZE",
     "export_customer",
     "forget_customer",
@@ -70,6 +72,9 @@ _log = logging.getLogger("arbiter.server")
 
 DEFAULT_PAGE_SIZE: Final = 100
 MAX_PAGE_SIZE: Final = 1000
+# A page stops early past this many bytes of history (JSON): gRPC clients refuse answers
+# over 4 MiB by default, and a stored decision or a decision log record can be tens of KB.
+MAX_PAGE_BYTES: Final = 2 * 1024 * 1024
 # The export keys that grow with a customer's history, paged in this order.
 HISTORY: Final = ("decisions", "feedback", "applied_events", "decision_log")
 _TOKEN_VERSION: Final = "p1"
@@ -103,6 +108,19 @@ def _offset(token: str, customer_id: str) -> int:
     if version != _TOKEN_VERSION or owner != customer_id or not offset.isdigit():
         raise bad
     return int(offset)
+
+
+def _page(history: list[tuple[str, Any]], offset: int, size: int) -> list[tuple[str, Any]]:
+    """At most ``size`` entries from ``offset``, and no more than :data:`MAX_PAGE_BYTES` of them
+    (at least one): a page of big records must still fit a client's 4 MiB message limit."""
+    page: list[tuple[str, Any]] = []
+    total = 0
+    for key, item in history[offset : offset + size]:
+        total += len(msgspec.json.encode(item))
+        if page and total > MAX_PAGE_BYTES:
+            break
+        page.append((key, item))
+    return page
 
 
 def _page_size(value: int) -> int:
@@ -157,15 +175,15 @@ async def export_customer(
                 for record in await decisions.customer_records(customer_id)
             ]
         history = [(key, item) for key in HISTORY for item in doc.get(key, ())]
-        page = history[offset : offset + size]
+        page = _page(history, offset, size)
         # Only the history this server keeps: no ``decision_log`` key without a decision log.
         state: dict[str, Any] = {key: [] for key in HISTORY if key in doc}
         for key, item in page:
             state[key].append(item)
         response = admin_pb2.ExportCustomerResponse(customer_id=customer_id)
         response.exported_at.FromMilliseconds(time.time_ns() // 1_000_000)
-        if offset + size < len(history):
-            response.next_page_token = page_token(customer_id, offset + size)
+        if offset + len(page) < len(history):
+            response.next_page_token = page_token(customer_id, offset + len(page))
         if offset == 0:
             profile: dict[str, Any] = doc.get("profile", {})
             for name, stored in sorted(profile.items()):

@@ -381,3 +381,29 @@ def test_the_do_not_contact_flag_is_reported_from_the_policys_attribute(
     (page,) = _pages(admin, customer, 100)
     assert page.do_not_contact
     assert _state(page)["profile"]["do_not_contact"]["value"] is True
+
+
+def test_a_page_of_big_records_stays_under_the_clients_message_limit(tmp_path: Path) -> None:
+    """30 stored decisions of 300 KB at page_size 1000: pages stop at ~2 MiB, each fits the
+    default 4 MiB a gRPC client accepts, and together they hold all 30."""
+    from arbiter.policies.effects import DecisionCommit
+
+    handle = ServerHandle(policies=str(write_test_policies(tmp_path)))
+    try:
+        big = b'{"pad":"' + b"x" * 300_000 + b'"}'
+        for i in range(30):
+            commit = DecisionCommit(
+                customer_id="c-big",
+                request_id=f"r-{i:02d}",
+                decision_id=f"d-{i}",
+                now_ms=1,
+                policy_version="v",
+            )
+            handle.call(handle.store.commit_decision(commit, big))
+        with grpc.insecure_channel(handle.address) as channel:  # default 4 MiB receive limit
+            pages = _pages(admin_pb2_grpc.AdminServiceStub(channel), "c-big", 1000)
+    finally:
+        handle.close()
+    assert len(pages) > 1 and all(page.ByteSize() < 3 * 1024 * 1024 for page in pages)
+    ids = [d["request_id"] for page in pages for d in _state(page)["decisions"]]
+    assert ids == [f"r-{i:02d}" for i in range(30)]

@@ -790,7 +790,8 @@ export const DecisionRecordSchema: GenMessage<DecisionRecord> = /*@__PURE__*/
  * be long: the first page carries the profile, consent and every other part
  * of the state plus the first `page_size` history entries; each further page
  * (asked for with the previous answer's `next_page_token`) carries the next
- * entries of `state.decisions`, `state.feedback` and `state.applied_events`.
+ * entries of `state.decisions`, `state.feedback`, `state.applied_events` and
+ * `state.decision_log`.
  *
  * @generated from message arbiter.v1.ExportCustomerRequest
  */
@@ -803,8 +804,9 @@ export type ExportCustomerRequest = Message<"arbiter.v1.ExportCustomerRequest"> 
   customerId: string;
 
   /**
-   * History entries per page (decisions, feedback and applied event ids
-   * together); 0 means 100, at most 1000.
+   * History entries per page (decisions, feedback, applied event ids and
+   * decision log records together); 0 means 100, at most 1000. A page holds
+   * fewer when its entries would pass 2 MiB.
    *
    * @generated from field: uint32 page_size = 2;
    */
