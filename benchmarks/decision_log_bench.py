@@ -3,14 +3,17 @@
 Run from the repository root (``make bench-decision-log``)::
 
     .venv/bin/python -m benchmarks.decision_log_bench [--customers 20000] [--seconds 5]
-        [--rounds 3] [--concurrency 16] [--json]
+        [--rounds 3] [--concurrency 16] [--sink file|redis] [--json]
 
 Two ``arbiter serve`` processes on the embedded store, seeded with the same
 realistic customers (``benchmarks.decide_bench``): one without a decision
-log, one with ``--decision-log FILE``. Each round drives both in turn (off,
+log, one with ``--decision-log FILE`` (``--sink redis``: a Redis Stream on a
+private ``redis-server``, the embedded store unchanged). Each round drives both in turn (off,
 then on) with ``--concurrency`` closed-loop ``grpc.aio`` clients in one
 driver process for ``--seconds``; reported per configuration: Decide RPS
-and client-side p50 / p99 over all rounds, and the ratio on / off.
+and client-side p50 / p99 over all rounds, the server process' CPU time per
+answered call (``/proc``: what logging costs, whatever else the machine
+runs), and the ratios on / off.
 
 Then the logging server is stopped (SIGTERM: the queue is written within the
 grace period) and the records are counted: every committed decision the
@@ -111,11 +114,32 @@ def _summary(parts: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
     return {
         "calls": len(latencies),
         "rps": round(len(latencies) / seconds),
+        # The server process' CPU per answered call: robust to what else the machine runs.
+        "cpu_us": round(1e6 * sum(p["cpu_s"] for p in parts) / max(len(latencies), 1), 1),
         "p50_ms": round(pct(latencies, 0.50) * 1000, 3),
         "p99_ms": round(pct(latencies, 0.99) * 1000, 3),
         "errors": sum(p["errors"] for p in parts),
         "committed": sum(p["committed"] for p in parts),
     }
+
+
+def _stream_records(url: str) -> list[dict[str, Any]]:
+    """Every record of the decision log stream on ``url`` (the sink's default key)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    out: list[dict[str, Any]] = []
+    last = "-"
+    while True:
+        entries = client.xrange("arb:{dlog}:stream", min=last, max="+", count=10_000)
+        if last != "-":
+            entries = entries[1:]  # the bound is inclusive
+        if not entries:
+            break
+        out += [json.loads(fields[b"record"]) for _, fields in entries]
+        last = entries[-1][0].decode()
+    client.close()
+    return out
 
 
 def bench(args: argparse.Namespace) -> dict[str, Any]:
@@ -124,9 +148,16 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     now_ms = time.time_ns() // 1_000_000
     runs: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
     servers: dict[str, Any] = {}
+    redis_server: Any = None
     try:
+        destination = str(log)
+        if args.sink == "redis":  # a private redis-server: the stream sink, embedded store
+            from redis_support import RedisServer
+
+            redis_server = RedisServer().start()
+            destination = redis_server.url
         servers["off"] = _server(work, "off", args, now_ms, "")
-        servers["on"] = _server(work, "on", args, now_ms, str(log))
+        servers["on"] = _server(work, "on", args, now_ms, destination)
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
             for _ in range(args.rounds):
@@ -134,17 +165,26 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                     spec = Drive(
                         servers[name].address, args.concurrency, args.seconds, args.customers
                     )
-                    runs[name].append(pool.submit(drive, spec).result())
+                    cpu = servers[name].cpu_seconds()
+                    result = pool.submit(drive, spec).result()
+                    result["cpu_s"] = servers[name].cpu_seconds() - cpu
+                    runs[name].append(result)
         servers.pop("on").stop()  # SIGTERM: the queue is written within the grace period
-        lines = log.read_bytes().splitlines() if log.exists() else []
-        records = [json.loads(line) for line in lines]
+        if redis_server is not None:
+            records = _stream_records(redis_server.url)
+        else:
+            lines = log.read_bytes().splitlines() if log.exists() else []
+            records = [json.loads(line) for line in lines if line.strip()]
     finally:
         for server in servers.values():
             server.stop()
+        if redis_server is not None:
+            redis_server.close()
         shutil.rmtree(work, ignore_errors=True)
     seconds = args.seconds * args.rounds
     off, on = _summary(runs["off"], seconds), _summary(runs["on"], seconds)
     return {
+        "sink": args.sink,
         "customers": args.customers,
         "concurrency": args.concurrency,
         "seconds": args.seconds,
@@ -154,6 +194,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         "off": off,
         "on": on,
         "rps_ratio": round(on["rps"] / off["rps"], 3) if off["rps"] else None,
+        "cpu_ratio": round(on["cpu_us"] / off["cpu_us"], 3) if off["cpu_us"] else None,
         "p50_ratio": round(on["p50_ms"] / off["p50_ms"], 3) if off["p50_ms"] else None,
         "records": len(records),
         "records_committed": sum(1 for r in records if r["committed"]),
@@ -167,6 +208,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per run")
     parser.add_argument("--rounds", type=int, default=3, help="off/on pairs")
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--sink",
+        choices=("file", "redis"),
+        default="file",
+        help="file: JSON Lines; redis: the stream on a private redis-server",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     report = bench(args)
@@ -174,18 +221,21 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report, indent=2))
         return 0 if report["lost"] == 0 else 1
     print(
-        f"decision log bench: {args.customers} customers, {args.rounds} x {args.seconds:g}s per "
+        f"decision log bench ({args.sink} sink): {args.customers} customers, "
+        f"{args.rounds} x {args.seconds:g}s per "
         f"configuration, {args.concurrency} concurrent calls, Python {report['python']}, "
         f"{report['cpus']} CPUs"
     )
     for name in ("off", "on"):
         r = report[name]
         print(
-            f"  logging {name:3}: {r['rps']:>6} Decide/s  p50 {r['p50_ms']:.3f} ms  "
+            f"  logging {name:3}: {r['rps']:>6} Decide/s  server CPU {r['cpu_us']:.0f} µs/Decide  "
+            f"p50 {r['p50_ms']:.3f} ms  "
             f"p99 {r['p99_ms']:.3f} ms  errors {r['errors']}  committed {r['committed']}"
         )
     print(
-        f"  on/off: throughput x{report['rps_ratio']}, p50 x{report['p50_ratio']}; records "
+        f"  on/off: throughput x{report['rps_ratio']}, server CPU per Decide "
+        f"x{report['cpu_ratio']}, p50 x{report['p50_ratio']}; records "
         f"{report['records_committed']} committed of {report['records']} = "
         f"{report['on']['committed']} decisions committed -> lost {report['lost']}"
     )

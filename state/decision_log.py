@@ -38,6 +38,8 @@ __all__ = [
 ]
 
 DEFAULT_FILE_MAX_BYTES: Final = 256 * 1024 * 1024
+# Batches up to this size are appended from the event loop (see JsonlSink.write).
+_INLINE_WRITE_BYTES: Final = 1024 * 1024
 _ID_KEY: Final = b'"decision_id":"'
 
 
@@ -103,7 +105,13 @@ class JsonlSink:
             return
         data = b"".join(record + b"\n" for _, record in batch)
         async with self._lock:
-            await asyncio.to_thread(self._append, data)
+            if len(data) <= _INLINE_WRITE_BYTES:
+                # An append to the page cache takes microseconds; handing it to a thread
+                # costs more (measured: server CPU per Decide +68 µs with the hop, +29 µs
+                # without, make bench-decision-log).
+                self._append(data)
+            else:
+                await asyncio.to_thread(self._append, data)
 
     def _append(self, data: bytes) -> None:
         view = memoryview(data)
