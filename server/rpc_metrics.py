@@ -5,7 +5,15 @@
   handler is invoked (the body is read and decoded) and stops when the
   response is ready, so it includes the guard, validation, store calls and
   the engine. The status is the call's final code (a guard refusal is
-  ``UNAUTHENTICATED`` / ``PERMISSION_DENIED``).
+  ``UNAUTHENTICATED`` / ``PERMISSION_DENIED``). It also decodes the body:
+  grpc runs a handler's deserializer before any Arbiter code, and a body
+  that does not decode (truncated, invalid UTF-8, nested past protobuf's
+  recursion limit) used to answer ``UNKNOWN`` with an exception class name
+  and a traceback at ERROR, uncounted. The interceptor's deserializer never
+  raises (:class:`Malformed` stands in for the message), and the call is
+  refused with ``INVALID_ARGUMENT`` naming the message type, counted, one
+  DEBUG line -- before the guard and the handler: nothing was decoded, so
+  nothing can be authorised or written.
 - HTTP (Connect, gRPC-Web): :class:`RpcMiddleware` around the ASGI
   application; the adapters (:mod:`arbiter.server.connect_service`) report
   the outcome with :func:`note_outcome`, and a call connectrpc refused
@@ -35,9 +43,10 @@ import grpc
 from arbiter.server.logs import CALL, CallContext
 from arbiter.server.metrics import METRICS
 
-__all__ = ["RpcInterceptor", "RpcMiddleware", "RpcObserver", "note_outcome"]
+__all__ = ["Malformed", "RpcInterceptor", "RpcMiddleware", "RpcObserver", "note_outcome"]
 
 _access = logging.getLogger("arbiter.access")
+_log = logging.getLogger("arbiter.server")
 
 SERVER_FAILURES: Final = frozenset(
     {"INTERNAL", "UNKNOWN", "UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "DATA_LOSS"}
@@ -162,6 +171,32 @@ class RpcObserver:
         return dropped
 
 
+class Malformed:
+    """What the interceptor's deserializer returns for a body that is not a valid message."""
+
+    __slots__ = ("message",)
+    request_id = ""  # read by RpcObserver.begin like a request's
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+def _safe(deserializer: Any) -> Any:
+    """``deserializer`` that returns :class:`Malformed` instead of raising (see the module docstring)."""
+    if deserializer is None:
+        return None
+    name = getattr(getattr(deserializer, "__self__", None), "DESCRIPTOR", None)
+    type_name = name.full_name if name is not None else "request"
+
+    def deserialize(body: bytes) -> Any:
+        try:
+            return deserializer(body)
+        except Exception:  # DecodeError, RecursionError, ...: the client sent garbage
+            return Malformed(f"request body is not a valid {type_name} message")
+
+    return deserialize
+
+
 def _grpc_code(context: Any) -> str:
     code = context.code()
     return code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
@@ -186,7 +221,7 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             return cached[1]
         wrapped = grpc.unary_unary_rpc_method_handler(
             self._observed(path.rpartition("/")[2], handler.unary_unary),
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=_safe(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
         self._wrapped[path] = (handler, wrapped)
@@ -200,6 +235,10 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             token = observer.begin(method, "grpc", request)
             code, decision_id = "UNKNOWN", ""
             try:
+                if isinstance(request, Malformed):
+                    code = "INVALID_ARGUMENT"
+                    _log.debug("%s: INVALID_ARGUMENT: %s", method, request.message)
+                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
                 response = await inner(request, context)
                 code, decision_id = "OK", getattr(response, "decision_id", "")
                 return response
