@@ -36,6 +36,7 @@ clock says; an in-process store shares the server's clock.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -68,6 +69,7 @@ from arbiter.server.decision_log import DecisionLog
 from arbiter.server.errors import CallFailed, status_for
 from arbiter.server.metrics import METRICS
 from arbiter.server.outcomes import count_answer, count_journeys
+from arbiter.server.parse import ValidationError
 from arbiter.server.registry import Active, PolicyRegistry
 from arbiter.server.tracing import NO_DECIDE, NO_SPANS, DecideSpans, Spans
 from arbiter.server.volume_guard import VolumeGuards
@@ -84,6 +86,12 @@ _MIN_STORE_S: Final = 0.001
 _RESERVE_S: Final = 0.002
 # Track: how often an event is re-applied after a journey state conflict.
 MAX_CONFLICT_RETRIES: Final = 3
+
+# Decide and Check: a commit refused because a consent changed since the read is decided
+# again once on a fresh read (one extra read and commit), then given up (fail-safe).
+_DECIDE_ATTEMPTS: Final = 2
+# The report of a commit the store refused because consent changed (identity-compared).
+_CONSENT_CHANGED: Final = StoreReport(commit_failure="consent changed while deciding")
 
 # Method name -> (request type, response type): what a transport routes and decodes.
 METHODS: Final[Mapping[str, tuple[type[Any], type[Any]]]] = {
@@ -157,6 +165,31 @@ def _span_attributes(answer: Answer) -> dict[str, Any]:
         "arbiter.recorded": answer.recorded,
         "arbiter.degraded": bool(decision.degradations),
     }
+
+
+def fingerprint(method: str, request: Any) -> bytes:
+    """What identifies a request body for idempotency: a digest of its deterministic encoding.
+
+    Stored with the idempotency record (the store treats it as opaque). The
+    request id is part of the body, equal by construction on a reuse, so it
+    changes nothing. Every field counts, ``explain`` included: a reuse of
+    an id must be the same request, as payment APIs require of an
+    idempotency key."""
+    digest = hashlib.blake2b(method.encode(), digest_size=16)
+    digest.update(request.SerializeToString(deterministic=True))
+    return digest.digest()
+
+
+def _same_request(stored: StoredDecision, expected: bytes) -> None:
+    """Refuse a stored answer to another body (``ValidationError`` on ``request_id``).
+
+    Records written before fingerprints were stored have none: they replay."""
+    if stored.fingerprint and stored.fingerprint != expected:
+        raise ValidationError(
+            "request_id",
+            "already used for a different request (an id may only be reused to retry the "
+            "same request); use a new request_id",
+        )
 
 
 def _clock(loaded: Loaded, own_ms: int) -> tuple[int, float]:
@@ -265,29 +298,45 @@ class DecisionCore:
         active = self.registry.require()
         with spans.phase("validate"):
             domain = parse.decide_request(request, active.policy)
-        now_ms = self._now_ms()
         request_id = None if domain.dry_run else domain.request_id
-        with spans.phase("load"):
-            loaded, failure = await self._load(active, domain.customer_id, now_ms, request_id, call)
-        if loaded.replay is not None:
-            return Answer(self._replay("Decide", loaded.replay), replayed=True)
-        now_ms, read_at = _clock(loaded, now_ms)
-        paused_actions = self._paused_actions()
-        with spans.phase("decide"):
-            decision, commit = decide(
-                active.policy,
-                _traced(domain),
-                loaded.snapshot,
-                now_ms,
-                paused_journeys=active.paused_journeys,
-                paused_actions=paused_actions,
-            )
-        report, winner = StoreReport(read_failure=failure), None
-        if not (domain.dry_run or failure):
-            shown = _shown(decision, domain.explain)
-            with spans.phase("commit"):
-                report, winner = await self._commit(shown, _stamped(commit, loaded, read_at), call)
+        body = fingerprint("Decide", request) if request_id else b""
+        for attempt in range(_DECIDE_ATTEMPTS):
+            now_ms = self._now_ms()
+            with spans.phase("load"):
+                loaded, failure = await self._load(
+                    active, domain.customer_id, now_ms, request_id, call
+                )
+            if loaded.replay is not None:
+                _same_request(loaded.replay, body)
+                return Answer(self._replay("Decide", loaded.replay), replayed=True)
+            now_ms, read_at = _clock(loaded, now_ms)
+            paused_actions = self._paused_actions()
+            with spans.phase("decide"):
+                decision, commit = decide(
+                    active.policy,
+                    _traced(domain),
+                    loaded.snapshot,
+                    now_ms,
+                    paused_journeys=active.paused_journeys,
+                    paused_actions=paused_actions,
+                )
+            report, winner = StoreReport(read_failure=failure), None
+            if not (domain.dry_run or failure):
+                shown = _shown(decision, domain.explain)
+                with spans.phase("commit"):
+                    report, winner = await self._commit(
+                        shown,
+                        _stamped(commit, loaded, read_at),
+                        call,
+                        loaded=loaded,
+                        fingerprint=body,
+                        last=attempt == _DECIDE_ATTEMPTS - 1,
+                    )
+                if report is _CONSENT_CHANGED:
+                    continue  # decide again on a fresh read
+            break
         if winner is not None:  # a concurrent duplicate committed first: its answer wins
+            _same_request(winner, body)
             return Answer(self._replay("Decide", winner), replayed=True)
         decision = settle(decision, report, commit)
         self._decided(
@@ -324,23 +373,38 @@ class DecisionCore:
             self._checked(active, query, None, StoreReport(), refused)
             return Answer(refused)
         key = query.record_key
-        loaded, failure = await self._load(active, query.customer_id, now_ms, key, call)
-        if loaded.replay is not None:
-            return Answer(self._replay("Check", loaded.replay), recorded=True, replayed=True)
-        now_ms, read_at = _clock(loaded, now_ms)
-        paused_actions = self._paused_actions()
-        answer, commit = check(
-            active.policy,
-            query,
-            loaded.snapshot,
-            now_ms,
-            paused_journeys=active.paused_journeys,
-            paused_actions=paused_actions,
-        )
-        report, winner = StoreReport(read_failure=failure), None
-        if key is not None and not failure:
-            report, winner = await self._commit(answer, _stamped(commit, loaded, read_at), call)
+        body = fingerprint("Check", request) if key is not None else b""
+        for attempt in range(_DECIDE_ATTEMPTS):
+            loaded, failure = await self._load(active, query.customer_id, now_ms, key, call)
+            if loaded.replay is not None:
+                _same_request(loaded.replay, body)
+                return Answer(self._replay("Check", loaded.replay), recorded=True, replayed=True)
+            at_ms, read_at = _clock(loaded, now_ms)
+            paused_actions = self._paused_actions()
+            answer, commit = check(
+                active.policy,
+                query,
+                loaded.snapshot,
+                at_ms,
+                paused_journeys=active.paused_journeys,
+                paused_actions=paused_actions,
+            )
+            report, winner = StoreReport(read_failure=failure), None
+            if key is not None and not failure:
+                report, winner = await self._commit(
+                    answer,
+                    _stamped(commit, loaded, read_at),
+                    call,
+                    loaded=loaded,
+                    fingerprint=body,
+                    last=attempt == _DECIDE_ATTEMPTS - 1,
+                )
+                if report is _CONSENT_CHANGED:
+                    now_ms = self._now_ms()
+                    continue
+            break
         if winner is not None:
+            _same_request(winner, body)
             return Answer(self._replay("Check", winner), recorded=True, replayed=True)
         answer = settle(answer, report, commit)
         self._checked(active, query, loaded.snapshot, report, answer, paused_actions=paused_actions)
@@ -438,20 +502,41 @@ class DecisionCore:
         return Loaded(snapshot=snapshot), why
 
     async def _commit(
-        self, decision: Decision, commit: DecisionCommit, call: CallContext
+        self,
+        decision: Decision,
+        commit: DecisionCommit,
+        call: CallContext,
+        *,
+        loaded: Loaded,
+        fingerprint: bytes,
+        last: bool = True,
     ) -> tuple[StoreReport, StoredDecision | None]:
         """Commit in one atomic step (never retried blindly): what the store did, and the
-        stored decision when a duplicate of the request committed first."""
+        stored decision when a duplicate of the request committed first.
+
+        The commit carries the consent version the decision was made on: when a consent
+        changed since the read, the store applies and stores nothing, and this returns
+        :data:`_CONSENT_CHANGED` (the caller decides again on a fresh read) or, on the
+        ``last`` attempt, a commit failure (nothing gated or capped is granted)."""
         budget = self._remaining(call)
         try:
             if budget < _MIN_STORE_S:
                 raise StoreUnavailable("commit_decision", "no time left in the deadline")
             outcome = await self.store.commit_decision(
-                commit, encode_decision(decision), ttl_s=self.idempotency_ttl_s, timeout_s=budget
+                commit,
+                encode_decision(decision),
+                ttl_s=self.idempotency_ttl_s,
+                timeout_s=budget,
+                consent_version=loaded.consent_version,
+                fingerprint=fingerprint,
             )
         except (StoreUnavailable, TimeoutError) as exc:
             _log.warning("decision commit failed: %s", exc)
             return StoreReport(commit_failure=str(exc)), None
+        if outcome.consent_changed:
+            if not last:
+                return _CONSENT_CHANGED, None
+            return StoreReport(commit_failure="consent changed while deciding, twice"), None
         return StoreReport(committed=outcome.result), outcome.stored if outcome.replayed else None
 
     @staticmethod

@@ -179,8 +179,9 @@ class StoredDecision(msgspec.Struct, frozen=True, kw_only=True):
     shows it as text).
 
     ``fingerprint`` identifies the request the record answers (the server's
-    digest of the request without its id, opaque to the store): a request
-    that reuses the id with a different body is refused, not replayed.
+    digest of the request body, :func:`arbiter.server.service.fingerprint`;
+    opaque to the store): a request that reuses the id with a different body
+    is refused, not replayed. Records without one (older) replay.
     """
 
     record: bytes
