@@ -31,7 +31,10 @@ every ``--state-file-interval``; :meth:`~ArbiterServer.stop` writes it a
 last time after in-flight calls finished.
 
 4. :meth:`~ArbiterServer.stop` (SIGTERM / SIGINT in :func:`serve`) sets
-   health to ``NOT_SERVING``, stops accepting calls on both ports, gives
+   health to ``NOT_SERVING``, keeps serving for ``--drain-delay`` (default
+   0: a balancer that probes health over a connection sees ``NOT_SERVING``
+   and stops sending, instead of finding the port closed and the calls it
+   had just sent refused), then stops accepting calls on both ports, gives
    in-flight calls the grace period to finish, then closes the store. A second signal
    during the grace period stops at once.
 
@@ -364,6 +367,9 @@ class ArbiterServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
         await self.health.enter_graceful_shutdown()
+        if self.settings.drain_delay_s > 0 and grace_s is None:
+            _log.info("health NOT_SERVING; still serving for %.1fs", self.settings.drain_delay_s)
+            await asyncio.sleep(self.settings.drain_delay_s)
         stopping = []
         if self._server is not None:
             stopping.append(self._server.stop(grace))

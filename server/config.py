@@ -71,6 +71,7 @@ class Settings:
     redis_url: str = ""
     log_level: str = "info"
     grace_period_s: float = 10.0
+    drain_delay_s: float = 0.0
     idempotency_ttl_s: float = 24 * 3600.0
     metrics_port: int = 0
     metrics_listen: str = ""
@@ -261,6 +262,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
     Option("redis_url", "redis_url", _text, "", "Redis URL; empty = embedded in-memory store", "URL"),
     Option("log_level", "log_level", _level, "info", "debug, info, warning, error", "LEVEL"),
     Option("grace_period", "grace_period", parse_seconds, 10.0, "in-flight calls' time on SIGTERM", "D"),
+    Option("drain_delay", "drain_delay", parse_seconds, 0.0, "on SIGTERM, serve this long with health NOT_SERVING before refusing new calls", "D"),
     Option("idempotency_ttl", "idempotency_ttl", parse_seconds, 86400.0, "how long a Decide/Check request_id replays", "D"),
     Option("store_timeout", "store_timeout", parse_seconds, 0.25, "store call bound when the caller set no deadline", "D"),
     Option("metrics_port", "metrics.port", _port, 0, "Prometheus /metrics port on the gRPC host; 0 = off", "PORT"),
@@ -359,6 +361,7 @@ class ConfigFile(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     redis_url: str | None = None
     log_level: str | None = None
     grace_period: Duration | None = None
+    drain_delay: Duration | None = None
     idempotency_ttl: Duration | None = None
     store_timeout: Duration | None = None
     insecure: bool | None = None
@@ -566,6 +569,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         redis_url=values["redis_url"],
         log_level=values["log_level"],
         grace_period_s=values["grace_period"],
+        drain_delay_s=values["drain_delay"],
         idempotency_ttl_s=values["idempotency_ttl"],
         metrics_port=values["metrics_port"],
         metrics_listen=values["metrics_listen"],

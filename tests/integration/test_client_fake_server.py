@@ -69,6 +69,8 @@ class FakeDecisionService(decision_pb2_grpc.DecisionServiceServicer):  # type: i
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "customer_id: required")
         if customer_id == "down" or (customer_id == "flaky" and attempt == 1):
             context.abort(grpc.StatusCode.UNAVAILABLE, "not ready")
+        if customer_id == "cancelled" or (customer_id == "stopping" and attempt == 1):
+            context.abort(grpc.StatusCode.CANCELLED, "server stopping")  # what a shutdown sends
         if customer_id == "busy":
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "server overloaded")
         if customer_id == "slow":
@@ -279,6 +281,34 @@ def test_retry_on_unavailable_keeps_the_request_id(
     assert not decision.fallback
     assert decision.decision_id == "d-req-flaky"
     assert _attempts(fake, "Decide", "req-flaky") == 2
+
+
+def test_cancelled_by_a_stopping_server_is_retried_like_unavailable(
+    client: ArbiterClient, fake: FakeDecisionService
+) -> None:
+    """A server that stops cancels calls it had received; a retry reaches another one."""
+    decision = client.decide("stopping", "home", request_id="req-stopping", timeout=2.0)
+    assert not decision.fallback
+    assert _attempts(fake, "Decide", "req-stopping") == 2
+    fallback = client.decide("cancelled", "home", request_id="req-cancelled")
+    assert fallback.fallback
+    assert fallback.fallback_reason is FallbackReason.UNAVAILABLE
+    checked = client.check("cancelled", "welcome_push", "push", request_id="req-cancelled-c")
+    assert checked.fallback and not checked.allowed
+
+
+def test_async_client_retries_cancelled_like_unavailable(
+    target: str, fake: FakeDecisionService
+) -> None:
+    async def scenario() -> None:
+        async with AsyncArbiterClient(target, timeouts=Timeouts(decide=2.0)) as arbiter:
+            decision = await arbiter.decide("stopping", "home", request_id="req-stopping-aio")
+            assert not decision.fallback
+            fallback = await arbiter.decide("cancelled", "home", request_id="req-cancelled-aio")
+            assert fallback.fallback_reason is FallbackReason.UNAVAILABLE
+
+    asyncio.run(scenario())
+    assert _attempts(fake, "Decide", "req-stopping-aio") == 2
 
 
 def test_unavailable_after_retries_falls_back(target: str, fake: FakeDecisionService) -> None:

@@ -22,8 +22,8 @@ Secured servers: ``credentials=tls_credentials(ca, certificate_chain=..., privat
 for TLS (and mutual TLS), ``token="..."`` or ``token=RefreshingToken(fetch)``
 for a bearer token sent on every call.
 
-``decide()`` and ``check()`` do not raise on DEADLINE_EXCEEDED or UNAVAILABLE
-(after retries): they answer "no action" / "not allowed" with
+``decide()`` and ``check()`` do not raise on DEADLINE_EXCEEDED, UNAVAILABLE or
+CANCELLED from a stopping server (after retries): they answer "no action" / "not allowed" with
 ``fallback=True``, unless called with ``raise_on_error=True``.
 
 The generated protobuf and gRPC modules are ``arbiter.v1.*_pb2`` and

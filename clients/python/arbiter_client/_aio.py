@@ -16,9 +16,9 @@ from arbiter.v1 import decision_pb2_grpc
 
 from . import _convert
 from ._auth import TokenSource
-from ._base import ChannelOptions, ClientBase
+from ._base import RETRYABLE, ChannelOptions, ClientBase
 from ._config import RetryPolicy, Timeouts
-from ._errors import ArbiterError, UnavailableError, error_from_rpc
+from ._errors import ArbiterError, error_from_rpc
 from ._types import CheckResult, ConsentUpdate, Decision, Event, ProfileUpdateResult, TrackResult
 
 __all__ = ["AsyncArbiterClient"]
@@ -217,7 +217,8 @@ class AsyncArbiterClient(ClientBase):
     async def _invoke(
         self, method: Callable[..., Any], request: Any, *, timeout: float, request_id: str
     ) -> Any:
-        """Call ``method`` within ``timeout`` seconds overall, retrying UNAVAILABLE."""
+        """Call ``method`` within ``timeout`` seconds overall, retrying UNAVAILABLE (and CANCELLED
+        sent by a stopping server: :data:`RETRYABLE`)."""
         deadline = time.monotonic() + timeout
         attempt = 1
         while True:
@@ -227,7 +228,7 @@ class AsyncArbiterClient(ClientBase):
                 )
             except grpc.RpcError as exc:  # grpc.aio.AioRpcError is a grpc.RpcError
                 error = error_from_rpc(exc, request_id=request_id)
-                if not isinstance(error, UnavailableError) or attempt >= self.retry.max_attempts:
+                if not isinstance(error, RETRYABLE) or attempt >= self.retry.max_attempts:
                     raise error from exc
                 pause = self.retry.backoff(attempt)
                 if time.monotonic() + pause + self.retry.min_attempt_time > deadline:

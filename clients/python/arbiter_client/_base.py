@@ -14,10 +14,23 @@ from arbiter.v1 import decision_pb2
 from . import _convert
 from ._auth import TokenSource
 from ._config import DEFAULT_CHANNEL_OPTIONS, RetryPolicy, Timeouts
-from ._errors import ArbiterError, DeadlineExceededError, ResourceExhaustedError, UnavailableError
+from ._errors import (
+    ArbiterError,
+    CancelledError,
+    DeadlineExceededError,
+    ResourceExhaustedError,
+    UnavailableError,
+)
 from ._types import CheckResult, ConsentUpdate, Decision, Event, FallbackReason, Reason
 
-__all__ = ["ClientBase"]
+__all__ = ["RETRYABLE", "ClientBase"]
+
+# What is retried (same request, same request_id: the server's idempotency makes it safe) and,
+# after the retries, falls back. A CANCELLED the client receives was sent by the server -- a
+# server that stops cancels the calls it had not finished -- because the client's own
+# cancellations never arrive as a status (an asyncio cancel raises asyncio.CancelledError), so
+# it is treated like UNAVAILABLE: another connection (another server) may answer.
+RETRYABLE = (UnavailableError, CancelledError)
 
 logger = logging.getLogger("arbiter_client")
 
@@ -140,10 +153,12 @@ class ClientBase:
     # -- the fallback rule -------------------------------------------------------
 
     def _should_fall_back(self, error: ArbiterError, raise_on_error: bool | None) -> bool:
-        """Deadline passed, server unreachable (after retries) or shedding load
+        """Deadline passed, server unreachable or stopping (after retries) or shedding load
         (``RESOURCE_EXHAUSTED``, never retried), and the caller did not ask to raise."""
         wants_raise = self.raise_on_error if raise_on_error is None else raise_on_error
-        fallible = DeadlineExceededError | UnavailableError | ResourceExhaustedError
+        fallible = (
+            DeadlineExceededError | UnavailableError | CancelledError | ResourceExhaustedError
+        )
         return not wants_raise and isinstance(error, fallible)
 
     @staticmethod

@@ -14,9 +14,9 @@ from arbiter.v1 import decision_pb2_grpc
 
 from . import _convert
 from ._auth import TokenSource
-from ._base import ChannelOptions, ClientBase
+from ._base import RETRYABLE, ChannelOptions, ClientBase
 from ._config import RetryPolicy, Timeouts
-from ._errors import ArbiterError, UnavailableError, error_from_rpc
+from ._errors import ArbiterError, error_from_rpc
 from ._types import CheckResult, ConsentUpdate, Decision, Event, ProfileUpdateResult, TrackResult
 
 __all__ = ["ArbiterClient"]
@@ -26,7 +26,8 @@ class ArbiterClient(ClientBase):
     """Synchronous client for ``arbiter.v1.DecisionService``; thread-safe, meant to live as long as the process.
 
     Every method has an overall deadline (``timeouts``, or ``timeout=`` per
-    call) that includes retries. Only UNAVAILABLE is retried, with the very
+    call) that includes retries. Only UNAVAILABLE (and CANCELLED, which a
+    stopping server sends for calls it had received) is retried, with the very
     same request (same ``request_id``), so the server's idempotency makes the
     retry safe. When the deadline passes or the server stays unavailable,
     ``decide()`` returns a :class:`Decision` with no actions and
@@ -227,7 +228,8 @@ class ArbiterClient(ClientBase):
     def _invoke(
         self, method: Callable[..., Any], request: Any, *, timeout: float, request_id: str
     ) -> Any:
-        """Call ``method`` within ``timeout`` seconds overall, retrying UNAVAILABLE."""
+        """Call ``method`` within ``timeout`` seconds overall, retrying UNAVAILABLE (and CANCELLED
+        sent by a stopping server: :data:`RETRYABLE`)."""
         deadline = time.monotonic() + timeout
         attempt = 1
         while True:
@@ -237,7 +239,7 @@ class ArbiterClient(ClientBase):
                 )
             except grpc.RpcError as exc:
                 error = error_from_rpc(exc, request_id=request_id)
-                if not isinstance(error, UnavailableError) or attempt >= self.retry.max_attempts:
+                if not isinstance(error, RETRYABLE) or attempt >= self.retry.max_attempts:
                     raise error from exc
                 pause = self.retry.backoff(attempt)
                 if time.monotonic() + pause + self.retry.min_attempt_time > deadline:
