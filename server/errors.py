@@ -36,6 +36,7 @@ from connectrpc.code import Code as ConnectCode
 
 from arbiter.policies import StateConflict, StateUnavailableError
 from arbiter.server.admission import Overloaded
+from arbiter.server.logs import Throttled
 from arbiter.server.parse import ValidationError
 from arbiter.server.registry import PolicyNotLoaded
 from arbiter.state import StoreUnavailable
@@ -43,6 +44,8 @@ from arbiter.state import StoreUnavailable
 __all__ = ["CallFailed", "Status", "connect_code", "status_for"]
 
 _log = logging.getLogger("arbiter.server")
+# UNAVAILABLE / DEADLINE_EXCEEDED / ABORTED repeat for every call during an outage.
+_repeated = Throttled(_log)
 
 
 class Status(NamedTuple):
@@ -96,7 +99,13 @@ def status_for(exc: BaseException, method: str) -> Status:
             if code in _QUIET:
                 _log.debug("%s: %s: %s", method, code.name, text)
             else:
-                _log.warning("%s: %s: %s", method, code.name, exc)
+                _repeated.warning(
+                    f"{method}:{code.name}:{type(exc).__name__}",
+                    "%s: %s: %s",
+                    method,
+                    code.name,
+                    exc,
+                )
             return Status(code, text)
     ref = uuid.uuid4().hex[:12]
     _log.error("%s: unexpected error (ref %s)", method, ref, exc_info=exc)

@@ -21,9 +21,18 @@ import datetime as _dt
 import json
 import logging
 import sys
+import time
 from typing import Any, Final, Literal
 
-__all__ = ["CALL", "LOG_FORMATS", "CallContext", "JsonFormatter", "TextFormatter", "configure"]
+__all__ = [
+    "CALL",
+    "LOG_FORMATS",
+    "CallContext",
+    "JsonFormatter",
+    "TextFormatter",
+    "Throttled",
+    "configure",
+]
 
 LOG_FORMATS: Final = ("text", "json")
 LogFormat = Literal["text", "json"]
@@ -101,6 +110,33 @@ class TextFormatter(logging.Formatter):
         head, sep, tail = text.partition("\n")  # keep a traceback below the first line
         rendered = " ".join(f"{k}={v}" for k, v in fields.items() if k != "audit")
         return f"{head} [{rendered}]{sep}{tail}" if rendered else text
+
+
+class Throttled:
+    """Warnings that every call repeats during an outage: one line per ``key`` every
+    ``interval_s``, the next one saying how many were left out (field ``repeated``).
+
+    A store outage degrades every call alike; a line per call would write as many lines
+    per second as the server answers calls and bury the one that says what happened.
+    ``key`` must come from a small set (a message and an exception class, never an id).
+    """
+
+    def __init__(self, logger: logging.Logger, interval_s: float = 10.0) -> None:
+        self._logger = logger
+        self._interval_s = interval_s
+        self._last: dict[str, tuple[float, int]] = {}
+
+    def warning(self, key: str, message: str, *args: Any) -> None:
+        now = time.monotonic()
+        last, dropped = self._last.get(key, (-self._interval_s, 0))
+        if now - last < self._interval_s:
+            self._last[key] = (last, dropped + 1)
+            return
+        self._last[key] = (now, 0)
+        if dropped:
+            message += " (%d more like it left out in the last %.0fs)"
+            args = (*args, dropped, now - last)
+        self._logger.warning(message, *args, extra={"repeated": dropped} if dropped else None)
 
 
 def configure(level: str = "info", log_format: LogFormat = "text") -> None:

@@ -67,6 +67,7 @@ from arbiter.server import parse, render
 from arbiter.server.admission import Admission, Overloaded
 from arbiter.server.decision_log import DecisionLog
 from arbiter.server.errors import CallFailed, status_for
+from arbiter.server.logs import Throttled
 from arbiter.server.metrics import METRICS
 from arbiter.server.outcomes import count_answer, count_journeys
 from arbiter.server.parse import ValidationError
@@ -79,6 +80,8 @@ from arbiter.v1 import decision_pb2
 __all__ = ["MAX_CONFLICT_RETRIES", "METHODS", "Answer", "Call", "CallContext", "DecisionCore"]
 
 _log = logging.getLogger("arbiter.server")
+# Degraded calls: one warning per reason every 10 s during an outage, not one per call.
+_degraded = Throttled(_log)
 
 # Store calls never get less than this; below it the call is answered fail-safe.
 _MIN_STORE_S: Final = 0.001
@@ -496,7 +499,9 @@ class DecisionCore:
                 )
                 return loaded, ""
             except (StoreUnavailable, TimeoutError) as exc:
-                _log.warning("customer state unavailable: %s", exc)
+                _degraded.warning(
+                    "load:" + type(exc).__name__, "customer state unavailable: %s", exc
+                )
                 why = "customer state could not be read in time"
         snapshot = CustomerSnapshot(customer_id=customer_id, unavailable=frozenset(PARTS))
         return Loaded(snapshot=snapshot), why
@@ -531,7 +536,7 @@ class DecisionCore:
                 fingerprint=fingerprint,
             )
         except (StoreUnavailable, TimeoutError) as exc:
-            _log.warning("decision commit failed: %s", exc)
+            _degraded.warning("commit:" + type(exc).__name__, "decision commit failed: %s", exc)
             return StoreReport(commit_failure=str(exc)), None
         if outcome.consent_changed:
             if not last:
