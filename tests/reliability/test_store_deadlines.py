@@ -67,10 +67,12 @@ def test_degraded_call_warnings_are_rate_limited(caplog: pytest.LogCaptureFixtur
     try:
         customer = fresh_customer(server.policy)
         store.unavailable = True
-        with caplog.at_level(logging.INFO, logger="arbiter"):
-            with grpc.insecure_channel(server.address) as channel:
-                stub = decision_pb2_grpc.DecisionServiceStub(channel)
-                answers = [stub.Decide(_request(customer), timeout=5) for _ in range(100)]
+        with (
+            caplog.at_level(logging.INFO, logger="arbiter"),
+            grpc.insecure_channel(server.address) as channel,
+        ):
+            stub = decision_pb2_grpc.DecisionServiceStub(channel)
+            answers = [stub.Decide(_request(customer), timeout=5) for _ in range(100)]
         assert all(a.degradations for a in answers)  # every one answered fail-safe
         warnings = [
             r for r in caplog.records if r.levelno >= logging.WARNING and r.name != "arbiter.access"
