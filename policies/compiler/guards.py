@@ -26,8 +26,7 @@ def compile_volume_guards(
     drafts: list[ActionDraft],
 ) -> tuple[CompiledVolumeGuard, ...]:
     """Every valid guard, in declaration order (problems reported at their YAML position)."""
-    ids = s.check_unique([g.id for g in s.model.volume_guards], ("volume_guards",), "volume guard")
-    del ids
+    s.check_unique([g.id for g in s.model.volume_guards], ("volume_guards",), "volume guard")
     seen: set[str] = set()
     result: list[CompiledVolumeGuard] = []
     action_ids = [d.action.id for d in drafts]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +32,7 @@ for _path in (str(_HERE.parent), str(_HERE)):
         sys.path.insert(0, _path)
 
 from redis_support import RedisServer  # noqa: E402
-from server_procs import ServerProcess, write_test_policies  # noqa: E402
+from server_procs import ServerProcess, free_port, write_test_policies  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     shutil.which("redis-server") is None or shutil.which("redis-cli") is None,
@@ -105,18 +106,30 @@ def _offer_reason(reply: decision_pb2.DecideResponse) -> int:
     return next(c.reason for c in reply.candidates if c.action_id == "storm_offer")
 
 
-def _fleet(policies: Path, logs: Path, redis_url: str, *, init: bool) -> list[ServerProcess]:
-    return [
+def _fleet(
+    policies: Path, logs: Path, redis_url: str, *, init: bool
+) -> tuple[list[ServerProcess], list[int]]:
+    metrics = [free_port(), free_port()]
+    fleet = [
         ServerProcess(
             policies,
             logs,
             redis_url=redis_url,
             name=f"replica{i}",
             init_state=init and i == 0,
-            extra_args=("--workers", "1"),  # one process each: two replicas, not four
+            # One process each (two replicas, not four), /metrics on its own port.
+            extra_args=("--workers", "1", "--metrics-port", str(metrics[i])),
         ).start()
         for i in range(2)
     ]
+    return fleet, metrics
+
+
+def _metric(port: int, name: str, labels: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    line = next((x for x in text.splitlines() if x.startswith(f"{name}{{{labels}}} ")), None)
+    return float(line.rsplit(" ", 1)[1]) if line else 0.0
 
 
 def test_a_policy_change_making_everyone_eligible_trips_the_guard_on_both_replicas(
@@ -130,7 +143,7 @@ def test_a_policy_change_making_everyone_eligible_trips_the_guard_on_both_replic
     logs.mkdir()
 
     # Before: nobody is eligible for the offer; the guard counts nothing and never trips.
-    fleet = _fleet(narrow, logs, redis_server.url, init=True)
+    fleet, _ = _fleet(narrow, logs, redis_server.url, init=True)
     try:
         for i in range(2 * MAX_GRANTS):
             with grpc.insecure_channel(fleet[i % 2].address) as channel:
@@ -142,7 +155,7 @@ def test_a_policy_change_making_everyone_eligible_trips_the_guard_on_both_replic
     assert all("tripped" not in s.log_path.read_text() for s in fleet)
 
     # The change: every customer eligible, both replicas restarted with it.
-    fleet = _fleet(broad, logs, redis_server.url, init=False)
+    fleet, metrics = _fleet(broad, logs, redis_server.url, init=False)
     channels = [grpc.insecure_channel(s.address) for s in fleet]
     stubs = [decision_pb2_grpc.DecisionServiceStub(c) for c in channels]
     granted = [0, 0]
@@ -173,6 +186,15 @@ def test_a_policy_change_making_everyone_eligible_trips_the_guard_on_both_replic
             reply = _decide(stubs[j % 2], f"after-{j}")
             assert [a.action_id for a in reply.actions] == ["storm_fallback"]
             assert _offer_reason(reply) == decision_pb2.REASON_PAUSED
+        # The alert's metrics, on each replica.
+        guard = 'guard="storm_offer_rate"'
+        for port in metrics:
+            trips = _metric(port, "arbiter_volume_guard_trips_total", f'{guard},on_trip="pause"')
+            assert trips == 1
+            assert _metric(port, "arbiter_volume_guard_paused", guard) == 1
+            assert _metric(port, "arbiter_volume_guard_limit", guard) == MAX_GRANTS
+            assert _metric(port, "arbiter_volume_guard_grants", guard) > MAX_GRANTS
+            assert _metric(port, "arbiter_rejections_total", 'method="Decide",reason="PAUSED"') > 0
     finally:
         for channel in channels:
             channel.close()
