@@ -24,6 +24,14 @@ install: venv
 test: venv node-deps
 	$(VENV)/bin/pytest -q
 
+# The hostile suites at full length (tests/reliability): 10,000 mutated requests per RPC and
+# the hand-written bad inputs against a real server on Redis, Redis faults, SIGTERM under
+# load, two servers 10 minutes apart (20 rounds); prints the tables at the end.
+# `make test` runs the short versions.
+.PHONY: reliability
+reliability: venv
+	ARBITER_RELIABILITY_FULL=1 $(VENV)/bin/pytest -q tests/reliability
+
 # The long CEL differential run: 6,000 typed mixed-numeric comparisons (1,000 in `make test`).
 .PHONY: fuzz-cel
 fuzz-cel: venv
