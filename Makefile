@@ -134,6 +134,11 @@ bench-redis-clients: venv
 	@$(PY) -c "import coredis, glide" 2>/dev/null || $(VENV)/bin/pip install -q -c constraints.txt -e '.[bench]'
 	$(PY) -m benchmarks.redis_client_bench $(ARGS)
 
+# Server CPU of the worst requests the request limits allow (server/parse.py), same-run baseline.
+.PHONY: bench-limits
+bench-limits: venv
+	$(PY) -m benchmarks.limits_bench $(ARGS)
+
 # Decide and Track CPU per call against events of history (10 .. 10,000), embedded and Redis.
 .PHONY: bench-history
 bench-history: venv

@@ -63,6 +63,7 @@ from arbiter.server.decision_service import DecisionService
 from arbiter.server.http_server import HttpListener, build_app
 from arbiter.server.metrics import METRICS
 from arbiter.server.metrics_http import MetricsServer
+from arbiter.server.parse import MAX_REQUEST_BYTES
 from arbiter.server.registry import PolicyRegistry
 from arbiter.server.rpc_metrics import RpcInterceptor, RpcObserver
 from arbiter.server.security.credentials import CredentialsError, build_authenticator
@@ -97,7 +98,8 @@ _SERVING: Final = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING: Final = health_pb2.HealthCheckResponse.NOT_SERVING
 
 _SERVER_OPTIONS: Final = (
-    ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+    # The request size limit (arbiter.server.parse.MAX_REQUEST_BYTES; Connect's is the same).
+    ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
     # Clients keep channels open for the process lifetime; let idle ones be.
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),

@@ -38,6 +38,7 @@ from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config
 
 from arbiter.server.connect_service import ConnectAdminService, ConnectDecisionService
+from arbiter.server.parse import MAX_REQUEST_BYTES
 from arbiter.server.rpc_metrics import RpcMiddleware, RpcObserver
 from arbiter.server.security.guard import Guard
 from arbiter.server.security.tls import ServerCertificates
@@ -69,7 +70,7 @@ CORS_EXPOSE_HEADERS: Final = (
     "grpc-status-details-bin",
     "connect-content-encoding",
 )
-_MAX_REQUEST_BYTES: Final = 4 * 1024 * 1024  # as the gRPC port's max_receive_message_length
+_MAX_REQUEST_BYTES: Final = MAX_REQUEST_BYTES  # as the gRPC port's max_receive_message_length
 
 
 class _CompactJSONCodec(ProtoJSONCodec[Any]):

@@ -20,7 +20,10 @@ Rules:
 - Enum fields: only the numbers the contract defines.
 - Values (``arbiter.v1.Value``): a kind is set; doubles are finite; strings
   and bytes at most :data:`MAX_STRING` long; lists and maps at most
-  :data:`MAX_COLLECTION` members and :data:`MAX_DEPTH` levels deep;
+  :data:`MAX_COLLECTION` members and :data:`MAX_DEPTH` levels deep; at most
+  :data:`MAX_VALUES` values in one request (a Track batch: all its events),
+  and a body of at most :data:`MAX_REQUEST_BYTES` (refused by the transport,
+  ``RESOURCE_EXHAUSTED``);
   timestamps and durations inside protobuf's documented ranges. Where a
   contract declares the field, the value must fit the declared type (an int
   fits ``double`` and is widened to a float, also inside lists and maps) and,
@@ -78,8 +81,10 @@ __all__ = [
     "MAX_FUTURE_MS",
     "MAX_ID_LENGTH",
     "MAX_LIMIT",
+    "MAX_REQUEST_BYTES",
     "MAX_SEGMENTS",
     "MAX_STRING",
+    "MAX_VALUES",
     "ParsedEvent",
     "ValidationError",
     "check_query",
@@ -96,6 +101,14 @@ MAX_FIELDS: Final = 128  # entries of a context / properties / traits map
 MAX_COLLECTION: Final = 256  # members of a nested list or map
 MAX_DEPTH: Final = 8  # nesting levels of lists and maps inside one value
 MAX_STRING: Final = 8192  # characters of a string, bytes of a bytes value
+# Values (scalars, lists and maps, at every level) in one request, all maps together (a
+# Track batch: all its events): each costs a conversion, and 950,000 of them inside the
+# other limits held the event loop for 1-2 s. benchmarks/limits_bench.py measures the
+# worst request these limits allow.
+MAX_VALUES: Final = 4096
+# Bytes of one request body, on both ports (grpc.max_receive_message_length, Connect's
+# read_max_bytes): decoding is paid before any check runs.
+MAX_REQUEST_BYTES: Final = 1024 * 1024
 MAX_EVENTS: Final = 500  # events in one Track call
 MAX_CONSENTS: Final = 64
 MAX_SEGMENTS: Final = 256  # segment ids in one UpdateProfile membership
@@ -222,11 +235,13 @@ class _Walk:
     """One walk over a map of values: a structural problem raises at once; the first contract
     problem (``error``) is held until the walk is over."""
 
-    __slots__ = ("error", "misfit")
+    __slots__ = ("budget", "error", "misfit")
 
-    def __init__(self) -> None:
+    def __init__(self, budget: list[int] | None = None) -> None:
         self.error: ValidationError | None = None
         self.misfit = ""  # why the current entry does not fit its declared type ("" = it does)
+        # Values this request may still hold (shared by the walks of one request).
+        self.budget = budget if budget is not None else [MAX_VALUES]
 
     def hold(self, error: ValidationError) -> None:
         if self.error is None:
@@ -256,6 +271,10 @@ class _Walk:
     ) -> Any:
         """A ``Value`` checked and converted; ``where`` is its position inside the entry, for a
         misfit of ``declared`` (``[2]: .key: expected int, got string_value``)."""
+        budget = self.budget
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise ValidationError(field, f"more than {MAX_VALUES} values in one request")
         kind = value.WhichOneof("kind")
         if kind is None:
             raise ValidationError(field, "Value has no kind set (use null_value for null)")
@@ -502,11 +521,19 @@ def track_events(
         raise ValidationError("events", "at least one event is required")
     if len(events) > MAX_EVENTS:
         raise ValidationError("events", f"more than {MAX_EVENTS} events")
-    return [_event(event, f"events[{index}]", policy, now_ms) for index, event in enumerate(events)]
+    budget = [MAX_VALUES]  # all the batch's properties together
+    return [
+        _event(event, f"events[{index}]", policy, now_ms, budget)
+        for index, event in enumerate(events)
+    ]
 
 
 def _event(
-    event: decision_pb2.Event, path: str, policy: CompiledPolicy, now_ms: int
+    event: decision_pb2.Event,
+    path: str,
+    policy: CompiledPolicy,
+    now_ms: int,
+    budget: list[int] | None = None,
 ) -> ParsedEvent:
     check_id(event.event_id, f"{path}.event_id")
     check_id(event.customer_id, f"{path}.customer_id")
@@ -520,7 +547,7 @@ def _event(
     declared = contract.properties if contract is not None else {}
     per_property: dict[str, ValidationError] = {}
     properties = _values(
-        event.properties, f"{path}.properties", declared, _Walk(), problems=per_property
+        event.properties, f"{path}.properties", declared, _Walk(budget), problems=per_property
     )
     if event.feedback not in _FEEDBACK_KINDS:
         raise ValidationError(f"{path}.feedback", "unknown FeedbackKind value")
