@@ -91,6 +91,9 @@ _UNARY: Final = {"!": "!_", "-": "-_"}
 
 _LITERAL_KEYWORDS: Final[dict[str, object]] = {"true": True, "false": False, "null": None}
 
+# math.greatest / math.least with three or more arguments take them as one list.
+_MATH_LIST_MACROS: Final = frozenset({"greatest", "least"})
+
 # Receiver-style comprehension macros: method name -> (macro, accepted arities).
 # Arity 3 of all/exists/exists_one and 3-4 of the transform macros are the
 # two-variable comprehensions (``l.all(i, v, p)``, ``m.transformMap(k, v, t)``).
@@ -599,6 +602,17 @@ class _Parser:
             return Comprehension(
                 self._id(offset, args[1], args[2]), offset, "bind", name, args[1], None, args[2]
             )
+        if (
+            self._macros
+            and function in _MATH_LIST_MACROS
+            and len(args) >= 3
+            and isinstance(target, Ident)
+            and target.name == "math"
+        ):
+            # cel-go's math.greatest/least macro: three or more arguments
+            # become one list argument, so the checker sees fixed arities.
+            elements = CreateList(self._id(starts[0], *args), starts[0], tuple(args))
+            return Call(self._id(offset, target, elements), offset, function, (elements,), target)
         macro = _COMPREHENSIONS.get(function) if self._macros else None
         if macro is None or len(args) not in macro[1]:
             return Call(self._id(offset, target, *args), offset, function, tuple(args), target)

@@ -22,6 +22,8 @@ from . import runtime as rt
 from .dispatch import make_dispatcher
 from .env import FunctionDecl, Overload
 from .errors import EvalError
+from .extmath import MATH_FUNCTIONS
+from .extstrings import STRING_FUNCTIONS
 from .timefns import TIME_FUNCTIONS
 from .types import (
     BOOL,
@@ -392,6 +394,8 @@ STANDARD_FUNCTIONS: Final[dict[str, FunctionDecl]] = _merge(
         _STRINGS,
         TIME_FUNCTIONS,
         _ENCODERS,
+        STRING_FUNCTIONS,
+        MATH_FUNCTIONS,
     )
 )
 """Every standard function and operator by name."""

@@ -283,13 +283,25 @@ def _key_from_oracle(key: object) -> object:
 # Compile / evaluate
 
 
+def _extensions() -> list[object]:
+    from cel_expr_python.ext import ext_math, ext_optional, ext_strings
+
+    return [ext_strings.ExtStrings(), ext_math.ExtMath(), ext_optional.ExtOptional()]
+
+
 class OracleEnv:
     """Declared variables for the oracle; compile many expressions against it."""
 
-    def __init__(self, variables: Mapping[str, t.Type] | None = None) -> None:
+    def __init__(
+        self, variables: Mapping[str, t.Type] | None = None, *, extensions: bool = False
+    ) -> None:
+        """``extensions=True`` enables the reference's strings, math and
+        optional extensions (the ones cel-expr-python ships; it has no lists
+        or sets extension)."""
         self.variables = dict(variables or {})
         self.env = _cel.NewEnv(
-            variables={name: oracle_type(typ) for name, typ in self.variables.items()}
+            variables={name: oracle_type(typ) for name, typ in self.variables.items()},
+            extensions=_extensions() if extensions else None,
         )
 
     def compile(self, source: str, *, disable_check: bool = False) -> OracleProgram:

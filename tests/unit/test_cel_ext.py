@@ -1,0 +1,105 @@
+"""The CEL extension libraries inside the compiler: checking, both bodies, cost.
+
+Function-by-function semantics are in tests/conformance/ext; here: how the
+extensions behave with declared and ``dyn`` variables (the fast body calls an
+implementation directly, so every implementation checks its argument types),
+what the checker rejects, and what the cost budget charges.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from arbiter.policies import cel
+
+
+def _run(expr: str, **activation: object) -> object:
+    env = cel.Env(
+        variables={
+            "s": cel.STRING,
+            "n": cel.INT,
+            "d": cel.DOUBLE,
+            "u": cel.UINT,
+            "x": cel.DYN,
+            "names": cel.ListType(cel.STRING),
+            "nums": cel.ListType(cel.INT),
+        }
+    )
+    return cel.compile(expr, env).evaluate(activation)
+
+
+def test_string_functions_on_declared_variables() -> None:
+    assert _run("s.substring(1, 3).upperAscii()", s="abcd") == "BC"
+    assert _run("names.join('-').split('-', n)", names=["a", "b", "c"], n=2) == ["a", "b-c"]
+    assert _run("'%s=%d'.format([s, n])", s="k", n=4) == "k=4"
+
+
+def test_dyn_receiver_of_another_type_is_no_such_overload_not_a_python_result() -> None:
+    # bytes has .lower() and [::-1] in Python: the implementation must refuse it.
+    for expr in ("x.lowerAscii()", "x.reverse()", "x.trim()", "x.split(',')"):
+        with pytest.raises(cel.EvalError, match="no such overload"):
+            _run(expr, x=b"A,B")
+
+
+def test_dyn_arguments_of_math_functions_are_checked_at_run_time() -> None:
+    assert _run("math.greatest(x, 2)", x=3.5) == 3.5
+    with pytest.raises(cel.EvalError, match="no such overload"):
+        _run("math.greatest(x, 2)", x="3")
+    with pytest.raises(cel.EvalError, match="no such overload"):
+        _run("math.abs(x)", x=True)
+    with pytest.raises(cel.EvalError, match="no such overload"):
+        _run("math.bitAnd(x, 1)", x=1.0)
+
+
+def test_declared_variable_bound_to_another_type_takes_the_strict_body() -> None:
+    with pytest.raises(cel.EvalError, match="no such overload"):
+        _run("math.ceil(d)", d=1)  # an int where a double is declared
+    assert _run("math.ceil(d)", d=1.5) == 2.0
+
+
+def test_variadic_greatest_and_least_in_a_comprehension() -> None:
+    assert _run("nums.map(i, math.greatest(i, 2, 3u))", nums=[1, 5]) == [3, 5]
+    assert _run("math.least(nums)", nums=[4, -2, 9]) == -2
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "'abc'.charAt('1')",
+        "math.ceil(1)",
+        "math.greatest('a', 'b')",
+        "math.bitAnd(1, 2u)",
+        "[1, 2].join()",
+        "'x'.format('y')",
+        "strings.quote(1)",
+    ],
+)
+def test_checker_rejects_ill_typed_extension_calls(expr: str) -> None:
+    with pytest.raises(cel.CompileError, match="no matching overload"):
+        cel.compile(expr)
+
+
+def test_replace_is_charged_before_it_builds_the_result() -> None:
+    big = "a" * 20_000
+    # 20,000 * 20,001 characters would be built; the estimate refuses first.
+    with pytest.raises(cel.CostLimitError):
+        _run("s.replace('', s)", s=big)
+    assert _run("s.replace('', '-')", s="ab") == "-a-b-"
+
+
+def test_format_and_join_of_built_values_are_charged() -> None:
+    with pytest.raises(cel.CostLimitError):
+        _run("'%s'.format([names.map(a, names.join(a))])", names=["x" * 400] * 400)
+
+
+def test_string_functions_on_built_values_are_charged() -> None:
+    env = cel.Env(variables={"s": cel.STRING}, limits=cel.Limits(max_cost=50))
+    program = cel.compile("(s + s).indexOf('z') + (s + s).lastIndexOf('z')", env)
+    with pytest.raises(cel.CostLimitError):
+        program.evaluate({"s": "a" * 5_000})
+
+
+def test_calls_on_literals_are_folded_at_compile_time() -> None:
+    program = cel.compile("'a,b'.split(',').join('+') + strings.quote('q')")
+    assert program.evaluate({}) == 'a+b"q"'
+    assert "'\"q\"'" in program.python_source  # strings.quote('q') is a constant
