@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from .errors import CostLimitError, EvalError
-from .values import BOOL_KEY_FALSE, BOOL_KEY_TRUE, BoolKey, type_name
+from .values import BOOL_KEY_FALSE, BOOL_KEY_TRUE, BoolKey, UInt, type_name
 
 __all__ = [
     "ESTIMATES",
@@ -171,14 +171,28 @@ def _sort_cost(seq: object = (), *_rest: object) -> int:
     return n * max(1, math.ceil(math.log2(n + 1))) // UNIT_SIZE
 
 
+_HASHED: Final = frozenset({int, float, str, bytes, bool, type(None)}) | {UInt}
+
+
+def _quadratic(value: object) -> bool:
+    """Whether membership among a list's elements is tested pairwise (some
+    element is not a hashed scalar, see :func:`policies.cel.extlists.scalar_key`)."""
+    if type(value) not in (list, tuple):
+        return False
+    return any(type(item) not in _HASHED for item in value)  # type: ignore[attr-defined]
+
+
 def _pairwise_cost(a: object = (), b: object = (), *_rest: object) -> int:
-    # Lists of hashable scalars take linear time; others compare pairwise.
-    return _len(a) * _len(b) // UNIT_SIZE + (_len(a) + _len(b)) // UNIT_SIZE
+    # Lists of scalars are hashed (linear time); others compare pairwise.
+    linear = (_len(a) + _len(b)) // UNIT_SIZE
+    if _quadratic(a) or _quadratic(b):
+        return _len(a) * _len(b) // UNIT_SIZE + linear
+    return linear
 
 
 def _distinct_cost(seq: object = (), *_rest: object) -> int:
     n = _len(seq)
-    return n * n // UNIT_SIZE
+    return n * n // UNIT_SIZE if _quadratic(seq) else n // UNIT_SIZE
 
 
 def _replace_cost(s: object = "", old: object = "", new: object = "", *rest: object) -> int:

@@ -22,6 +22,7 @@ from . import runtime as rt
 from .dispatch import make_dispatcher
 from .env import FunctionDecl, Overload
 from .errors import EvalError
+from .extlists import LIST_FUNCTIONS, SET_FUNCTIONS
 from .extmath import MATH_FUNCTIONS
 from .extstrings import STRING_FUNCTIONS
 from .timefns import TIME_FUNCTIONS
@@ -396,6 +397,8 @@ STANDARD_FUNCTIONS: Final[dict[str, FunctionDecl]] = _merge(
         _ENCODERS,
         STRING_FUNCTIONS,
         MATH_FUNCTIONS,
+        LIST_FUNCTIONS,
+        SET_FUNCTIONS,
     )
 )
 """Every standard function and operator by name."""

@@ -103,3 +103,32 @@ def test_calls_on_literals_are_folded_at_compile_time() -> None:
     program = cel.compile("'a,b'.split(',').join('+') + strings.quote('q')")
     assert program.evaluate({}) == 'a+b"q"'
     assert "'\"q\"'" in program.python_source  # strings.quote('q') is a constant
+
+
+def test_lists_and_sets_on_declared_variables() -> None:
+    assert _run("nums.sort().slice(0, 2)", nums=[5, 3, 9]) == [3, 5]
+    assert _run("sets.contains(nums, [n])", nums=[1, 2], n=2) is True
+    assert _run("names.distinct().reverse()", names=["a", "b", "a"]) == ["b", "a"]
+    with pytest.raises(cel.EvalError, match="no such overload"):
+        _run("x.sort()", x="cba")  # a string is not a list, whatever Python thinks
+
+
+def test_lists_range_is_charged_before_it_allocates() -> None:
+    with pytest.raises(cel.CostLimitError):
+        _run("size(lists.range(n)) > 0", n=10**9)
+    assert _run("size(lists.range(n))", n=1_000) == 1_000
+
+
+def test_distinct_and_sets_of_scalars_are_linear_of_containers_quadratic() -> None:
+    scalars = list(range(20_000))
+    assert _run("size(nums.distinct())", nums=scalars) == 20_000
+    assert _run("sets.equivalent(nums, nums)", nums=scalars) is True
+    nested = cel.Env(variables={"l": cel.ListType(cel.ListType(cel.INT))})
+    program = cel.compile("size(l.distinct())", nested)
+    with pytest.raises(cel.CostLimitError):
+        program.evaluate({"l": [[i] for i in range(2_000)]})
+
+
+def test_flatten_of_a_built_list_is_charged() -> None:
+    with pytest.raises(cel.CostLimitError):
+        _run("size(nums.map(i, nums).flatten()) > 0", nums=list(range(1_000)))

@@ -14,6 +14,7 @@ from typing import Final
 import pytest
 
 from arbiter.policies import cel
+from arbiter.policies.cel.extlists import LIST_FUNCTIONS, SET_FUNCTIONS
 from arbiter.policies.cel.extmath import MATH_FUNCTIONS
 from arbiter.policies.cel.extstrings import STRING_FUNCTIONS
 
@@ -45,7 +46,7 @@ def test_every_extension_function_has_an_example() -> None:
     exprs = " ".join(expr for expr, _ in EXAMPLES)
     missing = [
         decl.name
-        for decl in (*STRING_FUNCTIONS, *MATH_FUNCTIONS)
+        for decl in (*STRING_FUNCTIONS, *MATH_FUNCTIONS, *LIST_FUNCTIONS, *SET_FUNCTIONS)
         if not re.search(
             rf"(?<![\w.]){re.escape(decl.name)}\(|\.{re.escape(_short(decl.name))}\(", exprs
         )
