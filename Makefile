@@ -103,6 +103,11 @@ check: lint typecheck proto-lint test
 bench: venv
 	$(PY) -m benchmarks.cel_bench
 
+# Wall-clock time of the CEL safety corpus against the 10 ms budget (the test caps steps).
+.PHONY: bench-cel-safety
+bench-cel-safety: venv
+	$(PY) -m benchmarks.cel_safety_bench
+
 # Decide end to end on Redis (100,000 seeded customers) vs the embedded store, same run.
 # Flags: `make bench-decide ARGS="--seconds 3 --levels 1,4,16"`.
 .PHONY: bench-decide

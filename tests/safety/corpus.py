@@ -107,9 +107,10 @@ class Case:
     )
     checked: bool = True
     limits: Limits | None = None
-    # None: the product budget (10 ms, ARBITER_SAFETY_BUDGET_MS). Only the
-    # "limits-raised" cases, whose inputs are up to 600x the default length
-    # bound, get a larger one: for them the point is "no crash, no hang".
+    # None: the product budget (10 ms; the benchmark reports it, the test
+    # caps steps instead). Only the "limits-raised" cases, whose inputs are
+    # up to 600x the default length bound, get a larger one (and a 100x step
+    # cap): for them the point is "no crash, no hang".
     budget_ms: float | None = None
     note: str = ""
 
@@ -938,6 +939,28 @@ _HOST_CASES: Final[dict[str, tuple[str, Callable[[], object]]]] = {
     "bytes-decode": ("x.decode", lambda: b"a"),
     "timestamp-nanos": ("x.nanos", lambda: Timestamp(5)),
     "type-object": ("x.__subclasses__", lambda: object),
+    # The extension libraries never reach a host object's protocol either.
+    "ext-format-s": ('"%s".format([x])', HostCanary),
+    "ext-format-x": ('"%x".format([x])', HostCanary),
+    "ext-format-f": ('"%.2f".format([x])', HostCanary),
+    "ext-format-list": ('"{0.__class__}".format(x)', HostCanary),
+    "ext-char-at": ("x.charAt(0)", HostCanary),
+    "ext-lower": ("x.lowerAscii()", HostCanary),
+    "ext-reverse": ("x.reverse()", HostCanary),
+    "ext-split": ('x.split(",")', HostCanary),
+    "ext-join": ("[x].join()", HostCanary),
+    "ext-quote": ("strings.quote(x)", HostCanary),
+    "ext-greatest": ("math.greatest(x, 1)", HostCanary),
+    "ext-greatest-list": ("math.greatest([x, 1])", HostCanary),
+    "ext-abs": ("math.abs(x)", HostCanary),
+    "ext-bit-and": ("math.bitAnd(x, 1)", HostCanary),
+    "ext-sort": ("[x, x].sort()", HostCanary),
+    "ext-slice": ("x.slice(0, 1)", HostCanary),
+    "ext-flatten": ("x.flatten(1)", HostCanary),
+    "ext-range": ("lists.range(x)", HostCanary),
+    "ext-sets-contains": ("sets.contains(x, [1])", HostCanary),
+    "ext-sets-intersects": ("sets.intersects([1], x)", HostCanary),
+    "ext-lambda-sort": ("[x, x].sort()", _host_lambda),
 }
 for _name, (_expr, _factory) in _HOST_CASES.items():
     _add(
@@ -1051,7 +1074,23 @@ _add(
 # ===========================================================================
 # format: format-string attempts
 
-_both("format-attr-field", "format", '"{0.__class__}".format(x)', unchecked=ERROR, variables=_HOST)
+# The strings extension's format() exists: with a dyn argument the check
+# passes, and the run refuses a non-list (Python's str.format never runs).
+_add(
+    "format-attr-field-checked",
+    "format",
+    '"{0.__class__}".format(x)',
+    "eval_error",
+    variables=_HOST,
+)
+_add(
+    "format-attr-field-unchecked",
+    "format",
+    '"{0.__class__}".format(x)',
+    ERROR,
+    checked=False,
+    variables=_HOST,
+)
 _both("format-plain", "format", '"{}".format(1)', unchecked=ERROR)
 _both("format-width-bomb", "format", '"{0:>1000000000}".format(1)', unchecked=ERROR)
 _both("format-map", "format", '"{a}".format_map({"a": 1})', unchecked=ERROR)
