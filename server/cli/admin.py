@@ -45,8 +45,9 @@ _DEFAULT_TARGET: Final = "127.0.0.1:50051"
 # Answers up to 64 MiB (a status with a long history, an explained decision with a big
 # trace); export pages stop at 2 MiB on the server anyway.
 _CHANNEL: Final = (("grpc.max_receive_message_length", 64 * 1024 * 1024),)
-# A policy bundle sent inline is bounded like any request (the server's receive limit is 4 MiB).
-_MAX_BUNDLE_BYTES: Final = 3 * 1024 * 1024
+# A policy bundle sent inline is bounded like any request: the server refuses bodies over
+# 1 MiB (arbiter.server.parse.MAX_REQUEST_BYTES); leave room for paths and framing.
+_MAX_BUNDLE_BYTES: Final = 960 * 1024
 
 EXIT: Final[dict[str, int]] = {
     "OK": 0,
@@ -405,8 +406,8 @@ def _policy_files(directory: str) -> Iterator[tuple[str, bytes]]:
         total += len(content)
         if total > _MAX_BUNDLE_BYTES:
             raise _Failed(
-                f"{directory}: more than {_MAX_BUNDLE_BYTES // 1024 // 1024} MiB; "
-                "put it on the server and pass --server-path"
+                f"{directory}: more than {_MAX_BUNDLE_BYTES // 1024} KiB, over what a server "
+                "accepts in one request; put it on the server and pass --server-path"
             )
         yield relative.as_posix(), content
 

@@ -143,3 +143,11 @@ def test_activate_rollback_pause_and_resume(capsys: pytest.CaptureFixture[str]) 
     activate = canned.requests[0][1]
     assert (activate.expected_digest, activate.reason) == ("sha256:b", "r")
     assert canned.requests[2][1].reason == "storm"
+
+
+def test_a_bundle_over_what_a_server_accepts_is_refused_before_sending(tmp_path: Any) -> None:
+    (tmp_path / "policy.yaml").write_text("x" * (cli._MAX_BUNDLE_BYTES + 1))
+    canned = Canned()
+    with pytest.raises(cli._Failed, match="--server-path"):
+        cli._validate(canned, _args(directory=str(tmp_path), server_path=False))
+    assert canned.requests == []
