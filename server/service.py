@@ -90,11 +90,15 @@ _RESERVE_S: Final = 0.002
 # Track: how often an event is re-applied after a journey state conflict.
 MAX_CONFLICT_RETRIES: Final = 3
 
-# Decide and Check: a commit refused because a consent changed since the read is decided
-# again once on a fresh read (one extra read and commit), then given up (fail-safe).
+# Decide and Check: a commit refused because a consent changed since the read, or because a
+# concurrent decision took a cap's last slot, is decided again once on a fresh read (one extra
+# read and commit): the caller gets the next best action, and a revocation wins.
 _DECIDE_ATTEMPTS: Final = 2
-# The report of a commit the store refused because consent changed (identity-compared).
+# Reports of a commit the store refused, applying and storing nothing (identity-compared):
+# consent changed since the read, or a concurrent decision took a cap's last slot.
 _CONSENT_CHANGED: Final = StoreReport(commit_failure="consent changed while deciding")
+_RACE_LOST: Final = StoreReport(commit_failure="a concurrent decision used the cap first")
+_DECIDE_AGAIN: Final = (_CONSENT_CHANGED, _RACE_LOST)
 
 # Method name -> (request type, response type): what a transport routes and decodes.
 METHODS: Final[Mapping[str, tuple[type[Any], type[Any]]]] = {
@@ -335,7 +339,7 @@ class DecisionCore:
                         fingerprint=body,
                         last=attempt == _DECIDE_ATTEMPTS - 1,
                     )
-                if report is _CONSENT_CHANGED:
+                if any(report is again for again in _DECIDE_AGAIN):
                     continue  # decide again on a fresh read
             break
         if winner is not None:  # a concurrent duplicate committed first: its answer wins
@@ -402,7 +406,7 @@ class DecisionCore:
                     fingerprint=body,
                     last=attempt == _DECIDE_ATTEMPTS - 1,
                 )
-                if report is _CONSENT_CHANGED:
+                if any(report is again for again in _DECIDE_AGAIN):
                     now_ms = self._now_ms()
                     continue
             break
@@ -522,7 +526,11 @@ class DecisionCore:
         The commit carries the consent version the decision was made on: when a consent
         changed since the read, the store applies and stores nothing, and this returns
         :data:`_CONSENT_CHANGED` (the caller decides again on a fresh read) or, on the
-        ``last`` attempt, a commit failure (nothing gated or capped is granted)."""
+        ``last`` attempt, a commit failure (nothing gated or capped is granted). Before the
+        last attempt a grant the store's re-check rejects (a concurrent decision used the
+        cap's last slot) aborts the commit too (:data:`_RACE_LOST`): deciding again on the
+        fresh state gives the next best action instead of an empty answer. The last attempt
+        commits what the re-check allows, as before."""
         budget = self._remaining(call)
         try:
             if budget < _MIN_STORE_S:
@@ -534,6 +542,7 @@ class DecisionCore:
                 timeout_s=budget,
                 consent_version=loaded.consent_version,
                 fingerprint=fingerprint,
+                abort_on_rejection=not last,
             )
         except (StoreUnavailable, TimeoutError) as exc:
             _degraded.warning("commit:" + type(exc).__name__, "decision commit failed: %s", exc)
@@ -542,6 +551,8 @@ class DecisionCore:
             if not last:
                 return _CONSENT_CHANGED, None
             return StoreReport(commit_failure="consent changed while deciding, twice"), None
+        if outcome.aborted:  # only when not last: the last attempt commits what it can
+            return _RACE_LOST, None
         return StoreReport(committed=outcome.result), outcome.stored if outcome.replayed else None
 
     @staticmethod

@@ -260,6 +260,7 @@ class MemoryStore:
         timeout_s: float | None = None,
         consent_version: int | None = None,
         fingerprint: bytes = b"",
+        abort_on_rejection: bool = False,
     ) -> CommitOutcome:
         validate_id(commit.customer_id)
         validate_id(commit.request_id, "request_id")
@@ -286,6 +287,10 @@ class MemoryStore:
                     consent_changed=True,
                 )
             snapshot, result = apply_commit(c.snapshot, commit)
+            if abort_on_rejection and result.rejected:
+                return CommitOutcome(
+                    record=record, result=result, fingerprint=fingerprint, aborted=True
+                )
             windows = c.cap_windows
             for grant in commit.grants:
                 for inc in grant.caps:

@@ -358,6 +358,7 @@ class RedisStore:
         timeout_s: float | None = None,
         consent_version: int | None = None,
         fingerprint: bytes = b"",
+        abort_on_rejection: bool = False,
     ) -> CommitOutcome:
         keys = customer_keys(commit.customer_id, self.prefix)
         validate_id(commit.request_id, "request_id")
@@ -372,6 +373,7 @@ class RedisStore:
             codec.journey_plan(commit.journeys),
             -1 if consent_version is None else consent_version,
             self._max_decisions,
+            1 if abort_on_rejection else 0,
         ]
         args = [
             codec.encode(plan),
@@ -402,6 +404,13 @@ class RedisStore:
                 result=stored.result,
                 fingerprint=stored.fingerprint,
                 replayed=True,
+            )
+        if status == 4:
+            return CommitOutcome(
+                record=bytes(record),
+                result=CommitResult(),
+                fingerprint=bytes(fingerprint),
+                aborted=True,
             )
         if status == 3:
             return CommitOutcome(

@@ -232,6 +232,7 @@ class CommitOutcome(msgspec.Struct, frozen=True, kw_only=True):
     replayed: bool = False
     fingerprint: bytes = b""
     consent_changed: bool = False
+    aborted: bool = False  # abort_on_rejection and a grant was rejected: nothing applied
 
     @property
     def stored(self) -> StoredDecision:
@@ -299,6 +300,7 @@ class Store(Protocol):
         timeout_s: float | None = None,
         consent_version: int | None = None,
         fingerprint: bytes = b"",
+        abort_on_rejection: bool = False,
     ) -> CommitOutcome:
         """Commit a decision in ONE atomic step (``policies.effects``, "Decision commit").
 
@@ -310,7 +312,11 @@ class Store(Protocol):
            it: apply nothing, store nothing, ``consent_changed=True``.
         3. Re-check and count every grant in order, exactly as
            :func:`policies.effects.apply_commit` (caps are never overshot,
-           also under concurrent commits from many processes).
+           also under concurrent commits from many processes). With
+           ``abort_on_rejection``, a grant the re-check rejects (a concurrent
+           decision took the cap's last slot) aborts the commit: nothing
+           applied, nothing stored, ``aborted=True`` (decide again on a
+           fresh read).
         4. Journey changes, each only if its precondition holds (skipped
            otherwise, reported in ``result.skipped_journeys``).
         5. Store ``(record, result, fingerprint)`` under the request id for

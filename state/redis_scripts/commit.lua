@@ -4,12 +4,13 @@
 -- KEYS: j k r q p (see state/redis_keys.py), then the state epoch marker of the customer's slot
 -- ARGV: msgpack plan, record, request fingerprint, journey state values (one per change, in order)
 --       plan = {now_ms, request_id, ttl_ms, grants, changes, consent_version (-1: unchecked),
---               max_records}
+--               max_records, abort_on_rejection (0/1)}
 --       grants = {{tracking_id, action, {{cap_id, key, window_ms, limit}...}}...}
 --       changes = {{journey, has_expect (0/1), expect_last_event_id}...}
 -- Returns {2} when the epoch marker is missing (state lost: nothing applied); {1, stored record}
 -- when request_id already has a live record (nothing applied); {3} when the consent version is
--- no longer the one the decision was made on (nothing applied, nothing stored); else
+-- no longer the one the decision was made on (nothing applied, nothing stored); {4} when
+-- abort_on_rejection is set and a grant is rejected (nothing applied, nothing stored); else
 -- {0, msgpack result} where result = {{granted...}, {{tracking_id, action, cap_id, key}...},
 -- {skipped journeys...}}. A stored record is <n>:<m>:<result (n)><fingerprint (m)><record>.
 if redis.call('EXISTS', KEYS[6]) == 0 then
@@ -100,6 +101,10 @@ for _, g in ipairs(plan[4]) do
     end
     granted[#granted + 1] = g[1]
   end
+end
+
+if plan[8] == 1 and #rejected > 0 then
+  return {4}
 end
 
 for key in pairs(dirty) do

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from conftest import ServerHandle, fresh_customer
 from google.protobuf.timestamp_pb2 import Timestamp
+from inproc import ServerHandle, fresh_customer
 from server_procs import write_test_policies
 
 from arbiter.server import parse

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
-from conftest import ServerHandle
+from inproc import ServerHandle
 from prometheus_client import REGISTRY
 
 from arbiter.v1 import decision_pb2

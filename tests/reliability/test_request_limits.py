@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
-from conftest import ServerHandle
+from inproc import ServerHandle
 
 from arbiter.server import parse
 from arbiter.v1 import decision_pb2, decision_pb2_grpc, value_pb2

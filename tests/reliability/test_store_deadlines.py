@@ -22,7 +22,7 @@ from typing import Any
 
 import grpc
 import pytest
-from conftest import ServerHandle, fresh_customer
+from inproc import ServerHandle, fresh_customer
 from redis_support import RedisServer
 
 from arbiter.state.memory import MemoryStore
