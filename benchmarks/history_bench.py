@@ -7,7 +7,8 @@ Run from the repository root (``make bench-history``)::
 
 For each history size, customers are seeded with that many past events of
 every type the example policies count (one event per hour going back in
-time, so 10,000 events fill up to the 400-day retention of hourly buckets),
+time, so 10,000 events span ~400 days; counted as the stores count them,
+old buckets coarsened to days and 30-day periods),
 then the service core (:class:`arbiter.server.service.DecisionCore`, no
 transport) answers ``--calls`` Decides and Tracks for them, on the embedded
 store and on a private Redis. Reported: CPU per call of this process (the
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import sys
 import time
@@ -36,24 +38,32 @@ EVENT_TYPES = ("app_opened", "product_viewed", "cart_updated", "order_placed")
 
 
 def history(customer: str, events: int, now_ms: int) -> Any:
-    """A customer with ``events`` past events of each counted type, one per hour back in time."""
-    from arbiter.policies.snapshot import EventCounter
+    """A customer with ``events`` past events of each counted type, one per hour back in time,
+    counted the way the stores count them (``apply_counter``: old buckets coarsened)."""
+    import msgspec
+
     from benchmarks.decide_bench import make_customer
 
     base = make_customer(0, now_ms, 1)
-    hour0 = now_ms - now_ms % HOUR
-    counters = {}
-    for etype in EVENT_TYPES:
-        buckets: dict[int, int] = {}
-        for k in range(events):
-            start = hour0 - (1 + k % 9_500) * HOUR
-            buckets[start] = buckets.get(start, 0) + 1
-        counters[etype] = EventCounter(
-            total=events, first_ms=min(buckets), last_ms=max(buckets) + 60_000, buckets=buckets
-        )
-    import msgspec
+    counter = _counter(events, now_ms - now_ms % HOUR)
+    return msgspec.structs.replace(
+        base, customer_id=customer, events=dict.fromkeys(EVENT_TYPES, counter)
+    )
 
-    return msgspec.structs.replace(base, customer_id=customer, events=counters)
+
+@functools.cache
+def _counter(events: int, hour0: int) -> Any:
+    from arbiter.policies.effects import CounterIncrement, apply_counter
+
+    counter = None
+    for at in sorted(hour0 - (1 + k % 9_500) * HOUR + 60_000 for k in range(events)):
+        counter = apply_counter(
+            counter,
+            CounterIncrement(
+                event_type="x", at_ms=at, bucket_ms=HOUR, bucket_start_ms=at - at % HOUR
+            ),
+        )
+    return counter
 
 
 def _cpu(pid: int | None) -> float:

@@ -49,8 +49,10 @@ Event effects (``EventEffects``), in one atomic step:
    event is not yet marked applied, so this is not a blind retry).
 3. **Counters**: per :class:`CounterIncrement`, ``total += count``,
    ``buckets[bucket_start_ms] += count``, ``first_ms = min``,
-   ``last_ms = max`` (last-seen), and buckets that ended before
-   ``at_ms - retention_ms`` may be dropped.
+   ``last_ms = max`` (last-seen); buckets older than two days are merged
+   into days, days older than 30 days into 30-day periods, and buckets that
+   ended before ``last_ms - retention_ms`` are dropped (exactly as
+   :func:`apply_counter`, so the stores agree bucket for bucket).
 4. **Feedback** records are appended to the store's feedback / decision log
    keyed by ``decision_id``; they do not change the snapshot.
 
@@ -76,6 +78,8 @@ from typing import Any, Final, Literal
 import msgspec
 
 from .snapshot import (
+    DAY_MS,
+    MONTH_MS,
     ConsentRecord,
     ConsentState,
     CustomerSnapshot,
@@ -85,6 +89,8 @@ from .snapshot import (
 )
 
 __all__ = [
+    "COUNTER_DAILY_HORIZON_MS",
+    "COUNTER_HOURLY_HORIZON_MS",
     "DEFAULT_COUNTER_RETENTION_MS",
     "CapIncrement",
     "CommitResult",
@@ -116,6 +122,11 @@ __all__ = [
 # Expressions asking about longer windows see fewer events (documented in
 # docs/policy-language.md); ``total`` and ``first_ms``/``last_ms`` are kept.
 DEFAULT_COUNTER_RETENTION_MS: Final = 400 * 86_400_000
+# Counter buckets coarsen with age (see :func:`apply_counter`): hourly for
+# events up to two days older than the counter's newest, then whole UTC days
+# up to 30 days, then 30-day periods.
+COUNTER_HOURLY_HORIZON_MS: Final = 2 * DAY_MS
+COUNTER_DAILY_HORIZON_MS: Final = 30 * DAY_MS
 
 JourneyChangeKind = Literal["enter", "reenter", "transition", "complete", "exit", "timeout"]
 
@@ -451,21 +462,71 @@ def apply_journey_change(journeys: dict[str, JourneyState], change: JourneyChang
 
 
 def apply_counter(counter: EventCounter | None, inc: CounterIncrement) -> EventCounter:
-    """The counter after one increment (drops buckets older than the retention)."""
+    """The counter after one increment: count it, coarsen old buckets, drop expired ones.
+
+    With ``ref`` the counter's newest instant after the increment (``last_ms``):
+
+    - the increment adds to its bucket (``bucket_start_ms``);
+    - a recent bucket whose whole UTC day ended at or before
+      ``ref - COUNTER_HOURLY_HORIZON_MS`` moves into ``days`` (that day's
+      start), and a day whose whole 30-day period (epoch-aligned) ended at
+      or before ``ref - COUNTER_DAILY_HORIZON_MS`` moves into ``months``;
+      only whole coarse buckets are formed, so no coarse bucket reaches
+      into the hourly (resp. daily) horizon and windows up to 48 h stay
+      exact to the hour, up to 30 days to the day;
+    - a bucket of any width that ended at or before ``ref - retention_ms``
+      is dropped.
+
+    So a counter holds at most 72 hourly, 60 daily and
+    ``retention / 30 days + 1`` monthly buckets, whatever the history: reading
+    and writing it costs the same at 10 and at 10,000 events. Coarsening
+    applies only when ``bucket_ms`` divides a day. A store mirrors this
+    exactly (``state/redis_scripts/event.lua``).
+    """
     if counter is None:
         counter = EventCounter(bucket_ms=inc.bucket_ms)
-    buckets = dict(counter.buckets)
-    buckets[inc.bucket_start_ms] = buckets.get(inc.bucket_start_ms, 0) + inc.count
-    horizon = inc.at_ms - inc.retention_ms
     width = counter.bucket_ms
-    buckets = {start: n for start, n in sorted(buckets.items()) if start + width > horizon}
+    hours = dict(counter.buckets)
+    hours[inc.bucket_start_ms] = hours.get(inc.bucket_start_ms, 0) + inc.count
+    days, months = counter.days, counter.months
+    first = inc.at_ms if counter.first_ms is None else min(counter.first_ms, inc.at_ms)
+    ref = inc.at_ms if counter.last_ms is None else max(counter.last_ms, inc.at_ms)
+    if DAY_MS % width == 0:
+        cut = ref - COUNTER_HOURLY_HORIZON_MS
+        oldest = min(hours)
+        if oldest - oldest % DAY_MS + DAY_MS <= cut:
+            days = dict(days)
+            for start in [s for s in hours if s - s % DAY_MS + DAY_MS <= cut]:
+                day = start - start % DAY_MS
+                days[day] = days.get(day, 0) + hours.pop(start)
+        if days:
+            cut = ref - COUNTER_DAILY_HORIZON_MS
+            oldest = min(days)
+            if oldest - oldest % MONTH_MS + MONTH_MS <= cut:
+                days, months = dict(days), dict(months)
+                for start in [s for s in days if s - s % MONTH_MS + MONTH_MS <= cut]:
+                    month = start - start % MONTH_MS
+                    months[month] = months.get(month, 0) + days.pop(start)
+    horizon = ref - inc.retention_ms
+    hours = _unexpired(hours, width, horizon)
+    days = _unexpired(days, DAY_MS, horizon)
+    months = _unexpired(months, MONTH_MS, horizon)
     return EventCounter(
         total=counter.total + inc.count,
-        first_ms=inc.at_ms if counter.first_ms is None else min(counter.first_ms, inc.at_ms),
-        last_ms=inc.at_ms if counter.last_ms is None else max(counter.last_ms, inc.at_ms),
-        bucket_ms=counter.bucket_ms,
-        buckets=buckets,
+        first_ms=first,
+        last_ms=ref,
+        bucket_ms=width,
+        buckets=hours,
+        days=days,
+        months=months,
     )
+
+
+def _unexpired(buckets: dict[int, int], width: int, horizon: int) -> dict[int, int]:
+    """``buckets`` without those that ended at or before ``horizon`` (the same dict when none did)."""
+    if not buckets or min(buckets) + width > horizon:
+        return buckets
+    return {start: n for start, n in buckets.items() if start + width > horizon}
 
 
 def apply_effects(snapshot: CustomerSnapshot, effects: EventEffects) -> CustomerSnapshot:

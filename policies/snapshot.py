@@ -8,10 +8,15 @@ fetches anything else. Conventions, for every store and test:
 - Profile values are JSON-like (``str``, ``int``, ``float``, ``bool``, lists,
   maps); attributes declared ``timestamp`` or ``duration`` in the contracts
   hold epoch / span milliseconds.
-- Event counters are time-bucketed per event type: ``buckets`` maps the start
-  of a bucket (ms, a multiple of ``bucket_ms``) to the number of events in it.
-  A rolling-window count sums the buckets that overlap the window, so it is
-  exact to within one bucket at the window's far edge.
+- Event counters are time-bucketed per event type, coarser with age so that
+  a counter's size is bounded whatever the customer's history: ``buckets``
+  maps the start of a recent bucket (ms, a multiple of ``bucket_ms``, an
+  hour) to the number of events in it, ``days`` holds whole UTC days older
+  than two days, ``months`` 30-day periods (aligned to the epoch) older
+  than 30 days (see ``policies.effects.apply_counter``). A rolling-window
+  count sums the buckets that overlap the window, so it is exact to within
+  one bucket at the window's far edge: an hour for windows up to 48 h, a
+  day up to 30 days, 30 days beyond.
 - Cap usage lists the grant instants of each cap key within the longest
   window of that cap (older entries may be pruned by the store).
 - ``unavailable`` names the parts the store could not read; the engine fails
@@ -29,6 +34,9 @@ from typing import Any, Final, Literal
 import msgspec
 
 __all__ = [
+    "DAY_MS",
+    "HOUR_MS",
+    "MONTH_MS",
     "PARTS",
     "ConsentRecord",
     "ConsentState",
@@ -56,6 +64,9 @@ PARTS: Final[tuple[SnapshotPart, ...]] = (
 )
 
 HOUR_MS: Final = 3_600_000
+DAY_MS: Final = 86_400_000
+# The widest counter bucket: a 30-day period aligned to the Unix epoch.
+MONTH_MS: Final = 30 * DAY_MS
 
 
 class ProfileValue(msgspec.Struct, frozen=True, kw_only=True):
@@ -79,13 +90,22 @@ class ConsentRecord(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class EventCounter(msgspec.Struct, frozen=True, kw_only=True):
-    """Occurrences of one event type."""
+    """Occurrences of one event type.
+
+    ``buckets`` (width ``bucket_ms``) are the recent ones; ``days`` (width
+    :data:`DAY_MS`) and ``months`` (width :data:`MONTH_MS`) hold older
+    events merged at write time, so the counter stays small (at most 72
+    hourly, 60 daily and one per 30 days of retention: ~145 buckets) however
+    long the history is.
+    """
 
     total: int = 0
     first_ms: int | None = None
     last_ms: int | None = None
     bucket_ms: int = HOUR_MS
     buckets: dict[int, int] = {}
+    days: dict[int, int] = {}
+    months: dict[int, int] = {}
 
 
 class JourneyState(msgspec.Struct, frozen=True, kw_only=True):
@@ -150,6 +170,14 @@ def event_count(counter: EventCounter, now_ms: int, window_ms: int) -> int:
     for start, count in counter.buckets.items():
         if start + width > since and start <= now_ms:
             total += count
+    if counter.days:
+        for start, count in counter.days.items():
+            if start + DAY_MS > since and start <= now_ms:
+                total += count
+    if counter.months:
+        for start, count in counter.months.items():
+            if start + MONTH_MS > since and start <= now_ms:
+                total += count
     return total
 
 

@@ -149,16 +149,37 @@ def decode_consent(raw: bytes) -> ConsentRecord:
 
 
 def decode_counter(raw: bytes) -> EventCounter:
+    """``[total, first, last, bucket_ms, [day, n, ...], [month, n, ...], start, n, ...]``;
+    a value written before coarse buckets existed has no two lists (read as none)."""
     arr = _decode_list(raw)
     first, last = arr[1], arr[2]
-    pairs = iter(arr[4:])
+    days: dict[int, int] = {}
+    months: dict[int, int] = {}
+    at = 4
+    if len(arr) > 5 and isinstance(arr[4], list):
+        days, months = _pairs_dict(arr[4]), _pairs_dict(arr[5])
+        at = 6
     return EventCounter(
         total=arr[0],
         first_ms=None if first is False else first,
         last_ms=None if last is False else last,
         bucket_ms=arr[3],
-        buckets=dict(zip(pairs, pairs, strict=False)),  # start, n, start, n, ...
+        buckets=_pairs_dict(arr[at:]),
+        days=days,
+        months=months,
     )
+
+
+def _pairs_dict(flat: list[int]) -> dict[int, int]:
+    pairs = iter(flat)
+    return dict(zip(pairs, pairs, strict=False))  # start, n, start, n, ...
+
+
+def _flat(buckets: dict[int, int]) -> list[int]:
+    flat: list[int] = []
+    for start, n in sorted(buckets.items()):
+        flat += [start, n]
+    return flat
 
 
 def counter_value(counter: EventCounter) -> bytes:
@@ -167,9 +188,10 @@ def counter_value(counter: EventCounter) -> bytes:
         False if counter.first_ms is None else counter.first_ms,
         False if counter.last_ms is None else counter.last_ms,
         counter.bucket_ms,
+        _flat(counter.days),
+        _flat(counter.months),
     ]
-    for start, n in sorted(counter.buckets.items()):
-        flat += [start, n]
+    flat += _flat(counter.buckets)
     return encode(flat)
 
 

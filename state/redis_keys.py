@@ -16,7 +16,8 @@ part    type   content                                              TTL         
 ``k``   HASH   ``<cap key>`` -> msgpack ``[longest window, t...]``  >= longest window       commit
                (grant instants, ascending)                          written (PEXPIRE max)
 ``e``   HASH   ``<event type>`` -> msgpack ``[total, first, last,   >= longest retention    event
-               bucket_ms, start, n, start, n, ...]``                written (400 d default)
+               bucket_ms, [day, n...], [month, n...], start, n...]`` written (400 d default)
+               (coarsened with age, see policies.effects.apply_counter)
 ``r``   HASH   ``<request id>`` -> idempotency record               >= longest record TTL   commit
 ``q``   ZSET   ``<request id>`` scored by expiry (server ms)        same as ``r``           commit
 ``d``   ZSET   ``<event id>`` scored by expiry (server ms)          >= longest dedup TTL    event

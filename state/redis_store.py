@@ -74,6 +74,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from arbiter.policies.effects import (
+    COUNTER_DAILY_HORIZON_MS,
+    COUNTER_HOURLY_HORIZON_MS,
     CommitResult,
     DecisionCommit,
     EventEffects,
@@ -82,6 +84,8 @@ from arbiter.policies.effects import (
     StateConflict,
 )
 from arbiter.policies.snapshot import (
+    DAY_MS,
+    MONTH_MS,
     ConsentRecord,
     CustomerSnapshot,
     ProfileValue,
@@ -118,6 +122,9 @@ DEFAULT_TIMEOUT_S: Final = 0.5
 # own timeout sits just above it as a backstop, never below a caller's deadline.
 DEFAULT_MAX_TIMEOUT_S: Final = 10.0
 DEFAULT_MAX_IN_FLIGHT: Final = 64
+# How event.lua coarsens counter buckets, as policies.effects.apply_counter does.
+_COUNTER_TIERS: Final = [COUNTER_HOURLY_HORIZON_MS, COUNTER_DAILY_HORIZON_MS, DAY_MS, MONTH_MS]
+
 # Cap grant lists and counters seeded without a known window keep this TTL.
 SEED_TTL_MS: Final = 400 * 86_400_000
 # A timeout handled this late after its deadline (or this share of the timeout) means the
@@ -441,7 +448,15 @@ class RedisStore:
             FEEDBACK_TTL_MS,
             codec.journey_plan(effects.journeys),
             [
-                [c.event_type, c.at_ms, c.bucket_ms, c.bucket_start_ms, c.count, c.retention_ms]
+                [
+                    c.event_type,
+                    c.at_ms,
+                    c.bucket_ms,
+                    c.bucket_start_ms,
+                    c.count,
+                    c.retention_ms,
+                    *_COUNTER_TIERS,
+                ]
                 for c in effects.counters
             ],
             self._max_markers,

@@ -6,7 +6,8 @@
 --       plan = {event_id, dedup_ttl_ms, feedback_limit, feedback_ttl_ms, changes, counters,
 --               max_markers}
 --       changes = {{journey, has_expect (0/1), expect_last_event_id}...}
---       counters = {{event_type, at_ms, bucket_ms, bucket_start_ms, count, retention_ms}...}
+--       counters = {{event_type, at_ms, bucket_ms, bucket_start_ms, count, retention_ms,
+--                    hourly_horizon_ms, daily_horizon_ms, day_ms, month_ms}...}
 -- Returns {1} applied, {0} duplicate, or {2, journey, has_expect, expect, has_found, found}
 -- when a journey precondition fails (then nothing was written).
 local t = redis.call('TIME')
@@ -46,33 +47,62 @@ if #writes > 0 then
   redis.call('HSET', KEYS[1], unpack(writes))
 end
 
--- Counters: {total, first (false = none), last, bucket_ms, start, count, start, count, ...}.
+-- Counters: {total, first (false = none), last, bucket_ms, {day, n, ...}, {month, n, ...},
+-- start, n, start, n, ...}; a value without the two lists (older writes) has no coarse buckets.
+-- Mirrors policies.effects.apply_counter: count, coarsen (hour -> day -> 30 days), expire.
+local function load_pairs(into, flat)
+  for j = 1, #flat, 2 do
+    into[flat[j]] = flat[j + 1]
+  end
+end
+local function flat_pairs(buckets)
+  local starts = {}
+  for s in pairs(buckets) do
+    starts[#starts + 1] = s
+  end
+  table.sort(starts)
+  local out = {}
+  for _, s in ipairs(starts) do
+    out[#out + 1] = s
+    out[#out + 1] = buckets[s]
+  end
+  return out
+end
+local function expire(buckets, width, horizon)
+  for s in pairs(buckets) do
+    if not (s + width > horizon) then
+      buckets[s] = nil
+    end
+  end
+end
 local counters = {}
 local order = {}
 local maxret = 0
 for _, inc in ipairs(plan[6]) do
   local etype, at, bucket_ms, start, count, retention = inc[1], inc[2], inc[3], inc[4], inc[5], inc[6]
+  local hourly, daily, day, month = inc[7], inc[8], inc[9], inc[10]
   local c = counters[etype]
   if c == nil then
     local raw = redis.call('HGET', KEYS[2], etype)
-    c = {total = 0, first = false, last = false, width = bucket_ms, buckets = {}}
+    c = {total = 0, first = false, last = false, width = bucket_ms, hours = {}, days = {},
+         months = {}}
     if raw then
       local arr = cmsgpack.unpack(raw)
       c.total, c.first, c.last, c.width = arr[1], arr[2], arr[3], arr[4]
-      for j = 5, #arr, 2 do
-        c.buckets[arr[j]] = arr[j + 1]
+      local from = 5
+      if type(arr[5]) == 'table' then
+        load_pairs(c.days, arr[5])
+        load_pairs(c.months, arr[6])
+        from = 7
+      end
+      for j = from, #arr, 2 do
+        c.hours[arr[j]] = arr[j + 1]
       end
     end
     counters[etype] = c
     order[#order + 1] = etype
   end
-  c.buckets[start] = (c.buckets[start] or 0) + count
-  local horizon = at - retention
-  for s in pairs(c.buckets) do
-    if not (s + c.width > horizon) then
-      c.buckets[s] = nil
-    end
-  end
+  c.hours[start] = (c.hours[start] or 0) + count
   c.total = c.total + count
   if c.first == false or at < c.first then
     c.first = at
@@ -80,21 +110,38 @@ for _, inc in ipairs(plan[6]) do
   if c.last == false or at > c.last then
     c.last = at
   end
+  local ref = c.last
+  if day % c.width == 0 then
+    local cut = ref - hourly
+    for s, n in pairs(c.hours) do
+      local d = s - s % day
+      if d + day <= cut then
+        c.hours[s] = nil
+        c.days[d] = (c.days[d] or 0) + n
+      end
+    end
+    cut = ref - daily
+    for s, n in pairs(c.days) do
+      local m = s - s % month
+      if m + month <= cut then
+        c.days[s] = nil
+        c.months[m] = (c.months[m] or 0) + n
+      end
+    end
+  end
+  local horizon = ref - retention
+  expire(c.hours, c.width, horizon)
+  expire(c.days, day, horizon)
+  expire(c.months, month, horizon)
   if retention > maxret then
     maxret = retention
   end
 end
 for _, etype in ipairs(order) do
   local c = counters[etype]
-  local starts = {}
-  for s in pairs(c.buckets) do
-    starts[#starts + 1] = s
-  end
-  table.sort(starts)
-  local arr = {c.total, c.first, c.last, c.width}
-  for _, s in ipairs(starts) do
-    arr[#arr + 1] = s
-    arr[#arr + 1] = c.buckets[s]
+  local arr = {c.total, c.first, c.last, c.width, flat_pairs(c.days), flat_pairs(c.months)}
+  for _, v in ipairs(flat_pairs(c.hours)) do
+    arr[#arr + 1] = v
   end
   redis.call('HSET', KEYS[2], etype, cmsgpack.pack(arr))
 end

@@ -47,6 +47,7 @@ from arbiter.policies.effects import (
     apply_profile_update,
 )
 from arbiter.policies.snapshot import (
+    MONTH_MS,
     PARTS,
     ConsentRecord,
     CustomerSnapshot,
@@ -55,6 +56,7 @@ from arbiter.policies.snapshot import (
     ProfileValue,
     SnapshotNeeds,
     cap_count,
+    event_count,
 )
 from arbiter.state.store import (
     MAX_DECISIONS_PER_CUSTOMER,
@@ -897,6 +899,46 @@ def test_counter_buckets_past_retention_are_dropped(store: Store, store_case: St
     got = load(store_case, cid).events["view"]
     assert got == apply_counter(apply_counter(None, first), second)
     assert got.buckets == {base: 1} and got.total == 2 and got.first_ms == base - 10 * HOUR
+
+
+def test_counter_buckets_coarsen_with_age(store: Store, store_case: StoreCase) -> None:
+    """Hourly buckets older than two days become whole UTC days, days older than 30 days
+    30-day periods: the stored counter equals ``apply_counter`` bucket for bucket."""
+    cid = store_case.customer()
+    run = store_case.run
+    base = T0 - T0 % DAY
+    times = [base - 70 * DAY + 5, base - 3 * DAY + HOUR, base - 3 * DAY + 2 * HOUR, base - HOUR]
+    times += [base + 7, base - 5 * DAY]  # the last one is late: it lands in a day directly
+    reference: EventCounter | None = None
+    for i, at in enumerate(times):
+        inc = counted("view", at)
+        reference = apply_counter(reference, inc)
+        run(store.apply_event(event(cid, f"c{i}", event_type="view", at_ms=at, counters=(inc,))))
+    got = load(store_case, cid).events["view"]
+    assert got == reference
+    month = (base - 70 * DAY) - (base - 70 * DAY) % MONTH_MS
+    assert got.months == {month: 1}
+    assert got.days == {base - 3 * DAY: 2, base - 5 * DAY: 1}
+    assert got.buckets == {base - HOUR: 1, base: 1}
+    assert got.total == 6 and got.first_ms == base - 70 * DAY + 5 and got.last_ms == base + 7
+    assert event_count(got, base + HOUR, 2 * DAY) == 2
+    assert event_count(got, base + HOUR, 400 * DAY) == 6
+
+
+def test_counter_size_is_bounded_whatever_the_history(store: Store, store_case: StoreCase) -> None:
+    """A year of events every 7 hours keeps at most ~145 buckets (hourly, daily, 30-day), not 1,250."""
+    cid = store_case.customer()
+    run = store_case.run
+    start = T0 - T0 % HOUR - 365 * DAY
+    reference: EventCounter | None = None
+    for i, at in enumerate(range(start, T0, 7 * HOUR)):
+        inc = counted("view", at)
+        reference = apply_counter(reference, inc)
+        run(store.apply_event(event(cid, f"b{i}", event_type="view", at_ms=at, counters=(inc,))))
+    got = load(store_case, cid).events["view"]
+    assert got == reference
+    assert len(got.buckets) <= 72 and len(got.days) <= 60 and len(got.months) <= 14
+    assert got.total == len(range(start, T0, 7 * HOUR))
 
 
 def test_event_journey_changes_compare_and_set(store: Store, store_case: StoreCase) -> None:
