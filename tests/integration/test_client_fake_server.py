@@ -327,6 +327,30 @@ def test_unavailable_after_retries_falls_back(target: str, fake: FakeDecisionSer
         assert caught.value.request_id == "req-down-2"
 
 
+def test_retries_follow_the_retry_policy_given(target: str, fake: FakeDecisionService) -> None:
+    """gRPC does the retries, from the service config built from ``RetryPolicy``."""
+    timeouts = Timeouts(decide=2.0)
+    with ArbiterClient(target, timeouts=timeouts, retry=RetryPolicy(max_attempts=1)) as arbiter:
+        assert arbiter.decide("flaky", "home", request_id="req-once").fallback
+    assert _attempts(fake, "Decide", "req-once") == 1
+    with ArbiterClient(target, timeouts=timeouts, retry=RetryPolicy(max_attempts=5)) as arbiter:
+        assert arbiter.decide("down", "home", request_id="req-five").fallback
+    assert _attempts(fake, "Decide", "req-five") == 5
+
+
+def test_retry_throttling_stops_retries_against_a_server_that_keeps_refusing(
+    target: str, fake: FakeDecisionService
+) -> None:
+    """No retry storm: each failed attempt spends a token (10), retries stop at half."""
+    with ArbiterClient(target, timeouts=Timeouts(decide=2.0)) as arbiter:
+        for i in range(6):
+            assert arbiter.decide("down", "home", request_id=f"req-throttle-{i}").fallback
+    attempts = [_attempts(fake, "Decide", f"req-throttle-{i}") for i in range(6)]
+    assert attempts[0] == 3
+    assert attempts[-3:] == [1, 1, 1]
+    assert sum(attempts) < 6 * 3
+
+
 def test_a_load_shedding_refusal_falls_back_at_once_without_a_retry(
     target: str, fake: FakeDecisionService
 ) -> None:

@@ -33,7 +33,13 @@ The generated protobuf and gRPC modules are ``arbiter.v1.*_pb2`` and
 from ._aio import AsyncArbiterClient
 from ._auth import RefreshingToken, TokenSource, tls_credentials
 from ._client import ArbiterClient
-from ._config import DEFAULT_CHANNEL_OPTIONS, RetryPolicy, Timeouts
+from ._config import (
+    DEFAULT_CHANNEL_OPTIONS,
+    RetryPolicy,
+    Timeouts,
+    service_config,
+    service_config_json,
+)
 from ._errors import (
     ArbiterError,
     CancelledError,
@@ -128,6 +134,8 @@ __all__ = [
     "fill_value_map",
     "from_value",
     "from_value_map",
+    "service_config",
+    "service_config_json",
     "timestamp_to_datetime",
     "tls_credentials",
     "to_value",

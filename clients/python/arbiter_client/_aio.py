@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
@@ -16,7 +14,7 @@ from arbiter.v1 import decision_pb2_grpc
 
 from . import _convert
 from ._auth import TokenSource
-from ._base import RETRYABLE, ChannelOptions, ClientBase
+from ._base import ChannelOptions, ClientBase
 from ._config import RetryPolicy, Timeouts
 from ._errors import ArbiterError, error_from_rpc
 from ._types import CheckResult, ConsentUpdate, Decision, Event, ProfileUpdateResult, TrackResult
@@ -217,21 +215,9 @@ class AsyncArbiterClient(ClientBase):
     async def _invoke(
         self, method: Callable[..., Any], request: Any, *, timeout: float, request_id: str
     ) -> Any:
-        """Call ``method`` within ``timeout`` seconds overall, retrying UNAVAILABLE (and CANCELLED
-        sent by a stopping server: :data:`RETRYABLE`)."""
-        deadline = time.monotonic() + timeout
-        attempt = 1
-        while True:
-            try:
-                return await method(
-                    request, timeout=deadline - time.monotonic(), metadata=self._call_metadata()
-                )
-            except grpc.RpcError as exc:  # grpc.aio.AioRpcError is a grpc.RpcError
-                error = error_from_rpc(exc, request_id=request_id)
-                if not isinstance(error, RETRYABLE) or attempt >= self.retry.max_attempts:
-                    raise error from exc
-                pause = self.retry.backoff(attempt)
-                if time.monotonic() + pause + self.retry.min_attempt_time > deadline:
-                    raise error from exc
-            await asyncio.sleep(pause)
-            attempt += 1
+        """Call ``method`` within ``timeout`` seconds overall; gRPC retries UNAVAILABLE
+        (the channel's service config, see :class:`RetryPolicy`) within that deadline."""
+        try:
+            return await method(request, timeout=timeout, metadata=self._call_metadata())
+        except grpc.RpcError as exc:  # grpc.aio.AioRpcError is a grpc.RpcError
+            raise error_from_rpc(exc, request_id=request_id) from exc

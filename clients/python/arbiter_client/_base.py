@@ -13,7 +13,7 @@ from arbiter.v1 import decision_pb2
 
 from . import _convert
 from ._auth import TokenSource
-from ._config import DEFAULT_CHANNEL_OPTIONS, RetryPolicy, Timeouts
+from ._config import DEFAULT_CHANNEL_OPTIONS, RetryPolicy, Timeouts, service_config_json
 from ._errors import (
     ArbiterError,
     CancelledError,
@@ -25,7 +25,8 @@ from ._types import CheckResult, ConsentUpdate, Decision, Event, FallbackReason,
 
 __all__ = ["RETRYABLE", "ClientBase"]
 
-# What is retried (same request, same request_id: the server's idempotency makes it safe) and,
+# What is retried (by gRPC: _config.RETRIED_CODES; same request, same request_id, so the
+# server's idempotency makes it safe) and,
 # after the retries, falls back. A CANCELLED the client receives was sent by the server -- a
 # server that stops cancels the calls it had not finished -- because the client's own
 # cancellations never arrive as a status (an asyncio cancel raises asyncio.CancelledError), so
@@ -64,8 +65,10 @@ class ClientBase:
         self._credentials = credentials
         self._metadata = tuple(metadata)
         self._token = token
-        # Caller options override defaults of the same name.
+        # Caller options override defaults of the same name. Retries are gRPC's: the
+        # service config of ``retry`` (no method timeouts: each call sets its deadline).
         merged = dict(DEFAULT_CHANNEL_OPTIONS)
+        merged["grpc.service_config"] = service_config_json(self.retry)
         merged.update(dict(channel_options))
         self._channel_options = tuple(merged.items())
 
