@@ -131,7 +131,13 @@ class Target:
 
 
 def start_redis_target(
-    policies: Path, work: Path, redis: Any, workers: int, name: str = "redis"
+    policies: Path,
+    work: Path,
+    redis: Any,
+    workers: int,
+    name: str = "redis",
+    *,
+    extra: tuple[str, ...] = (),
 ) -> Target:
     from server_procs import ServerProcess, free_port
 
@@ -141,7 +147,10 @@ def start_redis_target(
         work,
         redis_url=redis.url,
         name=name.replace(" ", ""),
-        extra_args=("--metrics-port", str(port), "--workers", str(workers), "--http-listen", "off"),
+        extra_args=(
+            *("--metrics-port", str(port), "--workers", str(workers), "--http-listen", "off"),
+            *extra,
+        ),
     )
     server.start(wait_s=120)
     return Target(name, server, port, redis.proc.pid)
@@ -376,9 +385,9 @@ def rates(bench: Bench, targets: Sequence[Target]) -> None:
             bench.add(row)
 
 
-def overload(bench: Bench, target: Target) -> None:
+def overload(bench: Bench, target: Target, *, label: str = "") -> None:
     """Decide at ``--overload`` x saturation with a 50 ms deadline, and a client probe."""
-    peak = saturation(bench, target.name)
+    peak = saturation(bench, "redis")
     probe = _client_probe(target.server.address, bench.args.customers)
     row = measure(
         target, "decide", bench.decide, kind="overload", workers=1, concurrency=64,
@@ -387,21 +396,28 @@ def overload(bench: Bench, target: Target) -> None:
     )  # fmt: skip
     row.notes = (
         f"{bench.args.overload:g}x saturation ({peak:.0f} RPS), deadline {OVERLOAD_DEADLINE_MS} ms"
+        + (f", {label}" if label else "")
     )
     bench.add(row)
-    bench.out(f"  codes {row.extra['codes']}; client probe: {row.extra.get('probe')}")
+    bench.out(
+        f"  {label or 'overload'}: codes {row.extra['codes']}; client probe: {row.extra.get('probe')}"
+    )
 
 
 def _client_probe(address: str, customers: int) -> Callable[[], dict[str, Any]]:
     """200 ``ArbiterClient.decide`` calls (default 50 ms deadline, default retries): how many
-    fell back, and the slowest answer."""
+    were answered and how fast (p99, slowest), how many fell back and why, and how fast the
+    refusals (``OVERLOADED``: RESOURCE_EXHAUSTED, from admission control or gRPC's core) came."""
 
     def probe() -> dict[str, Any]:
         from arbiter_client import ArbiterClient, ArbiterError
 
         logging.getLogger("arbiter_client").setLevel(logging.ERROR)  # one warning per fallback
         rng = random.Random(7)
-        fallbacks, raised, slowest, started = 0, {}, 0.0, time.perf_counter()
+        answered: list[float] = []
+        fallbacks: dict[str, list[float]] = {}
+        raised: dict[str, int] = {}
+        started = time.perf_counter()
         with ArbiterClient(address) as client:
             for _ in range(200):
                 t0 = time.perf_counter()
@@ -411,16 +427,29 @@ def _client_probe(address: str, customers: int) -> Callable[[], dict[str, Any]]:
                         "home_banner",
                         channels=["in_app"],
                     )
-                    fallbacks += decision.fallback
                 except ArbiterError as exc:  # neither an answer nor a fallback
                     raised[exc.code.name] = raised.get(exc.code.name, 0) + 1
-                slowest = max(slowest, time.perf_counter() - t0)
+                    continue
+                took = 1000 * (time.perf_counter() - t0)
+                if decision.fallback:
+                    reason = decision.fallback_reason.name if decision.fallback_reason else "?"
+                    fallbacks.setdefault(reason, []).append(took)
+                else:
+                    answered.append(took)
+        answered.sort()
         return {
             "probe": {
                 "calls": 200,
-                "fallbacks": fallbacks,
+                "answered": len(answered),
+                "answered_p99_ms": round(answered[int(0.99 * (len(answered) - 1))], 1)
+                if answered
+                else None,
+                "answered_max_ms": round(answered[-1], 1) if answered else None,
+                "fallbacks": {
+                    reason: {"n": len(ms), "median_ms": round(sorted(ms)[len(ms) // 2], 1)}
+                    for reason, ms in fallbacks.items()
+                },
                 "raised": raised,
-                "slowest_ms": round(1000 * slowest, 1),
                 "seconds": round(time.perf_counter() - started, 2),
             }
         }
@@ -595,7 +624,17 @@ def run(args: argparse.Namespace) -> Bench:
             rates(bench, targets)
         redis_target = next((t for t in targets if t.name == "redis"), None)
         if "overload" in args.phases and args.overload and redis_target is not None:
-            overload(bench, redis_target)
+            overload(bench, redis_target, label="--max-pending-calls 64 (default)")
+            # The same run against gRPC's own pending-call limits (1,000 / 3,000): what the
+            # core-level refusals change.
+            loose = start_redis_target(
+                policies, work, redis, 1, name="redis",
+                extra=("--max-pending-calls", "3000"),
+            )  # fmt: skip
+            try:
+                overload(bench, loose, label="--max-pending-calls 3000 (gRPC's defaults)")
+            finally:
+                loose.server.stop()
         for target in targets:
             target.server.stop()
         targets = []

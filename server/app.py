@@ -106,6 +106,24 @@ _SERVER_OPTIONS: Final = (
 )
 
 
+def grpc_server_options(settings: Settings, *, shared: bool) -> tuple[tuple[str, int], ...]:
+    """The grpc.aio server's channel arguments.
+
+    Calls the event loop has not taken yet wait in gRPC's core, where admission control
+    (``server/admission.py``) cannot see them; past ``max_pending_calls / 2`` of them the
+    core refuses some new calls ``RESOURCE_EXHAUSTED`` at once (random early drop) and past
+    ``max_pending_calls`` all, before any Python work -- instead of holding them until their
+    deadline (gRPC's defaults: 1,000 / 3,000). ``grpc.aio``'s own ``maximum_concurrent_rpcs``
+    is not used: it stops taking calls from the core, so they wait there, unrefused.
+    """
+    return (
+        *_SERVER_OPTIONS,
+        ("grpc.so_reuseport", int(shared)),
+        ("grpc.server.max_pending_requests", max(1, settings.max_pending_calls // 2)),
+        ("grpc.server.max_pending_requests_hard_limit", settings.max_pending_calls),
+    )
+
+
 def make_store(settings: Settings) -> Store:
     """The store the settings ask for: embedded ``MemoryStore``, or Redis when a URL is given."""
     return open_store(settings.redis_url, default_timeout_s=settings.store_timeout_s)
@@ -243,7 +261,7 @@ class ArbiterServer:
         server = grpc.aio.server(
             # Outermost first: every call is timed and counted, refused ones included.
             interceptors=(RpcInterceptor(self.observer), GuardInterceptor(self.guard)),
-            options=(*_SERVER_OPTIONS, ("grpc.so_reuseport", int(shared))),
+            options=grpc_server_options(self.settings, shared=shared),
         )
         decision_pb2_grpc.add_DecisionServiceServicer_to_server(self.service, server)
         admin_pb2_grpc.add_AdminServiceServicer_to_server(self.admin, server)

@@ -88,6 +88,9 @@ class Settings:
     workers: int = 1
     # Calls handled at once per process; further calls wait in a bounded queue, or are refused.
     max_concurrent_calls: int = 16
+    # Calls gRPC's core holds before the event loop takes them: past half of this some, past
+    # all of it every new call is refused RESOURCE_EXHAUSTED in C, before any Python work.
+    max_pending_calls: int = 64
     # Logs: ``text`` or ``json`` lines; ``access_log``: one INFO line per call.
     log_format: str = "text"
     access_log: bool = False
@@ -280,6 +283,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
     Option("redis_allow_eviction", "redis_allow_eviction", _bool, False, "serve on a Redis whose maxmemory-policy evicts keys (an evicted consent or cap is forgotten)"),
     Option("workers", "workers", _count, None, "serving processes sharing the ports (default: one per core with --redis-url, else 1; more than 1 needs --redis-url)", "N"),
     Option("max_concurrent_calls", "max_concurrent_calls", _count, 16, "DecisionService calls handled at once per process; more wait briefly or are refused RESOURCE_EXHAUSTED", "N"),
+    Option("max_pending_calls", "max_pending_calls", _count, 64, "calls gRPC holds per process while the event loop is busy; past half of N some and past N all new calls are refused RESOURCE_EXHAUSTED at once, in gRPC's core", "N"),
     Option("log_format", "log_format", _log_format, "text", "log lines as `text` or `json` (one object per line)", "FORMAT"),
     Option("access_log", "access_log", _bool, False, "log one line per call (rpc, status, duration, request and decision id)"),
     Option("decision_log", "decision_log.sink", _sink, "", "decision log: a JSON Lines FILE, `redis` (a stream on --redis-url) or a redis:// URL; `off` = none", "DEST"),
@@ -368,6 +372,7 @@ class ConfigFile(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     redis_allow_eviction: bool | None = None
     workers: int | None = None
     max_concurrent_calls: int | None = None
+    max_pending_calls: int | None = None
     log_format: str | None = None
     access_log: bool | None = None
     decision_log: DecisionLogSection | None = None
@@ -582,6 +587,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         redis_allow_eviction=values["redis_allow_eviction"],
         workers=workers,
         max_concurrent_calls=values["max_concurrent_calls"],
+        max_pending_calls=values["max_pending_calls"],
         log_format=values["log_format"],
         access_log=values["access_log"],
         decision_log=values["decision_log"],

@@ -191,6 +191,20 @@ def test_workers_default_to_one_per_core_with_redis_and_one_embedded() -> None:
     assert settings(["--policies", "p"]).max_concurrent_calls == 16
 
 
+def test_max_pending_calls_bounds_the_calls_grpc_core_holds() -> None:
+    from arbiter.server.app import grpc_server_options
+
+    assert settings(["--policies", "p"]).max_pending_calls == 64
+    chosen = settings(["--policies", "p", "--max-pending-calls", "10"])
+    assert chosen.max_pending_calls == 10
+    options = dict(grpc_server_options(chosen, shared=False))
+    assert options["grpc.server.max_pending_requests"] == 5
+    assert options["grpc.server.max_pending_requests_hard_limit"] == 10
+    assert options["grpc.so_reuseport"] == 0
+    with pytest.raises(ConfigError, match="at least 1"):
+        settings(["--policies", "p", "--max-pending-calls", "0"])
+
+
 def test_more_than_one_worker_on_the_embedded_store_is_refused_with_why() -> None:
     found = problems(["--policies", "p", "--workers", "2"])
     assert len(found) == 1
