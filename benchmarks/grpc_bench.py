@@ -624,17 +624,17 @@ def run(args: argparse.Namespace) -> Bench:
             rates(bench, targets)
         redis_target = next((t for t in targets if t.name == "redis"), None)
         if "overload" in args.phases and args.overload and redis_target is not None:
-            overload(bench, redis_target, label="--max-pending-calls 64 (default)")
-            # The same run against gRPC's own pending-call limits (1,000 / 3,000): what the
-            # core-level refusals change.
-            loose = start_redis_target(
+            overload(bench, redis_target, label="--max-pending-calls 3000 (default: gRPC's)")
+            # The same run with a tight pending-call limit in gRPC's core: what refusing there
+            # (before any Python work) changes.
+            tight = start_redis_target(
                 policies, work, redis, 1, name="redis",
-                extra=("--max-pending-calls", "3000"),
+                extra=("--max-pending-calls", "64"),
             )  # fmt: skip
             try:
-                overload(bench, loose, label="--max-pending-calls 3000 (gRPC's defaults)")
+                overload(bench, tight, label="--max-pending-calls 64")
             finally:
-                loose.server.stop()
+                tight.server.stop()
         for target in targets:
             target.server.stop()
         targets = []

@@ -110,16 +110,19 @@ def grpc_server_options(settings: Settings, *, shared: bool) -> tuple[tuple[str,
     """The grpc.aio server's channel arguments.
 
     Calls the event loop has not taken yet wait in gRPC's core, where admission control
-    (``server/admission.py``) cannot see them; past ``max_pending_calls / 2`` of them the
-    core refuses some new calls ``RESOURCE_EXHAUSTED`` at once (random early drop) and past
-    ``max_pending_calls`` all, before any Python work -- instead of holding them until their
-    deadline (gRPC's defaults: 1,000 / 3,000). ``grpc.aio``'s own ``maximum_concurrent_rpcs``
-    is not used: it stops taking calls from the core, so they wait there, unrefused.
+    (``server/admission.py``) cannot see them. Past ``max_pending_calls / 3`` of them the
+    core refuses some new calls at once (random early drop) and past ``max_pending_calls``
+    all, before any Python work. The default, 3,000, is gRPC's own (1,000 / 3,000): a lower
+    limit refuses load fast, but gRPC (1.85) ends those calls ``CANCELLED`` -- which the
+    clients retry -- and it also cuts a burst that admission control would have queued
+    within its deadlines (a 1,000-call burst across two servers failed at 64; measured in
+    docs/performance.md). ``grpc.aio``'s ``maximum_concurrent_rpcs`` is not used: it stops
+    taking calls from the core, so they wait there until their deadline, unrefused.
     """
     return (
         *_SERVER_OPTIONS,
         ("grpc.so_reuseport", int(shared)),
-        ("grpc.server.max_pending_requests", max(1, settings.max_pending_calls // 2)),
+        ("grpc.server.max_pending_requests", max(1, settings.max_pending_calls // 3)),
         ("grpc.server.max_pending_requests_hard_limit", settings.max_pending_calls),
     )
 

@@ -88,9 +88,9 @@ class Settings:
     workers: int = 1
     # Calls handled at once per process; further calls wait in a bounded queue, or are refused.
     max_concurrent_calls: int = 16
-    # Calls gRPC's core holds before the event loop takes them: past half of this some, past
-    # all of it every new call is refused RESOURCE_EXHAUSTED in C, before any Python work.
-    max_pending_calls: int = 64
+    # Calls gRPC's core holds before the event loop takes them: past a third of this some,
+    # past all of it every new call is refused in C, before any Python work (gRPC's defaults).
+    max_pending_calls: int = 3000
     # Logs: ``text`` or ``json`` lines; ``access_log``: one INFO line per call.
     log_format: str = "text"
     access_log: bool = False
@@ -283,7 +283,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
     Option("redis_allow_eviction", "redis_allow_eviction", _bool, False, "serve on a Redis whose maxmemory-policy evicts keys (an evicted consent or cap is forgotten)"),
     Option("workers", "workers", _count, None, "serving processes sharing the ports (default: one per core with --redis-url, else 1; more than 1 needs --redis-url)", "N"),
     Option("max_concurrent_calls", "max_concurrent_calls", _count, 16, "DecisionService calls handled at once per process; more wait briefly or are refused RESOURCE_EXHAUSTED", "N"),
-    Option("max_pending_calls", "max_pending_calls", _count, 64, "calls gRPC holds per process while the event loop is busy; past half of N some and past N all new calls are refused RESOURCE_EXHAUSTED at once, in gRPC's core", "N"),
+    Option("max_pending_calls", "max_pending_calls", _count, 3000, "calls gRPC holds per process while the event loop is busy; past N/3 some and past N all new calls are refused at once by gRPC's core (a burst beyond it is cancelled, not queued)", "N"),
     Option("log_format", "log_format", _log_format, "text", "log lines as `text` or `json` (one object per line)", "FORMAT"),
     Option("access_log", "access_log", _bool, False, "log one line per call (rpc, status, duration, request and decision id)"),
     Option("decision_log", "decision_log.sink", _sink, "", "decision log: a JSON Lines FILE, `redis` (a stream on --redis-url) or a redis:// URL; `off` = none", "DEST"),

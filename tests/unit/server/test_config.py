@@ -194,12 +194,15 @@ def test_workers_default_to_one_per_core_with_redis_and_one_embedded() -> None:
 def test_max_pending_calls_bounds_the_calls_grpc_core_holds() -> None:
     from arbiter.server.app import grpc_server_options
 
-    assert settings(["--policies", "p"]).max_pending_calls == 64
-    chosen = settings(["--policies", "p", "--max-pending-calls", "10"])
-    assert chosen.max_pending_calls == 10
+    defaults = dict(grpc_server_options(settings(["--policies", "p"]), shared=True))
+    assert defaults["grpc.server.max_pending_requests"] == 1000  # gRPC's own defaults
+    assert defaults["grpc.server.max_pending_requests_hard_limit"] == 3000
+    assert defaults["grpc.so_reuseport"] == 1
+    chosen = settings(["--policies", "p", "--max-pending-calls", "30"])
+    assert chosen.max_pending_calls == 30
     options = dict(grpc_server_options(chosen, shared=False))
-    assert options["grpc.server.max_pending_requests"] == 5
-    assert options["grpc.server.max_pending_requests_hard_limit"] == 10
+    assert options["grpc.server.max_pending_requests"] == 10
+    assert options["grpc.server.max_pending_requests_hard_limit"] == 30
     assert options["grpc.so_reuseport"] == 0
     with pytest.raises(ConfigError, match="at least 1"):
         settings(["--policies", "p", "--max-pending-calls", "0"])
