@@ -113,7 +113,11 @@ class Call(Expr):
 
 @dataclass(frozen=True, slots=True)
 class CreateList(Expr):
+    """A list literal; ``optional_indices`` are the positions written
+    ``[?e]`` (optional elements: present values are added, none is skipped)."""
+
     elements: tuple[Expr, ...]
+    optional_indices: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +126,7 @@ class CreateMap(Expr):
     evaluation error, as in the specification)."""
 
     entries: tuple[tuple[Expr, Expr], ...]
+    optional_indices: tuple[int, ...] = ()  # entries written ``{?k: v}``
 
 
 @dataclass(frozen=True, slots=True)

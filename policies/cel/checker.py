@@ -352,17 +352,22 @@ class _Checker:
             return self.record(node, self.visit_call(node))
         if isinstance(node, ast.CreateList):
             elems = [self.visit(e) for e in node.elements]
+            for i in node.optional_indices:
+                elems[i] = self.optional_element(node.elements[i], elems[i])
             # An empty literal's element type is free until joined with others.
             return self.record(node, ListType(_join(elems) if elems else _FREE_ELEM))
         if isinstance(node, ast.CreateMap):
             keys = []
             values = []
-            for key, value in node.entries:
+            for i, (key, value) in enumerate(node.entries):
                 key_type = self.visit(key)
                 if not _is_dyn(key_type) and key_type not in (INT, UINT, BOOL, STRING):
                     self.error(key, f"unsupported map key type: {key_type}")
                 keys.append(key_type)
-                values.append(self.visit(value))
+                value_type = self.visit(value)
+                if i in node.optional_indices:
+                    value_type = self.optional_element(value, value_type)
+                values.append(value_type)
             if not keys:
                 return self.record(node, MapType(_FREE_KEY, _FREE_VALUE))
             return self.record(node, MapType(_join(keys), _join(values)))
@@ -380,6 +385,17 @@ class _Checker:
         if isinstance(node, ast.Comprehension):
             return self.record(node, self.visit_comprehension(node))
         raise TypeError(f"unknown node {type(node).__name__}")  # pragma: no cover
+
+    def optional_element(self, node: ast.Expr, t: Type) -> Type:
+        """The element type behind ``[?e]`` / ``{?k: e}``: ``e`` must be an
+        ``optional_type(T)`` (or dyn); the literal holds T."""
+        if _is_dyn(t):
+            return DYN
+        if isinstance(t, OpaqueType) and t.name == "optional_type" and len(t.params) == 1:
+            return t.params[0]
+        if self.unchecked:
+            return DYN
+        return self.error(node, f"expected type 'optional_type' but found '{t}'")
 
     def visit_ident(self, node: ast.Ident) -> Type:
         local = None if node.name.startswith(".") else self.lookup_local(node.name)
@@ -419,6 +435,17 @@ class _Checker:
         return self.record(node, result)
 
     def select_type(self, node: ast.Select, operand: Type) -> Type:
+        if (
+            isinstance(operand, OpaqueType)
+            and operand.name == "optional_type"
+            and len(operand.params) == 1
+        ):
+            # Optional chaining: a field of an optional map is optional.
+            inner = self._select_type(node, operand.params[0])
+            return OpaqueType("optional_type", (inner,))
+        return self._select_type(node, operand)
+
+    def _select_type(self, node: ast.Select, operand: Type) -> Type:
         if _is_dyn(operand) or self.unchecked:
             return DYN
         if isinstance(operand, MapType):

@@ -20,7 +20,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Literal
 
-from . import ast, cost, evalsupport, runtime
+from . import ast, cost, evalsupport, extoptional, runtime
 from .checker import Checked
 from .dispatch import python_types
 from .env import FunctionDecl
@@ -64,6 +64,9 @@ _STRING_METHODS = {"startsWith": "startswith", "endsWith": "endswith", "contains
 _CONSTANT_COST = frozenset(
     {"_-_", "_*_", "_/_", "_%_", "-_", "!_", "size", "_[_]", "type", "dyn"}
     | {"int", "uint", "double", "bool", "has"}
+    # The optional types extension: wrapping, unwrapping and one lookup.
+    | {"_?._", "_[?_]", "hasValue", "value", "orValue", "or"}
+    | {"optional.of", "optional.none", "optional.ofNonZeroValue"}
 )
 
 Mode = Literal["fast", "strict"]
@@ -161,7 +164,11 @@ class Generator:
         if isinstance(node, ast.Call):
             return self.call(node)
         if isinstance(node, ast.CreateList):
-            return "[" + "".join(self.gen(e) + ", " for e in node.elements) + "]"
+            items = "".join(self.gen(e) + ", " for e in node.elements)
+            if node.optional_indices:
+                indices = self.pool.ref(frozenset(node.optional_indices))
+                return f"{self.fn(extoptional.optional_list)}(({items}), {indices})"
+            return "[" + items + "]"
         if isinstance(node, ast.CreateMap):
             return self.create_map(node)
         if isinstance(node, ast.Comprehension):
@@ -497,6 +504,11 @@ class Generator:
     # -- literals and macros -----------------------------------------------------
     def create_map(self, node: ast.CreateMap) -> str:
         keys = [key.value for key, _ in node.entries if isinstance(key, ast.Const)]
+        if node.optional_indices:
+            pairs = "".join(f"({self.gen(k)}, {self.gen(v)}), " for k, v in node.entries)
+            resolve = self.fn(extoptional.optional_map_pairs)
+            indices = self.pool.ref(frozenset(node.optional_indices))
+            return f"{self.fn(runtime.make_map)}({resolve}(({pairs}), {indices}))"
         if (
             len(keys) == len(node.entries)
             and all(type(k) is str for k in keys)

@@ -390,7 +390,27 @@ class _Parser:
             kind = tok.kind
             if kind == ".":
                 self._advance()
+                optional = self._tok.kind == "?"
+                if optional:  # ``a.?f``: optional field selection
+                    self._advance()
                 field = self._tok
+                if optional:
+                    if field.kind not in ("ident", "qident"):
+                        self._fail(
+                            field.start,
+                            f"syntax error: expected a field name after '.?', "
+                            f"found {self._describe()}",
+                        )
+                    self._advance()
+                    name_const = Const(self._id(field.start), field.start, field.value)
+                    expr = Call(
+                        self._id(field.start, expr, name_const),
+                        field.start,
+                        "_?._",
+                        (expr, name_const),
+                    )
+                    name = None
+                    continue
                 if field.kind == "ident":
                     # Reserved words are fine here: ``m.if`` is unambiguous.
                     self._advance()
@@ -414,10 +434,14 @@ class _Parser:
             elif kind == "[":
                 self._advance()
                 self._enter(tok.start)
+                function = "_[_]"
+                if self._tok.kind == "?":  # ``a[?k]``: optional index
+                    self._advance()
+                    function = "_[?_]"
                 index = self._expr()
                 self._expect("]", "']'")
                 self._nesting -= 1
-                expr = Call(self._id(tok.start, expr, index), tok.start, "_[_]", (expr, index))
+                expr = Call(self._id(tok.start, expr, index), tok.start, function, (expr, index))
                 name = None
             elif kind == "{":
                 if name is None:
@@ -524,8 +548,12 @@ class _Parser:
         open_bracket = self._advance()
         self._enter(open_bracket.start)
         elements: list[Expr] = []
+        optional: list[int] = []
         while self._tok.kind != "]":
             self._check_elements(len(elements))
+            if self._tok.kind == "?":  # ``[?e]``: an optional element
+                self._advance()
+                optional.append(len(elements))
             elements.append(self._expr())
             if self._tok.kind != ",":
                 break
@@ -533,14 +561,18 @@ class _Parser:
         self._expect("]", "',' or ']'")
         self._nesting -= 1
         offset = open_bracket.start
-        return CreateList(self._id(offset, *elements), offset, tuple(elements))
+        return CreateList(self._id(offset, *elements), offset, tuple(elements), tuple(optional))
 
     def _map(self) -> CreateMap:
         open_brace = self._advance()
         self._enter(open_brace.start)
         entries: list[tuple[Expr, Expr]] = []
+        optional: list[int] = []
         while self._tok.kind != "}":
             self._check_elements(len(entries))
+            if self._tok.kind == "?":  # ``{?k: v}``: an optional entry
+                self._advance()
+                optional.append(len(entries))
             key = self._expr()
             self._expect(":", "':'")
             entries.append((key, self._expr()))
@@ -551,7 +583,7 @@ class _Parser:
         self._nesting -= 1
         offset = open_brace.start
         children = [part for entry in entries for part in entry]
-        return CreateMap(self._id(offset, *children), offset, tuple(entries))
+        return CreateMap(self._id(offset, *children), offset, tuple(entries), tuple(optional))
 
     def _struct(self, message_name: str, offset: int) -> CreateStruct:
         open_brace = self._advance()

@@ -36,9 +36,11 @@ from .values import (
     BOOL_KEY_TRUE,
     INT64_MAX,
     INT64_MIN,
+    OPTIONAL_NONE,
     UINT64_MAX,
     BoolKey,
     Duration,
+    Optional,
     Timestamp,
     TypeValue,
     UInt,
@@ -332,6 +334,10 @@ def _eq(a: object, b: object, memo: dict[tuple[int, int], bool] | None) -> bool:
             return _seq_eq(a, b, {} if memo is None else memo)  # type: ignore[arg-type]
         if ta is dict:
             return _map_eq(a, b, {} if memo is None else memo)  # type: ignore[arg-type]
+        if ta is Optional:
+            if a.has_value and b.has_value:  # type: ignore[attr-defined]
+                return _eq(a.value, b.value, memo)  # type: ignore[attr-defined]
+            return a.has_value is b.has_value  # type: ignore[attr-defined]
         return a == b if ta in _SCALARS else a is b
     if ta in _NUMERIC:
         if tb in _NUMERIC:
@@ -585,7 +591,17 @@ def size(value: object) -> int:
 
 
 def select(operand: object, field: str) -> object:
-    """``operand.field`` on a map (the only selectable value here)."""
+    """``operand.field`` on a map (the only selectable value here), or on an
+    optional map (optional chaining: ``a.?b.c`` selects ``c`` optionally too,
+    so a missing ``b`` or ``c`` gives none)."""
+    if type(operand) is Optional:
+        if not operand.has_value:
+            return operand
+        inner = operand.value
+        if type(inner) is dict:
+            found = inner.get(field, _MISSING)
+            return OPTIONAL_NONE if found is _MISSING else Optional(found)
+        return Optional(select(inner, field))
     if type(operand) is dict:
         value = operand.get(field, _MISSING)
         if value is _MISSING:

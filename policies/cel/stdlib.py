@@ -24,6 +24,7 @@ from .env import FunctionDecl, Overload
 from .errors import EvalError
 from .extlists import LIST_FUNCTIONS, SET_FUNCTIONS
 from .extmath import MATH_FUNCTIONS
+from .extoptional import OPTIONAL_FUNCTIONS, OPTIONAL_INDEX_OVERLOADS, optional_index
 from .extstrings import STRING_FUNCTIONS
 from .timefns import TIME_FUNCTIONS
 from .types import (
@@ -399,6 +400,8 @@ STANDARD_FUNCTIONS: Final[dict[str, FunctionDecl]] = _merge(
         MATH_FUNCTIONS,
         LIST_FUNCTIONS,
         SET_FUNCTIONS,
+        OPTIONAL_FUNCTIONS,
+        (FunctionDecl("_[_]", OPTIONAL_INDEX_OVERLOADS),),
     )
 )
 """Every standard function and operator by name."""
@@ -410,6 +413,8 @@ def _index_dispatch(container: object = _ABSENT, key: object = _ABSENT, *rest: o
     dynamic dispatch accepts: ``[7, 8][dyn(0u)]``, ``[7, 8][dyn(0.0)]``."""
     if rest or key is _ABSENT:
         raise rt.no_such_overload("_[_]", *(a for a in (container, key, *rest) if a is not _ABSENT))
+    if type(container) is values.Optional:
+        return optional_index(container, key)
     return rt.index(container, key)
 
 

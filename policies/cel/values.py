@@ -40,6 +40,8 @@ __all__ = [
     "LIST_TYPE",
     "MAP_TYPE",
     "NULL_TYPE",
+    "OPTIONAL_NONE",
+    "OPTIONAL_TYPE",
     "STRING_TYPE",
     "TIMESTAMP_TYPE",
     "TYPE_TYPE",
@@ -47,6 +49,7 @@ __all__ = [
     "UINT_TYPE",
     "BoolKey",
     "Duration",
+    "Optional",
     "Timestamp",
     "TypeValue",
     "UInt",
@@ -174,6 +177,25 @@ BOOL_KEY_TRUE: Final = BoolKey(True)
 BOOL_KEY_FALSE: Final = BoolKey(False)
 
 
+class Optional:
+    """A CEL ``optional_type(T)`` value (the optional-types extension):
+    ``optional.of(v)`` holds ``v``; ``optional.none()`` holds nothing
+    (:data:`OPTIONAL_NONE`). Equal when both are empty or both hold equal
+    values (see :func:`policies.cel.runtime.eq`)."""
+
+    __slots__ = ("has_value", "value")
+
+    def __init__(self, value: object = None, *, has_value: bool = True) -> None:
+        self.value = value
+        self.has_value = has_value
+
+    def __repr__(self) -> str:
+        return f"optional.of({self.value!r})" if self.has_value else "optional.none()"
+
+
+OPTIONAL_NONE: Final = Optional(None, has_value=False)
+
+
 # Type values, shared so that ``type(x)`` allocates nothing.
 INT_TYPE: Final = TypeValue("int")
 UINT_TYPE: Final = TypeValue("uint")
@@ -187,6 +209,7 @@ NULL_TYPE: Final = TypeValue("null_type")
 TYPE_TYPE: Final = TypeValue("type")
 TIMESTAMP_TYPE: Final = TypeValue("google.protobuf.Timestamp")
 DURATION_TYPE: Final = TypeValue("google.protobuf.Duration")
+OPTIONAL_TYPE: Final = TypeValue("optional_type")
 
 _TYPE_OF: Final[dict[type, TypeValue]] = {
     int: INT_TYPE,
@@ -203,6 +226,7 @@ _TYPE_OF: Final[dict[type, TypeValue]] = {
     Timestamp: TIMESTAMP_TYPE,
     Duration: DURATION_TYPE,
     BoolKey: BOOL_TYPE,
+    Optional: OPTIONAL_TYPE,
 }
 
 

@@ -32,7 +32,7 @@ CASES: list[Mapping[str, Any]] = [
 
 def test_every_library_has_cases() -> None:
     files = {case["file"] for case in CASES}
-    assert {"ext/strings", "ext/math", "ext/lists", "ext/sets"} <= files
+    assert {"ext/strings", "ext/math", "ext/lists", "ext/sets", "ext/optional"} <= files
 
 
 @pytest.mark.parametrize("case", CASES, ids=[_harness.case_id(c) for c in CASES])

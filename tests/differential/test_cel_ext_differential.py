@@ -6,7 +6,7 @@ covered only by Arbiter's own conformance cases (``tests/conformance/ext``).
 
 Two sources of expressions:
 
-- every case of ``tests/conformance/ext/{strings,math}.json``, except the
+- every case of ``tests/conformance/ext/{strings,math,optional}.json``, except the
   documented differences below, must agree with the reference (same value
   and type, or both an error);
 - random math expressions over random int/uint/double operands
@@ -42,7 +42,7 @@ def _cases(name: str) -> list[Mapping[str, object]]:
     return json.loads((EXT_DIR / f"{name}.json").read_text(encoding="utf-8"))["tests"]  # type: ignore[no-any-return]
 
 
-CASES: Final = [c for lib in ("strings", "math") for c in _cases(lib)]
+CASES: Final = [c for lib in ("strings", "math", "optional") for c in _cases(lib)]
 ORACLE: Final = OracleEnv(extensions=True)
 
 

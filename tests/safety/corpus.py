@@ -961,6 +961,16 @@ _HOST_CASES: Final[dict[str, tuple[str, Callable[[], object]]]] = {
     "ext-sets-contains": ("sets.contains(x, [1])", HostCanary),
     "ext-sets-intersects": ("sets.intersects([1], x)", HostCanary),
     "ext-lambda-sort": ("[x, x].sort()", _host_lambda),
+    "opt-select": ("x.?secret", HostCanary),
+    "opt-select-dunder": ("x.?__class__", HostCanary),
+    "opt-index": ('x[?"secret"]', HostCanary),
+    "opt-value": ("x.value()", HostCanary),
+    "opt-has-value": ("x.hasValue()", HostCanary),
+    "opt-or-value": ("x.orValue(1)", HostCanary),
+    "opt-list-element": ("[?x]", HostCanary),
+    "opt-map-entry": ('{?"k": x}', HostCanary),
+    "opt-chain": ("optional.of(x).secret.value()", HostCanary),
+    "opt-chain-index": ('optional.of(x)["secret"].value()', HostCanary),
 }
 for _name, (_expr, _factory) in _HOST_CASES.items():
     _add(

@@ -132,3 +132,50 @@ def test_distinct_and_sets_of_scalars_are_linear_of_containers_quadratic() -> No
 def test_flatten_of_a_built_list_is_charged() -> None:
     with pytest.raises(cel.CostLimitError):
         _run("size(nums.map(i, nums).flatten()) > 0", nums=list(range(1_000)))
+
+
+def _profile_env() -> cel.Env:
+    return cel.Env(
+        variables={
+            "profile": cel.MapType(cel.STRING, cel.DYN),
+            "tiers": cel.MapType(cel.STRING, cel.INT),
+            "x": cel.DYN,
+        }
+    )
+
+
+def test_optional_select_on_declared_and_dyn_maps() -> None:
+    env = _profile_env()
+    program = cel.compile('profile.?address.city.orValue("unknown")', env)
+    assert (
+        program.evaluate({"profile": {"address": {"city": "Bonn"}}, "tiers": {}, "x": 0}) == "Bonn"
+    )
+    assert program.evaluate({"profile": {}, "tiers": {}, "x": 0}) == "unknown"
+    assert program.evaluate({"profile": {"address": {}}, "tiers": {}, "x": 0}) == "unknown"
+    typed = cel.compile('tiers[?"gold"].orValue(0) + 1', env)
+    assert typed.result_type == cel.INT
+    assert typed.evaluate({"profile": {}, "tiers": {"gold": 3}, "x": 0}) == 4
+
+
+def test_optional_functions_refuse_non_optional_dyn_values() -> None:
+    env = _profile_env()
+    for expr in ("x.hasValue()", "x.value()", "x.orValue(1)", "x.or(optional.none())"):
+        with pytest.raises(cel.EvalError, match="no such overload"):
+            cel.compile(expr, env).evaluate({"profile": {}, "tiers": {}, "x": [1]})
+    with pytest.raises(cel.EvalError, match="does not support field selection"):
+        cel.compile("x.?a", env).evaluate({"profile": {}, "tiers": {}, "x": "a"})
+
+
+def test_optional_literal_entries_are_type_checked() -> None:
+    with pytest.raises(cel.CompileError, match="optional_type"):
+        cel.compile("[?1, 2]")
+    with pytest.raises(cel.CompileError, match="optional_type"):
+        cel.compile('{?"a": "b"}')
+    program = cel.compile('[?tiers[?"a"], ?tiers[?"b"]]', _profile_env())
+    assert program.result_type == cel.ListType(cel.INT)
+    assert program.evaluate({"profile": {}, "tiers": {"b": 2}, "x": 0}) == [2]
+
+
+def test_optional_syntax_errors_are_located() -> None:
+    with pytest.raises(cel.CompileError, match="1:4"):
+        cel.compile("a.?(b)")

@@ -16,6 +16,7 @@ import pytest
 from arbiter.policies import cel
 from arbiter.policies.cel.extlists import LIST_FUNCTIONS, SET_FUNCTIONS
 from arbiter.policies.cel.extmath import MATH_FUNCTIONS
+from arbiter.policies.cel.extoptional import OPTIONAL_FUNCTIONS
 from arbiter.policies.cel.extstrings import STRING_FUNCTIONS
 
 DOC: Final = Path(__file__).resolve().parents[2] / "docs" / "cel.md"
@@ -42,16 +43,28 @@ def _short(name: str) -> str:
     )
 
 
+# Functions that are syntax, checked by their own patterns below.
+_SYNTAX: Final = {"_?._": ".?", "_[?_]": "[?"}
+
+
 def test_every_extension_function_has_an_example() -> None:
     exprs = " ".join(expr for expr, _ in EXAMPLES)
     missing = [
         decl.name
-        for decl in (*STRING_FUNCTIONS, *MATH_FUNCTIONS, *LIST_FUNCTIONS, *SET_FUNCTIONS)
+        for decl in (
+            *STRING_FUNCTIONS,
+            *MATH_FUNCTIONS,
+            *LIST_FUNCTIONS,
+            *SET_FUNCTIONS,
+            *(d for d in OPTIONAL_FUNCTIONS if d.name not in _SYNTAX),
+        )
         if not re.search(
             rf"(?<![\w.]){re.escape(decl.name)}\(|\.{re.escape(_short(decl.name))}\(", exprs
         )
     ]
     assert not missing
+    assert all(spelling in exprs for spelling in _SYNTAX.values())
+    assert "[?optional" in exprs and "{?" in exprs  # optional list elements and map entries
 
 
 @pytest.mark.parametrize(("expr", "result"), EXAMPLES, ids=[e for e, _ in EXAMPLES])

@@ -213,12 +213,29 @@ def test_precedence_and_shape(text: str, tree: str) -> None:
         "",
         "   ",
         "// only a comment",
-        "a.?b",
-        "a[?0]",
+        "a.?",
+        "a.?1",
+        "a[?]",
+        "[?]",
+        "{?: 1}",
     ],
 )
 def test_syntax_errors(text: str) -> None:
     issues(text)
+
+
+def test_optional_syntax() -> None:
+    """The optional types extension's syntax (it was a syntax error before)."""
+    selected = parse("a.?b")
+    assert isinstance(selected, Call) and selected.function == "_?._"
+    assert [sx(arg) for arg in selected.args] == [sx(parse("a")), sx(parse('"b"'))]
+    indexed = parse("a[?0]")
+    assert isinstance(indexed, Call) and indexed.function == "_[?_]"
+    assert [sx(arg) for arg in indexed.args] == [sx(parse("a")), sx(parse("0"))]
+    listed = parse("[1, ?a, ?b]")
+    assert isinstance(listed, CreateList) and listed.optional_indices == (1, 2)
+    mapped = parse('{"k": 1, ?"o": a}')
+    assert isinstance(mapped, CreateMap) and mapped.optional_indices == (1,)
 
 
 def test_trailing_commas_in_literals() -> None:
