@@ -29,7 +29,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -132,12 +132,28 @@ def register(subparsers: _Subparsers) -> None:
     for name, rpc in (("pause", "PauseJourney"), ("resume", "ResumeJourney")):
         p = command(
             name,
-            f"{name} a journey on every replica (kill switch)",
+            f"{name} a journey, an action or a channel on every replica (kill switch)",
             _pause if name == "pause" else _resume,
             rpc,
         )
-        p.add_argument("journey_id", metavar="JOURNEY")
+        p.add_argument("target", metavar="ID", help="the journey id (or action / channel id)")
+        kind = p.add_mutually_exclusive_group()
+        kind.add_argument(
+            "--action", dest="kind", action="store_const", const="action", help="ID is an action"
+        )
+        kind.add_argument(
+            "--channel", dest="kind", action="store_const", const="channel", help="ID is a channel"
+        )
+        p.set_defaults(kind="journey")
         p.add_argument("--reason", default="", help="why, for the audit log and the status")
+        if name == "pause":
+            p.add_argument(
+                "--until",
+                type=_instant,
+                metavar="WHEN",
+                help="the pause ends by itself then: RFC 3339 (2025-06-01T09:00:00Z) or a "
+                "duration from now (30m, 2h)",
+            )
     explain = command(
         "explain", "a past decision from the decision log", _explain, "ExplainDecision"
     )
@@ -228,6 +244,24 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _instant(text: str) -> datetime:
+    """``--until``: an RFC 3339 instant, or a duration from now (``30m``, ``2h``, ``1h30m``)."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        from arbiter.policies import parse_duration_ms
+
+        try:
+            return datetime.now(UTC) + timedelta(milliseconds=parse_duration_ms(text))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected an RFC 3339 instant or a duration like 30m, got {text!r}"
+            ) from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"give a time zone (e.g. Z), got {text!r}")
+    return moment
+
+
 def _usage(parser: argparse.ArgumentParser) -> int:
     parser.print_usage(sys.stderr)
     return 2
@@ -291,7 +325,7 @@ def _run(args: argparse.Namespace, name: str, rpc: str, run: Callable[..., int])
         print(f"{_PROG} {name}: {exc}", file=sys.stderr)
         return 2
     except grpc.RpcError as exc:
-        return _rpc_failed(args, name, rpc, exc)
+        return _rpc_failed(args, name, getattr(args, "rpc", rpc), exc)
     except KeyboardInterrupt:
         print(f"{_PROG} {name}: interrupted", file=sys.stderr)
         return 130
@@ -463,6 +497,20 @@ def _status(admin: _Admin, args: argparse.Namespace) -> int:
             if journey.reason:
                 extra += f": {journey.reason}"
             print(f"  {journey.journey_id}: {status.lower()}{extra}")
+    pauses = [p for p in getattr(reply, "pauses", ()) if p.paused]
+    if pauses:
+        print("operator pauses:")
+        for pause in pauses:
+            print(f"  {_pause_info_line(pause)}")
+    replicas = getattr(reply, "replicas", ())
+    if replicas:
+        print("replicas:")
+        for replica in replicas:
+            line = f"  {replica.replica_id}: {replica.version} ({replica.digest})"
+            line += f", seen {_stamp(replica.seen_at)}"
+            if replica.error:
+                line += f"; last good set kept: {replica.error}"
+            print(line)
     if reply.last_errors:
         print("last failed load or activation:")
         _print_errors(reply.last_errors)
@@ -515,31 +563,67 @@ def _rollback(admin: _Admin, args: argparse.Namespace) -> int:
     return 0
 
 
-def _journey_change(admin: _Admin, args: argparse.Namespace, rpc: str, request: Any) -> int:
+_PAUSE_RPCS: Final = {
+    ("pause", "journey"): ("PauseJourney", "PauseJourneyRequest", "journey_id"),
+    ("pause", "action"): ("PauseAction", "PauseActionRequest", "action_id"),
+    ("pause", "channel"): ("PauseChannel", "PauseChannelRequest", "channel_id"),
+    ("resume", "journey"): ("ResumeJourney", "ResumeJourneyRequest", "journey_id"),
+    ("resume", "action"): ("ResumeAction", "ResumeActionRequest", "action_id"),
+    ("resume", "channel"): ("ResumeChannel", "ResumeChannelRequest", "channel_id"),
+}
+
+
+def _pause_info_line(info: Any) -> str:
+    """One PauseInfo (or JourneyInfo) as ``kind id: paused until ... by ...: reason``."""
     from arbiter.v1 import admin_pb2
 
+    if isinstance(info, admin_pb2.JourneyInfo):
+        status = admin_pb2.JourneyStatus.Name(info.status).removeprefix("JOURNEY_STATUS_").lower()
+        text = f"journey {info.journey_id}: {status}"
+        by = getattr(info, "paused_by", "")
+    else:
+        text = f"{info.kind} {info.target}: {'paused' if info.paused else 'resumed'}"
+        by = info.changed_by
+    until = getattr(info, "until", None)
+    if until is not None and (until.seconds or until.nanos):
+        text += f" until {_stamp(until)}"
+    if by:
+        text += f" by {by}"
+    if info.reason:
+        text += f": {info.reason}"
+    return text
+
+
+def _pause_or_resume(admin: _Admin, args: argparse.Namespace, verb: str) -> int:
+    from arbiter.v1 import admin_pb2
+
+    rpc, message, field = _PAUSE_RPCS[(verb, args.kind)]
+    args.rpc = rpc  # for the error hint
+    until = getattr(args, "until", None)
+    kind = getattr(admin_pb2, message, None)
+    if kind is None or (until is not None and "until" not in kind.DESCRIPTOR.fields_by_name):
+        raise _Failed(
+            f"this arbiter's contract has no AdminService.{rpc}"
+            + (" with --until" if kind is not None else "")
+            + " (upgrade the arbiter package)"
+        )
+    request = kind(reason=args.reason, **{field: args.target})
+    if until is not None:
+        request.until.FromDatetime(until)
     reply = admin.call(rpc, request)
     if args.json:
         _print_json(_to_json(reply))
         return 0
-    journey = reply.journey
-    status = admin_pb2.JourneyStatus.Name(journey.status).removeprefix("JOURNEY_STATUS_").lower()
-    print(f"journey {journey.journey_id or args.journey_id}: {status}")
+    print(_pause_info_line(reply.journey if args.kind == "journey" else reply.pause))
     return 0
 
 
 def _pause(admin: _Admin, args: argparse.Namespace) -> int:
-    from arbiter.v1 import admin_pb2
-
-    request = admin_pb2.PauseJourneyRequest(journey_id=args.journey_id, reason=args.reason)
-    return _journey_change(admin, args, "PauseJourney", request)
+    return _pause_or_resume(admin, args, "pause")
 
 
 def _resume(admin: _Admin, args: argparse.Namespace) -> int:
-    from arbiter.v1 import admin_pb2
-
-    request = admin_pb2.ResumeJourneyRequest(journey_id=args.journey_id, reason=args.reason)
-    return _journey_change(admin, args, "ResumeJourney", request)
+    return _pause_or_resume(admin, args, "resume")
 
 
 # --------------------------------------------------------------------------- decisions
