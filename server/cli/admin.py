@@ -467,6 +467,11 @@ def _policy_line(info: Any) -> str:
         text += f", activated {_stamp(info.activated_at)}"
         if info.activated_by:
             text += f" by {info.activated_by}"
+    # Fields of newer contracts, when the server sends them.
+    if getattr(info, "reason", ""):
+        text += f" ({info.reason})"
+    if getattr(info, "test_result", ""):
+        text += f"; gate: {info.test_result}"
     return text
 
 
