@@ -49,14 +49,17 @@ from .engine import (
     Event,
     StateUnavailableError,
     StoreReport,
+    advance_timers,
     apply_event,
     check,
     decide,
     decision_id,
     decode_decision,
     encode_decision,
+    next_wake_ms,
     precheck,
     settle,
+    with_wakeups,
 )
 from .loader import YamlLoader, load_directory, load_document, load_sources
 from .model import json_schema
@@ -109,6 +112,7 @@ __all__ = [
     "StateUnavailableError",
     "StoreReport",
     "YamlLoader",
+    "advance_timers",
     "apply_event",
     "cel",
     "check",
@@ -125,9 +129,11 @@ __all__ = [
     "load_document",
     "load_policy",
     "load_sources",
+    "next_wake_ms",
     "parse_duration_ms",
     "parse_instant_ms",
     "precheck",
     "scenarios",
     "settle",
+    "with_wakeups",
 ]

@@ -189,6 +189,10 @@ class JourneyChange(_Effect, frozen=True, kw_only=True):
     to_stage: str = ""
     expect_last_event_id: str | None = None
     state: JourneyState
+    # When the new state's next timed step comes due (server ms): the store records a wake-up
+    # with the change, atomically, so ``arbiter worker`` fires it (``None``: nothing timed).
+    # Set by the service (:func:`arbiter.policies.engine.wakeups.with_wakeups`), not the engine.
+    wake_ms: int | None = None
 
 
 class DecisionCommit(_Effect, frozen=True, kw_only=True):

@@ -61,6 +61,7 @@ from arbiter.policies import (
     encode_decision,
     precheck,
     settle,
+    with_wakeups,
 )
 from arbiter.policies import Request as DomainRequest
 from arbiter.server import parse, render
@@ -327,6 +328,8 @@ class DecisionCore:
                     paused_journeys=active.paused_journeys,
                     paused_actions=paused_actions,
                 )
+            # Journey changes carry their next wake-up: the store records it with them.
+            commit = with_wakeups(active.policy, commit)
             report, winner = StoreReport(read_failure=failure), None
             if not (domain.dry_run or failure):
                 shown = _shown(decision, domain.explain)
@@ -396,6 +399,7 @@ class DecisionCore:
                 paused_journeys=active.paused_journeys,
                 paused_actions=paused_actions,
             )
+            commit = with_wakeups(active.policy, commit)
             report, winner = StoreReport(read_failure=failure), None
             if key is not None and not failure:
                 report, winner = await self._commit(
@@ -629,6 +633,7 @@ class DecisionCore:
                 now_ms if loaded.now_ms is None else loaded.now_ms,
                 paused_journeys=active.paused_journeys,
             )
+            effects = with_wakeups(active.policy, effects)
             try:
                 outcome = await self.store.apply_event(effects, timeout_s=self._timeout(call))
             except StateConflict:

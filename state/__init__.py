@@ -20,6 +20,8 @@ from .decision_log import (
 )
 from .factory import open_store
 from .memory import MemoryState, MemoryStore
+from .redis_codec import wake_member
+from .redis_keys import wake_key
 from .state_file import StateFile, StateFileError
 from .store import (
     DEFAULT_EVENT_DEDUP_TTL_S,
@@ -79,6 +81,8 @@ __all__ = [
     "open_volume_counter",
     "read_file",
     "validate_id",
+    "wake_key",
+    "wake_member",
 ]
 
 _REDIS_NAMES = {

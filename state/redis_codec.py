@@ -47,6 +47,7 @@ __all__ = [
     "segments_value",
     "text",
     "trait_value",
+    "wake_member",
 ]
 
 encode: Final = msgspec.msgpack.Encoder().encode
@@ -227,12 +228,22 @@ def decode_commit_result(raw: bytes) -> CommitResult:
     )
 
 
-def journey_plan(changes: Sequence[JourneyChange]) -> list[list[str | int]]:
-    """``{journey, has_expect, expect}`` per change (the new states travel as separate ARGV)."""
+def wake_member(customer_id: str, journey: str, fire_ms: int, stage_ms: int | None = None) -> str:
+    """A wake-up: ``<customer>|<journey>|<fire ms>|<stage ms>``. ``stage_ms`` is the instant of
+    the stage transition it is about (the timer's due instant, also for a deferred send that
+    fires later), so a worker can tell a live wake-up from one the journey has moved past."""
+    return f"{customer_id}|{journey}|{fire_ms}|{fire_ms if stage_ms is None else stage_ms}"
+
+
+def journey_plan(changes: Sequence[JourneyChange], customer_id: str) -> list[list[str | int]]:
+    """``{journey, has_expect, expect, wake_ms (-1: none), wake member}`` per change (the new
+    states travel as separate ARGV); the wake-up member is :func:`wake_member` of the change."""
     plan: list[list[str | int]] = []
     for ch in changes:
         expect = ch.expect_last_event_id
-        plan.append([ch.journey, 0 if expect is None else 1, expect or ""])
+        wake = -1 if ch.wake_ms is None else ch.wake_ms
+        member = "" if ch.wake_ms is None else wake_member(customer_id, ch.journey, ch.wake_ms)
+        plan.append([ch.journey, 0 if expect is None else 1, expect or "", wake, member])
     return plan
 
 

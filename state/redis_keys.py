@@ -76,6 +76,7 @@ __all__ = [
     "epoch_key",
     "hash_tag",
     "slot_of",
+    "wake_key",
 ]
 
 DEFAULT_PREFIX: Final = "arb"
@@ -128,6 +129,16 @@ def _slot_tags() -> tuple[str, ...]:
             left -= 1
         n += 1
     return tuple(t for t in tags if t is not None)
+
+
+def wake_key(prefix: str = DEFAULT_PREFIX, slot: int | None = None) -> str:
+    """The sorted set of due wake-ups (member
+    :func:`state.redis_codec.wake_member`, score the instant to fire) that the commit and event scripts of a customer write: ``<prefix>:{w}:wake`` on a
+    single node, on a Cluster one per slot under the slot's tag (atomic with the customer's
+    state change, so a Cluster worker claims slot by slot). ``:lease`` beside it holds the
+    claimed ones (score: lease expiry)."""
+    tag = "w" if slot is None else _slot_tags()[slot]
+    return prefix + ":{" + tag + "}:wake"
 
 
 def epoch_key(prefix: str = DEFAULT_PREFIX, slot: int | None = None) -> str:

@@ -95,7 +95,15 @@ from arbiter.policies.snapshot import (
 from . import redis_codec as codec
 from .circuit import CircuitBreaker
 from .redis_errors import unavailable_reason
-from .redis_keys import DEFAULT_PREFIX, FEEDBACK_TTL_MS, SLOTS, customer_keys, epoch_key, slot_of
+from .redis_keys import (
+    DEFAULT_PREFIX,
+    FEEDBACK_TTL_MS,
+    SLOTS,
+    customer_keys,
+    epoch_key,
+    slot_of,
+    wake_key,
+)
 from .redis_pipe import PipelinedConnection, pack
 from .store import (
     DEFAULT_EVENT_DEDUP_TTL_S,
@@ -284,6 +292,10 @@ class RedisStore:
 
     # ------------------------------------------------------------------ port
 
+    def _wake(self, customer_id: str) -> str:
+        """The wake-up set the scripts of ``customer_id`` write (same slot on a Cluster)."""
+        return wake_key(self.prefix, slot_of(customer_id) if self.cluster else None)
+
     async def load(
         self,
         customer_id: str,
@@ -377,7 +389,7 @@ class RedisStore:
                 [g.tracking_id, g.action, [[c.cap_id, c.key, c.window_ms, c.limit] for c in g.caps]]
                 for g in commit.grants
             ],
-            codec.journey_plan(commit.journeys),
+            codec.journey_plan(commit.journeys, commit.customer_id),
             -1 if consent_version is None else consent_version,
             self._max_decisions,
             1 if abort_on_rejection else 0,
@@ -398,6 +410,7 @@ class RedisStore:
                 keys.record_expiry,
                 keys.profile,
                 self._epoch(commit.customer_id),
+                self._wake(commit.customer_id),
             ),
             args,
             timeout_s,
@@ -446,7 +459,7 @@ class RedisStore:
             codec.milliseconds(dedup_ttl_s, "dedup_ttl_s"),
             self._feedback_limit,
             FEEDBACK_TTL_MS,
-            codec.journey_plan(effects.journeys),
+            codec.journey_plan(effects.journeys, effects.customer_id),
             [
                 [
                     c.event_type,
@@ -469,7 +482,13 @@ class RedisStore:
         reply = await self._run(
             "apply_event",
             _SCRIPTS["event"],
-            (keys.journeys, keys.events, keys.dedup, keys.feedback),
+            (
+                keys.journeys,
+                keys.events,
+                keys.dedup,
+                keys.feedback,
+                self._wake(effects.customer_id),
+            ),
             args,
             timeout_s,
         )

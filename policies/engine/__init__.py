@@ -17,6 +17,7 @@ from .pipeline import decide
 from .result import decision_id
 from .settle import StoreReport, decode_decision, encode_decision, settle
 from .timers import advance_timers
+from .wakeups import next_wake_ms, with_wakeups
 
 __all__ = [
     "Event",
@@ -29,6 +30,8 @@ __all__ = [
     "decision_id",
     "decode_decision",
     "encode_decision",
+    "next_wake_ms",
     "precheck",
     "settle",
+    "with_wakeups",
 ]

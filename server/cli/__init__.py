@@ -16,7 +16,7 @@ from importlib import metadata
 from typing import Protocol
 
 from arbiter.server import cli_cel
-from arbiter.server.cli import admin, auth, decisions, policy, replay, serve, state
+from arbiter.server.cli import admin, auth, decisions, policy, replay, serve, state, worker
 
 __all__ = ["COMMAND_GROUPS", "CommandGroup", "build_parser", "main"]
 
@@ -44,6 +44,7 @@ COMMAND_GROUPS: tuple[CommandGroup, ...] = (
     replay,
     serve,
     state,
+    worker,
 )
 
 

@@ -1,12 +1,14 @@
 #!lua
 -- commit: one decision, atomically -- idempotency, per-grant cap re-check + count, journey CAS.
 -- Mirrors policies.effects.apply_commit exactly (the contract suite compares it with MemoryStore).
--- KEYS: j k r q p (see state/redis_keys.py), then the state epoch marker of the customer's slot
+-- KEYS: j k r q p (see state/redis_keys.py), then the state epoch marker of the customer's slot,
+--       then the wake-up set of the customer's slot (redis_keys.wake_key)
 -- ARGV: msgpack plan, record, request fingerprint, journey state values (one per change, in order)
 --       plan = {now_ms, request_id, ttl_ms, grants, changes, consent_version (-1: unchecked),
 --               max_records, abort_on_rejection (0/1)}
 --       grants = {{tracking_id, action, {{cap_id, key, window_ms, limit}...}}...}
---       changes = {{journey, has_expect (0/1), expect_last_event_id}...}
+--       changes = {{journey, has_expect (0/1), expect_last_event_id, wake_ms (-1: none), member}...}
+--       an applied change with a wake-up adds member to the wake-up set at wake_ms
 -- Returns {2} when the epoch marker is missing (state lost: nothing applied); {1, stored record}
 -- when request_id already has a live record (nothing applied); {3} when the consent version is
 -- no longer the one the decision was made on (nothing applied, nothing stored); {4} when
@@ -143,6 +145,9 @@ for n, ch in ipairs(plan[5]) do
   if (ch[2] == 1 and cur == ch[3]) or (ch[2] == 0 and cur == false) then
     redis.call('HSET', KEYS[1], journey, value)
     found[journey] = last_event(value)
+    if ch[4] and ch[4] >= 0 then
+      redis.call('ZADD', KEYS[7], string.format('%d', ch[4]), ch[5])
+    end
   else
     found[journey] = cur
     skipped[#skipped + 1] = journey

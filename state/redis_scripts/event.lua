@@ -1,11 +1,12 @@
 #!lua
 -- event: one event's effects, atomically -- dedup, journey compare-and-set, counters, feedback.
 -- Mirrors policies.effects.apply_effects (dedup and feedback are the store's part).
--- KEYS: j e d f (see state/redis_keys.py)
+-- KEYS: j e d f (see state/redis_keys.py), then the wake-up set of the customer's slot
 -- ARGV: msgpack plan, journey state values (one per change, in order), feedback records
 --       plan = {event_id, dedup_ttl_ms, feedback_limit, feedback_ttl_ms, changes, counters,
 --               max_markers}
---       changes = {{journey, has_expect (0/1), expect_last_event_id}...}
+--       changes = {{journey, has_expect (0/1), expect_last_event_id, wake_ms (-1: none), member}...}
+--       every change with a wake-up adds member to the wake-up set at wake_ms
 --       counters = {{event_type, at_ms, bucket_ms, bucket_start_ms, count, retention_ms,
 --                    hourly_horizon_ms, daily_horizon_ms, day_ms, month_ms}...}
 -- Returns {1} applied, {0} duplicate, or {2, journey, has_expect, expect, has_found, found}
@@ -45,6 +46,11 @@ for n, ch in ipairs(changes) do
 end
 if #writes > 0 then
   redis.call('HSET', KEYS[1], unpack(writes))
+  for _, ch in ipairs(changes) do
+    if ch[4] and ch[4] >= 0 then
+      redis.call('ZADD', KEYS[5], string.format('%d', ch[4]), ch[5])
+    end
+  end
 end
 
 -- Counters: {total, first (false = none), last, bucket_ms, {day, n, ...}, {month, n, ...},
