@@ -121,6 +121,13 @@ bench-policy: venv
 bench-store: venv
 	$(PY) -m benchmarks.store_bench
 
+# Outbound journeys end to end (docs/outbound.md): 10,000 customers, two `arbiter worker`
+# processes (one SIGKILLed), a flaky webhook provider with an outage, an SMTP server.
+# Flags: `make outbound-soak ARGS="--customers 2000 --outage 5"`.
+.PHONY: outbound-soak
+outbound-soak: venv
+	$(PY) -m benchmarks.outbound_soak $(ARGS)
+
 # The performance report (docs/performance.md): h2load against fresh servers, Decide vs Health,
 # embedded and Redis, concurrency, offered rate, overload, workers; tables, CSV and PNG plots
 # in benchmarks/results/. Installs h2load (Debian nghttp2-client) and matplotlib first.

@@ -13,6 +13,7 @@ import msgspec
 from prometheus_client import REGISTRY
 
 import arbiter.server.metrics  # noqa: F401  (registers the server's metrics)
+import arbiter.server.outbound.metrics  # noqa: F401  (and arbiter worker's)
 from arbiter.policies import decision_log
 from arbiter.server.logs import CALL, CallContext, JsonFormatter
 
