@@ -467,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument(
-        "--spread", type=float, default=60.0, help="seconds over which customers sign up"
+        "--spread", type=float, default=240.0, help="seconds over which customers sign up"
     )
     parser.add_argument("--outage", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=200.0, help="webhook rate limit per second")

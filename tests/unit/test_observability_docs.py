@@ -12,7 +12,7 @@ from pathlib import Path
 import msgspec
 from prometheus_client import REGISTRY
 
-import arbiter.server.metrics  # noqa: F401  (registers the server's metrics)
+import arbiter.server.metrics
 import arbiter.server.outbound.metrics  # noqa: F401  (and arbiter worker's)
 from arbiter.policies import decision_log
 from arbiter.server.logs import CALL, CallContext, JsonFormatter
