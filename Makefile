@@ -95,8 +95,11 @@ proto-kotlin: node-deps
 proto-check: venv node-deps
 	bash scripts/proto.sh --check
 
+# The last released contract that the wire contract must stay compatible with (buf breaking,
+# FILE rules): a commit of main before AdminService grew the action/channel kill switches.
+PROTO_BASELINE ?= 5a8af9706400f2d7618fd94aeebf1ae3480b2164
 proto-lint: venv node-deps
-	bash scripts/proto.sh --check --lint
+	bash scripts/proto.sh --check --lint --breaking $(PROTO_BASELINE)
 
 check: lint typecheck proto-lint test
 

@@ -60,6 +60,7 @@ from arbiter.server.admin_service import AdminService
 from arbiter.server.config import Settings, exposure_problems
 from arbiter.server.decision_log import DecisionLog
 from arbiter.server.decision_service import DecisionService
+from arbiter.server.governance import GateRefused, Governance, bundle_files
 from arbiter.server.http_server import HttpListener, build_app
 from arbiter.server.metrics import METRICS
 from arbiter.server.metrics_http import MetricsServer
@@ -82,6 +83,7 @@ from arbiter.state import (
     Store,
     StoreMisconfigured,
     StoreUnavailable,
+    open_governance_store,
     open_sink,
     open_store,
     open_volume_counter,
@@ -213,11 +215,20 @@ class ArbiterServer:
         # versions) registers here, before start() reads the file:
         # ``self.state_file.add_section(name, dump, load)`` when state_file is not None.
         self.state_file = make_state_file(settings, self.store)
+        # Policy versions and kill switches, shared by every replica on Redis (server/governance.py).
+        self.governance = Governance(
+            self.registry,
+            open_governance_store(settings.redis_url),
+            history=settings.policy_history,
+        )
+        self._policy_reload: asyncio.Task[None] | None = None
+        self._policy_watcher: asyncio.Task[None] | None = None
         self.admin = AdminService(
             self.decisions,
             store=self.core.store,
             registry=self.registry,
             on_forget=self.state_file.save_soon if self.state_file is not None else None,
+            governance=self.governance,
         )
         self.health = health.aio.HealthServicer()
         self.certificates = ServerCertificates(settings.tls) if settings.tls else None
@@ -284,6 +295,7 @@ class ArbiterServer:
         if port == 0:
             raise OSError(f"cannot listen on {self.settings.listen}")
         self.port = int(port)
+        self.governance.replica = f"{self.governance.replica}:{self.port}"
         self._server = server
         await self._set_health(_NOT_SERVING)
         if self.settings.http_listen:
@@ -354,8 +366,47 @@ class ArbiterServer:
             _log.error("%s: the state since the last write is lost", exc)
 
     def reload(self) -> None:
-        """Re-read certificates, JWKS and API key files now (what SIGHUP does)."""
+        """Re-read certificates, JWKS and API key files now (SIGHUP does this and
+        :meth:`reload_policy`)."""
         self.reloader.reload()
+
+    async def reload_policy(self, why: str) -> bool:
+        """Re-read the policy directory and activate it through the gate when its content
+        changed (SIGHUP, ``--watch``). A set that fails the gate is refused and logged; the
+        running version keeps serving. Returns whether a new version was activated."""
+        directory = self.settings.policies
+        try:
+            files = await asyncio.to_thread(bundle_files, directory)
+            bundle = await self.governance.validate(files)
+        except GateRefused as exc:
+            _log.error(
+                "%s: policy set %s refused, the running version keeps serving", why, directory
+            )
+            for error in exc.errors:
+                _log.error("%s/%s", directory, error)
+            return False
+        except OSError as exc:
+            _log.error("%s: cannot read policy set %s: %s", why, directory, exc)
+            return False
+        active = self.registry.current
+        if active is not None and active.policy.digest == bundle.digest:
+            _log.info("%s: policy set %s unchanged (%s)", why, directory, bundle.digest)
+            return False
+        await self.governance.activate(files, actor=f"{why}@{self.governance.replica}", reason=why)
+        return True
+
+    async def _watch_policies(self) -> None:
+        """``--watch``: reload the policy directory when a file in it changes."""
+        import watchfiles
+
+        _log.info("watching %s for policy changes", self.settings.policies)
+        async for _ in watchfiles.awatch(
+            self.settings.policies, stop_event=self._watch_stop, debounce=200, step=50
+        ):
+            try:
+                await self.reload_policy("watch")
+            except Exception:  # keep watching; the running version keeps serving
+                _log.exception("policy reload failed")
 
     def _action_placements(self, action_id: str) -> frozenset[str] | None:
         active = self.registry.current
@@ -365,8 +416,18 @@ class ArbiterServer:
     async def load_policy(self) -> None:
         """Compile the configured policy set off the loop and publish it. Raises ``PolicyError``/``OSError``."""
         directory = self.settings.policies
-        active = await asyncio.to_thread(self.registry.load, directory)
-        _log.info("policy set %s loaded from %s", active.version, directory)
+        files = await asyncio.to_thread(bundle_files, directory)
+        try:
+            await self.governance.bootstrap(files, directory)
+        except GateRefused as exc:
+            raise PolicyError(exc.errors) from None
+        active = self.registry.require()
+        _log.info("policy set %s serving (configured: %s)", active.version, directory)
+        await self.governance.start()
+        if self.settings.watch and self._policy_watcher is None:
+            self._policy_watcher = asyncio.create_task(
+                self._watch_policies(), name="arbiter-policy-watch"
+            )
         await self._check_ready()
 
     async def wait_ready(self, timeout_s: float | None = None) -> None:
@@ -385,6 +446,11 @@ class ArbiterServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._readiness
         self._watch_stop.set()
+        if self._policy_watcher is not None:
+            self._policy_watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._policy_watcher
+        await self.governance.stop()
         if self._watcher is not None:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -524,9 +590,14 @@ async def serve(
             loop.add_signal_handler(sig, stop.set)
         reloads: set[asyncio.Task[None]] = set()
 
+        async def reload_all() -> None:
+            await asyncio.to_thread(server.reload)
+            if server.registry.current is not None:  # not before the first load
+                await server.reload_policy("sighup")
+
         def on_sighup() -> None:
-            _log.info("SIGHUP: reloading certificates and credentials")
-            task = loop.create_task(asyncio.to_thread(server.reload))
+            _log.info("SIGHUP: reloading certificates, credentials and the policy directory")
+            task = loop.create_task(reload_all())
             reloads.add(task)
             task.add_done_callback(reloads.discard)
 

@@ -105,6 +105,8 @@ class Settings:
     # The embedded store's state file (docs/runbook.md, "The embedded state file"); empty = off.
     state_file: str = ""
     state_file_interval_s: float = 30.0
+    watch: bool = False
+    policy_history: int = 10
     # OpenTelemetry: spans of Decide to this OTLP/HTTP endpoint; empty = tracing off.
     otlp_endpoint: str = ""
 
@@ -294,6 +296,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
     Option("decision_log_max_entries", "decision_log.max_entries", _count, 1_000_000, "Redis sink: trim the stream to about this many records", "N"),
     Option("state_file", "state_file.path", _text, "", "embedded store: keep customer state in FILE across restarts (read on start, written atomically every --state-file-interval and on shutdown)", "FILE"),
     Option("state_file_interval", "state_file.interval", parse_seconds, 30.0, "how often the state file is written when something changed", "D"),
+    Option("watch", "watch", _bool, False, "reload the policy directory when its files change (development), through the activation gate; SIGHUP reloads it too"),
+    Option("policy_history", "policy_history", _count, 10, "policy versions kept for rollback (in Redis with --redis-url)", "N"),
     Option("otlp_endpoint", "otlp_endpoint", _text, "", "OpenTelemetry: send spans of Decide (validate, load, decide, commit) to this OTLP/HTTP endpoint, e.g. http://collector:4318; empty = off", "URL"),
 )  # fmt: skip
 
@@ -378,6 +382,8 @@ class ConfigFile(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     decision_log: DecisionLogSection | None = None
     state_file: StateFileSection | None = None
     otlp_endpoint: str | None = None
+    watch: bool | None = None
+    policy_history: int | None = None
     metrics: MetricsSection | None = None
     http: HttpSection | None = None
     tls: TlsSection | None = None
@@ -599,6 +605,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         state_file=values["state_file"],
         state_file_interval_s=values["state_file_interval"],
         otlp_endpoint=values["otlp_endpoint"],
+        watch=values["watch"],
+        policy_history=values["policy_history"],
     )
 
 

@@ -99,6 +99,11 @@ class Metrics:
             ["policy_id", "version", "digest"],
             multiprocess_mode="livemax",
         )
+        self.policy_sync_failed = Gauge(
+            "arbiter_policy_sync_failed",
+            "1 while this server cannot load the fleet's active policy set and serves its last good one",
+            multiprocess_mode="livemax",
+        )
 
     def _store(self) -> None:
         self.store_latency = Histogram(

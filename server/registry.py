@@ -17,12 +17,13 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field, replace
+from typing import Final
 
 import msgspec
 
 from arbiter.policies import CompiledPolicy, SnapshotNeeds, load_policy
 
-__all__ = ["Active", "PolicyNotLoaded", "PolicyRegistry"]
+__all__ = ["NO_PAUSES", "Active", "Pauses", "PolicyNotLoaded", "PolicyRegistry"]
 
 _log = logging.getLogger("arbiter.registry")
 
@@ -43,6 +44,33 @@ def _track_needs(needs: SnapshotNeeds) -> SnapshotNeeds:
 
 
 @dataclass(frozen=True, slots=True)
+class Pauses:
+    """The operators' kill switches in force: journeys, actions and channels by id."""
+
+    journeys: frozenset[str] = frozenset()
+    actions: frozenset[str] = frozenset()
+    channels: frozenset[str] = frozenset()
+
+
+NO_PAUSES: Final = Pauses()
+
+
+def _with_pauses(active: Active, pauses: Pauses) -> Active:
+    """``active`` under ``pauses``: a paused channel pauses every action sent on it."""
+    actions = set(pauses.actions)
+    if pauses.channels:
+        actions.update(
+            a.id for a in active.policy.actions.values() if a.channel_id in pauses.channels
+        )
+    return replace(
+        active,
+        paused_journeys=pauses.journeys,
+        paused_actions=frozenset(actions),
+        pauses=pauses,
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Active:
     """One consistent view of the active policy set."""
 
@@ -51,6 +79,9 @@ class Active:
     source: str
     loaded_at: float
     paused_journeys: frozenset[str] = frozenset()
+    # Actions an operator paused, directly or through their channel (kill switches).
+    paused_actions: frozenset[str] = frozenset()
+    pauses: Pauses = field(default_factory=lambda: NO_PAUSES)
     track_needs: SnapshotNeeds = field(default_factory=lambda: SnapshotNeeds(parts=frozenset()))
 
     @classmethod
@@ -85,8 +116,8 @@ class PolicyRegistry:
         """Publish ``policy`` (keeping the operators' paused journeys); returns the new view."""
         previous = self._active
         active = Active.of(policy, source)
-        if previous is not None and previous.paused_journeys:
-            active = replace(active, paused_journeys=previous.paused_journeys)
+        if previous is not None and previous.pauses != NO_PAUSES:
+            active = _with_pauses(active, previous.pauses)
         self._active = active
         _log.info("policy set %s active (from %s)", active.version, source or "memory")
         return active
@@ -97,6 +128,13 @@ class PolicyRegistry:
         return self.activate(policy, os.fspath(directory))
 
     def set_paused(self, journeys: frozenset[str]) -> None:
-        """Replace the operators' kill-switch set (AdminService); atomic with the policy."""
+        """Replace the operators' paused journeys, keeping paused actions and channels."""
+        pauses = self.require().pauses
+        self.set_pauses(replace(pauses, journeys=frozenset(journeys)))
+
+    def set_pauses(self, pauses: Pauses) -> None:
+        """Replace the operators' kill switches (:mod:`arbiter.server.governance`); one swap
+        of the reference, so a request sees the policy and the pauses of one instant."""
         active = self.require()
-        self._active = replace(active, paused_journeys=frozenset(journeys))
+        if active.pauses != pauses:
+            self._active = _with_pauses(active, pauses)

@@ -318,7 +318,7 @@ class DecisionCore:
                 _same_request(loaded.replay, body)
                 return Answer(self._replay("Decide", loaded.replay), replayed=True)
             now_ms, read_at = _clock(loaded, now_ms)
-            paused_actions = self._paused_actions()
+            paused_actions = self._paused_actions(active)
             with spans.phase("decide"):
                 decision, commit = decide(
                     active.policy,
@@ -390,7 +390,7 @@ class DecisionCore:
                 _same_request(loaded.replay, body)
                 return Answer(self._replay("Check", loaded.replay), recorded=True, replayed=True)
             at_ms, read_at = _clock(loaded, now_ms)
-            paused_actions = self._paused_actions()
+            paused_actions = self._paused_actions(active)
             answer, commit = check(
                 active.policy,
                 query,
@@ -565,10 +565,14 @@ class DecisionCore:
         METRICS.replays.labels(method).inc()
         return settle(decode_decision(stored.record), StoreReport(committed=stored.result))
 
-    def _paused_actions(self) -> frozenset[str]:
-        """Actions paused by a tripped volume guard now (read once per call)."""
+    def _paused_actions(self, active: Active) -> frozenset[str]:
+        """Actions paused now (read once per call): by a tripped volume guard, and by an
+        operator's kill switch on the action or its channel (``active.paused_actions``)."""
         guards = self.volume_guards
-        return guards.paused if guards is not None else frozenset()
+        tripped = guards.paused if guards is not None else frozenset()
+        if not active.paused_actions:
+            return tripped
+        return active.paused_actions | tripped if tripped else active.paused_actions
 
     def _decided(
         self,

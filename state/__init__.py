@@ -19,6 +19,13 @@ from .decision_log import (
     read_file,
 )
 from .factory import open_store
+from .governance import (
+    GovernanceState,
+    GovernanceStore,
+    MemoryGovernanceStore,
+    RedisGovernanceStore,
+    open_governance_store,
+)
 from .memory import MemoryState, MemoryStore
 from .redis_codec import wake_member
 from .redis_keys import wake_key
@@ -54,11 +61,15 @@ __all__ = [
     "CommitOutcome",
     "DecisionSink",
     "EventOutcome",
+    "GovernanceState",
+    "GovernanceStore",
     "JsonlSink",
     "Loaded",
+    "MemoryGovernanceStore",
     "MemoryState",
     "MemoryStore",
     "MemoryVolumeCounter",
+    "RedisGovernanceStore",
     "RedisStore",
     "RedisStreamSink",
     "StateFile",
@@ -76,6 +87,7 @@ __all__ = [
     "describe",
     "find_in_file",
     "follow_file",
+    "open_governance_store",
     "open_sink",
     "open_store",
     "open_volume_counter",

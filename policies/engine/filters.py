@@ -68,7 +68,7 @@ def filter_candidates(
         elif paused_actions and action.id in paused_actions:
             reason = _R.PAUSED
             if explain:
-                detail = f"action `{action.id}` paused by a tripped volume guard"
+                detail = f"action `{action.id}` paused (an operator's kill switch or a tripped volume guard)"
         elif (verdict := consent_cache.get(action.channel_id) or facts.channel_consent(action))[0]:
             reason, detail = verdict
         elif action.suppressions and (hit := facts.suppressed_by(action))[0]:

@@ -6,7 +6,7 @@ covered without touching this file, and fails if it has no rule in
 comes from the RPC's role in that table: UNAUTHENTICATED without valid
 credentials, PERMISSION_DENIED (naming the role) without the role, and
 otherwise what the handler answers (OK for the DecisionService samples,
-UNIMPLEMENTED for AdminService until it is built). The matrix is printed.
+UNIMPLEMENTED for an AdminService RPC not built yet). The matrix is printed.
 
 Two servers share one private ``redis-server``: one with TLS and bearer
 credentials (JWTs from a JWKS file, API keys), one with mutual TLS whose
@@ -111,6 +111,8 @@ def _sample(method: str, customer: str) -> Any:
             timestamp=_stamp(now - timedelta(minutes=1)),
             traits={"plan": value_pb2.Value(string_value="basic")},
         )
+    if name == "GetPolicyStatus":
+        return admin_pb2.GetPolicyStatusRequest()
     if name == "ExplainDecision":
         return admin_pb2.ExplainDecisionRequest(decision_id="d-" + rid)
     if name == "ExportCustomer":
@@ -134,6 +136,17 @@ def _request(method: str, descriptor: Any, customer: str) -> Any:
 _HANDLER_ANSWERS = {
     # The matrix servers run without a decision log.
     "ExplainDecision": grpc.StatusCode.FAILED_PRECONDITION,
+    # Empty requests: no policy source, no journey/action/channel id.
+    "ValidatePolicy": grpc.StatusCode.INVALID_ARGUMENT,
+    "ActivatePolicy": grpc.StatusCode.INVALID_ARGUMENT,
+    "PauseJourney": grpc.StatusCode.INVALID_ARGUMENT,
+    "ResumeJourney": grpc.StatusCode.INVALID_ARGUMENT,
+    "PauseAction": grpc.StatusCode.INVALID_ARGUMENT,
+    "ResumeAction": grpc.StatusCode.INVALID_ARGUMENT,
+    "PauseChannel": grpc.StatusCode.INVALID_ARGUMENT,
+    "ResumeChannel": grpc.StatusCode.INVALID_ARGUMENT,
+    # One version only: nothing earlier to roll back to.
+    "RollbackPolicy": grpc.StatusCode.NOT_FOUND,
 }
 
 
@@ -306,7 +319,12 @@ def _call_connect(
 
 
 def _keyspace(client: redis.Redis) -> dict[bytes, bytes | None]:
-    return {key: client.dump(key) for key in client.scan_iter(count=1000)}
+    """Every key's content, but the replicas' heartbeats (written every second, by no call)."""
+    return {
+        key: client.dump(key)
+        for key in client.scan_iter(count=1000)
+        if not key.endswith(b"{gov}:replicas")
+    }
 
 
 def _print_matrix(

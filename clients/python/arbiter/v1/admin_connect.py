@@ -21,7 +21,7 @@ from connectrpc.protocol import ProtocolType
 from connectrpc.server import ConnectASGIApplication, ConnectWSGIApplication, DEFAULT_READ_MAX_BYTES, Endpoint, EndpointSync
 from pyqwest import Client, SyncClient
 
-from .admin_pb2 import ActivatePolicyRequest, ActivatePolicyResponse, ExplainDecisionRequest, ExplainDecisionResponse, ExportCustomerRequest, ExportCustomerResponse, ForgetCustomerRequest, ForgetCustomerResponse, GetPolicyStatusRequest, GetPolicyStatusResponse, PauseJourneyRequest, PauseJourneyResponse, ResumeJourneyRequest, ResumeJourneyResponse, RollbackPolicyRequest, RollbackPolicyResponse, ValidatePolicyRequest, ValidatePolicyResponse
+from .admin_pb2 import ActivatePolicyRequest, ActivatePolicyResponse, ExplainDecisionRequest, ExplainDecisionResponse, ExportCustomerRequest, ExportCustomerResponse, ForgetCustomerRequest, ForgetCustomerResponse, GetPolicyStatusRequest, GetPolicyStatusResponse, PauseActionRequest, PauseActionResponse, PauseChannelRequest, PauseChannelResponse, PauseJourneyRequest, PauseJourneyResponse, ResumeActionRequest, ResumeActionResponse, ResumeChannelRequest, ResumeChannelResponse, ResumeJourneyRequest, ResumeJourneyResponse, RollbackPolicyRequest, RollbackPolicyResponse, ValidatePolicyRequest, ValidatePolicyResponse
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Iterable, Mapping
@@ -78,6 +78,32 @@ class AdminService(Protocol):
     async def resume_journey(self, request: ResumeJourneyRequest, ctx: RequestContext[ResumeJourneyRequest, ResumeJourneyResponse], /) -> ResumeJourneyResponse:
         """
         ResumeJourney undoes PauseJourney.
+        """
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
+    async def pause_action(self, request: PauseActionRequest, ctx: RequestContext[PauseActionRequest, PauseActionResponse], /) -> PauseActionResponse:
+        """
+        PauseAction stops one action from being granted on any journey or
+        channel (kill switch), effective on every replica within about a second.
+        """
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
+    async def resume_action(self, request: ResumeActionRequest, ctx: RequestContext[ResumeActionRequest, ResumeActionResponse], /) -> ResumeActionResponse:
+        """
+        ResumeAction undoes PauseAction.
+        """
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
+    async def pause_channel(self, request: PauseChannelRequest, ctx: RequestContext[PauseChannelRequest, PauseChannelResponse], /) -> PauseChannelResponse:
+        """
+        PauseChannel stops every action sent on a channel from being granted
+        (kill switch), effective on every replica within about a second.
+        """
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
+    async def resume_channel(self, request: ResumeChannelRequest, ctx: RequestContext[ResumeChannelRequest, ResumeChannelResponse], /) -> ResumeChannelResponse:
+        """
+        ResumeChannel undoes PauseChannel.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -180,6 +206,50 @@ class AdminServiceASGIApplication(ConnectASGIApplication[AdminService]):
                         stream_type=StreamType.UNARY,
                     ),
                     function=svc.resume_journey,
+                ),
+                "/arbiter.v1.AdminService/PauseAction": Endpoint.unary(
+                    method=MethodInfo(
+                        name="PauseAction",
+                        service_name="arbiter.v1.AdminService",
+                        input=PauseActionRequest,
+                        output=PauseActionResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.UNARY,
+                    ),
+                    function=svc.pause_action,
+                ),
+                "/arbiter.v1.AdminService/ResumeAction": Endpoint.unary(
+                    method=MethodInfo(
+                        name="ResumeAction",
+                        service_name="arbiter.v1.AdminService",
+                        input=ResumeActionRequest,
+                        output=ResumeActionResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.UNARY,
+                    ),
+                    function=svc.resume_action,
+                ),
+                "/arbiter.v1.AdminService/PauseChannel": Endpoint.unary(
+                    method=MethodInfo(
+                        name="PauseChannel",
+                        service_name="arbiter.v1.AdminService",
+                        input=PauseChannelRequest,
+                        output=PauseChannelResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.UNARY,
+                    ),
+                    function=svc.pause_channel,
+                ),
+                "/arbiter.v1.AdminService/ResumeChannel": Endpoint.unary(
+                    method=MethodInfo(
+                        name="ResumeChannel",
+                        service_name="arbiter.v1.AdminService",
+                        input=ResumeChannelRequest,
+                        output=ResumeChannelResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.UNARY,
+                    ),
+                    function=svc.resume_channel,
                 ),
                 "/arbiter.v1.AdminService/ExplainDecision": Endpoint.unary(
                     method=MethodInfo(
@@ -397,6 +467,100 @@ class AdminServiceClient(ConnectClient):
             headers=headers,
             timeout_ms=timeout_ms,
         )
+    async def pause_action(
+        self,
+        request: PauseActionRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> PauseActionResponse:
+        """
+        PauseAction stops one action from being granted on any journey or
+        channel (kill switch), effective on every replica within about a second.
+        """
+        return await self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="PauseAction",
+                service_name="arbiter.v1.AdminService",
+                input=PauseActionRequest,
+                output=PauseActionResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.UNARY,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+    async def resume_action(
+        self,
+        request: ResumeActionRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> ResumeActionResponse:
+        """
+        ResumeAction undoes PauseAction.
+        """
+        return await self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="ResumeAction",
+                service_name="arbiter.v1.AdminService",
+                input=ResumeActionRequest,
+                output=ResumeActionResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.UNARY,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+    async def pause_channel(
+        self,
+        request: PauseChannelRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> PauseChannelResponse:
+        """
+        PauseChannel stops every action sent on a channel from being granted
+        (kill switch), effective on every replica within about a second.
+        """
+        return await self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="PauseChannel",
+                service_name="arbiter.v1.AdminService",
+                input=PauseChannelRequest,
+                output=PauseChannelResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.UNARY,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+    async def resume_channel(
+        self,
+        request: ResumeChannelRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> ResumeChannelResponse:
+        """
+        ResumeChannel undoes PauseChannel.
+        """
+        return await self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="ResumeChannel",
+                service_name="arbiter.v1.AdminService",
+                input=ResumeChannelRequest,
+                output=ResumeChannelResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.UNARY,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
     async def explain_decision(
         self,
         request: ExplainDecisionRequest,
@@ -513,6 +677,32 @@ class AdminServiceSync(Protocol):
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
+    def pause_action(self, request: PauseActionRequest, ctx: RequestContext[PauseActionRequest, PauseActionResponse], /) -> PauseActionResponse:
+        """
+        PauseAction stops one action from being granted on any journey or
+        channel (kill switch), effective on every replica within about a second.
+        """
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
+    def resume_action(self, request: ResumeActionRequest, ctx: RequestContext[ResumeActionRequest, ResumeActionResponse], /) -> ResumeActionResponse:
+        """
+        ResumeAction undoes PauseAction.
+        """
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
+    def pause_channel(self, request: PauseChannelRequest, ctx: RequestContext[PauseChannelRequest, PauseChannelResponse], /) -> PauseChannelResponse:
+        """
+        PauseChannel stops every action sent on a channel from being granted
+        (kill switch), effective on every replica within about a second.
+        """
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
+    def resume_channel(self, request: ResumeChannelRequest, ctx: RequestContext[ResumeChannelRequest, ResumeChannelResponse], /) -> ResumeChannelResponse:
+        """
+        ResumeChannel undoes PauseChannel.
+        """
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
     def explain_decision(self, request: ExplainDecisionRequest, ctx: RequestContext[ExplainDecisionRequest, ExplainDecisionResponse], /) -> ExplainDecisionResponse:
         """
         ExplainDecision returns the decision log record of a past decision.
@@ -610,6 +800,50 @@ class AdminServiceWSGIApplication(ConnectWSGIApplication):
                         stream_type=StreamType.UNARY,
                     ),
                     function=service.resume_journey,
+                ),
+                "/arbiter.v1.AdminService/PauseAction": EndpointSync.unary(
+                    method=MethodInfo(
+                        name="PauseAction",
+                        service_name="arbiter.v1.AdminService",
+                        input=PauseActionRequest,
+                        output=PauseActionResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.UNARY,
+                    ),
+                    function=service.pause_action,
+                ),
+                "/arbiter.v1.AdminService/ResumeAction": EndpointSync.unary(
+                    method=MethodInfo(
+                        name="ResumeAction",
+                        service_name="arbiter.v1.AdminService",
+                        input=ResumeActionRequest,
+                        output=ResumeActionResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.UNARY,
+                    ),
+                    function=service.resume_action,
+                ),
+                "/arbiter.v1.AdminService/PauseChannel": EndpointSync.unary(
+                    method=MethodInfo(
+                        name="PauseChannel",
+                        service_name="arbiter.v1.AdminService",
+                        input=PauseChannelRequest,
+                        output=PauseChannelResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.UNARY,
+                    ),
+                    function=service.pause_channel,
+                ),
+                "/arbiter.v1.AdminService/ResumeChannel": EndpointSync.unary(
+                    method=MethodInfo(
+                        name="ResumeChannel",
+                        service_name="arbiter.v1.AdminService",
+                        input=ResumeChannelRequest,
+                        output=ResumeChannelResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.UNARY,
+                    ),
+                    function=service.resume_channel,
                 ),
                 "/arbiter.v1.AdminService/ExplainDecision": EndpointSync.unary(
                     method=MethodInfo(
@@ -821,6 +1055,100 @@ class AdminServiceClientSync(ConnectClientSync):
                 service_name="arbiter.v1.AdminService",
                 input=ResumeJourneyRequest,
                 output=ResumeJourneyResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.UNARY,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+    def pause_action(
+        self,
+        request: PauseActionRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> PauseActionResponse:
+        """
+        PauseAction stops one action from being granted on any journey or
+        channel (kill switch), effective on every replica within about a second.
+        """
+        return self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="PauseAction",
+                service_name="arbiter.v1.AdminService",
+                input=PauseActionRequest,
+                output=PauseActionResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.UNARY,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+    def resume_action(
+        self,
+        request: ResumeActionRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> ResumeActionResponse:
+        """
+        ResumeAction undoes PauseAction.
+        """
+        return self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="ResumeAction",
+                service_name="arbiter.v1.AdminService",
+                input=ResumeActionRequest,
+                output=ResumeActionResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.UNARY,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+    def pause_channel(
+        self,
+        request: PauseChannelRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> PauseChannelResponse:
+        """
+        PauseChannel stops every action sent on a channel from being granted
+        (kill switch), effective on every replica within about a second.
+        """
+        return self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="PauseChannel",
+                service_name="arbiter.v1.AdminService",
+                input=PauseChannelRequest,
+                output=PauseChannelResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.UNARY,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+    def resume_channel(
+        self,
+        request: ResumeChannelRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> ResumeChannelResponse:
+        """
+        ResumeChannel undoes PauseChannel.
+        """
+        return self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="ResumeChannel",
+                service_name="arbiter.v1.AdminService",
+                input=ResumeChannelRequest,
+                output=ResumeChannelResponse,
                 idempotency_level=IdempotencyLevel.UNKNOWN,
                 stream_type=StreamType.UNARY,
             ),

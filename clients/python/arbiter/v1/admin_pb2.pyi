@@ -24,16 +24,20 @@ JOURNEY_STATUS_PAUSED: JourneyStatus
 JOURNEY_STATUS_RETIRED: JourneyStatus
 
 class PolicyInfo(_message.Message):
-    __slots__ = ("version", "digest", "activated_at", "activated_by")
+    __slots__ = ("version", "digest", "activated_at", "activated_by", "test_result", "reason")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     DIGEST_FIELD_NUMBER: _ClassVar[int]
     ACTIVATED_AT_FIELD_NUMBER: _ClassVar[int]
     ACTIVATED_BY_FIELD_NUMBER: _ClassVar[int]
+    TEST_RESULT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     version: str
     digest: str
     activated_at: _timestamp_pb2.Timestamp
     activated_by: str
-    def __init__(self, version: _Optional[str] = ..., digest: _Optional[str] = ..., activated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., activated_by: _Optional[str] = ...) -> None: ...
+    test_result: str
+    reason: str
+    def __init__(self, version: _Optional[str] = ..., digest: _Optional[str] = ..., activated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., activated_by: _Optional[str] = ..., test_result: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class PolicyError(_message.Message):
     __slots__ = ("file", "line", "column", "code", "message")
@@ -64,34 +68,74 @@ class PolicyBundle(_message.Message):
     def __init__(self, files: _Optional[_Iterable[_Union[PolicyFile, _Mapping]]] = ...) -> None: ...
 
 class JourneyInfo(_message.Message):
-    __slots__ = ("journey_id", "status", "paused_by_operator", "reason", "changed_at")
+    __slots__ = ("journey_id", "status", "paused_by_operator", "reason", "changed_at", "until", "paused_by")
     JOURNEY_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     PAUSED_BY_OPERATOR_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     CHANGED_AT_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_BY_FIELD_NUMBER: _ClassVar[int]
     journey_id: str
     status: JourneyStatus
     paused_by_operator: bool
     reason: str
     changed_at: _timestamp_pb2.Timestamp
-    def __init__(self, journey_id: _Optional[str] = ..., status: _Optional[_Union[JourneyStatus, str]] = ..., paused_by_operator: _Optional[bool] = ..., reason: _Optional[str] = ..., changed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    until: _timestamp_pb2.Timestamp
+    paused_by: str
+    def __init__(self, journey_id: _Optional[str] = ..., status: _Optional[_Union[JourneyStatus, str]] = ..., paused_by_operator: _Optional[bool] = ..., reason: _Optional[str] = ..., changed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., paused_by: _Optional[str] = ...) -> None: ...
+
+class PauseInfo(_message.Message):
+    __slots__ = ("kind", "target", "paused", "reason", "changed_by", "changed_at", "until")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_BY_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_AT_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    target: str
+    paused: bool
+    reason: str
+    changed_by: str
+    changed_at: _timestamp_pb2.Timestamp
+    until: _timestamp_pb2.Timestamp
+    def __init__(self, kind: _Optional[str] = ..., target: _Optional[str] = ..., paused: _Optional[bool] = ..., reason: _Optional[str] = ..., changed_by: _Optional[str] = ..., changed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ReplicaInfo(_message.Message):
+    __slots__ = ("replica_id", "version", "digest", "seen_at", "error")
+    REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    SEEN_AT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    replica_id: str
+    version: str
+    digest: str
+    seen_at: _timestamp_pb2.Timestamp
+    error: str
+    def __init__(self, replica_id: _Optional[str] = ..., version: _Optional[str] = ..., digest: _Optional[str] = ..., seen_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., error: _Optional[str] = ...) -> None: ...
 
 class GetPolicyStatusRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class GetPolicyStatusResponse(_message.Message):
-    __slots__ = ("active", "history", "journeys", "last_errors")
+    __slots__ = ("active", "history", "journeys", "last_errors", "pauses", "replicas")
     ACTIVE_FIELD_NUMBER: _ClassVar[int]
     HISTORY_FIELD_NUMBER: _ClassVar[int]
     JOURNEYS_FIELD_NUMBER: _ClassVar[int]
     LAST_ERRORS_FIELD_NUMBER: _ClassVar[int]
+    PAUSES_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
     active: PolicyInfo
     history: _containers.RepeatedCompositeFieldContainer[PolicyInfo]
     journeys: _containers.RepeatedCompositeFieldContainer[JourneyInfo]
     last_errors: _containers.RepeatedCompositeFieldContainer[PolicyError]
-    def __init__(self, active: _Optional[_Union[PolicyInfo, _Mapping]] = ..., history: _Optional[_Iterable[_Union[PolicyInfo, _Mapping]]] = ..., journeys: _Optional[_Iterable[_Union[JourneyInfo, _Mapping]]] = ..., last_errors: _Optional[_Iterable[_Union[PolicyError, _Mapping]]] = ...) -> None: ...
+    pauses: _containers.RepeatedCompositeFieldContainer[PauseInfo]
+    replicas: _containers.RepeatedCompositeFieldContainer[ReplicaInfo]
+    def __init__(self, active: _Optional[_Union[PolicyInfo, _Mapping]] = ..., history: _Optional[_Iterable[_Union[PolicyInfo, _Mapping]]] = ..., journeys: _Optional[_Iterable[_Union[JourneyInfo, _Mapping]]] = ..., last_errors: _Optional[_Iterable[_Union[PolicyError, _Mapping]]] = ..., pauses: _Optional[_Iterable[_Union[PauseInfo, _Mapping]]] = ..., replicas: _Optional[_Iterable[_Union[ReplicaInfo, _Mapping]]] = ...) -> None: ...
 
 class ValidatePolicyRequest(_message.Message):
     __slots__ = ("directory", "bundle")
@@ -148,12 +192,14 @@ class RollbackPolicyResponse(_message.Message):
     def __init__(self, active: _Optional[_Union[PolicyInfo, _Mapping]] = ..., previous: _Optional[_Union[PolicyInfo, _Mapping]] = ...) -> None: ...
 
 class PauseJourneyRequest(_message.Message):
-    __slots__ = ("journey_id", "reason")
+    __slots__ = ("journey_id", "reason", "until")
     JOURNEY_ID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
     journey_id: str
     reason: str
-    def __init__(self, journey_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    until: _timestamp_pb2.Timestamp
+    def __init__(self, journey_id: _Optional[str] = ..., reason: _Optional[str] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class PauseJourneyResponse(_message.Message):
     __slots__ = ("journey",)
@@ -174,6 +220,66 @@ class ResumeJourneyResponse(_message.Message):
     JOURNEY_FIELD_NUMBER: _ClassVar[int]
     journey: JourneyInfo
     def __init__(self, journey: _Optional[_Union[JourneyInfo, _Mapping]] = ...) -> None: ...
+
+class PauseActionRequest(_message.Message):
+    __slots__ = ("action_id", "reason", "until")
+    ACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    action_id: str
+    reason: str
+    until: _timestamp_pb2.Timestamp
+    def __init__(self, action_id: _Optional[str] = ..., reason: _Optional[str] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class PauseActionResponse(_message.Message):
+    __slots__ = ("pause",)
+    PAUSE_FIELD_NUMBER: _ClassVar[int]
+    pause: PauseInfo
+    def __init__(self, pause: _Optional[_Union[PauseInfo, _Mapping]] = ...) -> None: ...
+
+class ResumeActionRequest(_message.Message):
+    __slots__ = ("action_id", "reason")
+    ACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    action_id: str
+    reason: str
+    def __init__(self, action_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ResumeActionResponse(_message.Message):
+    __slots__ = ("pause",)
+    PAUSE_FIELD_NUMBER: _ClassVar[int]
+    pause: PauseInfo
+    def __init__(self, pause: _Optional[_Union[PauseInfo, _Mapping]] = ...) -> None: ...
+
+class PauseChannelRequest(_message.Message):
+    __slots__ = ("channel_id", "reason", "until")
+    CHANNEL_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    channel_id: str
+    reason: str
+    until: _timestamp_pb2.Timestamp
+    def __init__(self, channel_id: _Optional[str] = ..., reason: _Optional[str] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class PauseChannelResponse(_message.Message):
+    __slots__ = ("pause",)
+    PAUSE_FIELD_NUMBER: _ClassVar[int]
+    pause: PauseInfo
+    def __init__(self, pause: _Optional[_Union[PauseInfo, _Mapping]] = ...) -> None: ...
+
+class ResumeChannelRequest(_message.Message):
+    __slots__ = ("channel_id", "reason")
+    CHANNEL_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    channel_id: str
+    reason: str
+    def __init__(self, channel_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ResumeChannelResponse(_message.Message):
+    __slots__ = ("pause",)
+    PAUSE_FIELD_NUMBER: _ClassVar[int]
+    pause: PauseInfo
+    def __init__(self, pause: _Optional[_Union[PauseInfo, _Mapping]] = ...) -> None: ...
 
 class ExplainDecisionRequest(_message.Message):
     __slots__ = ("decision_id",)

@@ -65,6 +65,26 @@ class AdminServiceStub:
                 request_serializer=arbiter_dot_v1_dot_admin__pb2.ResumeJourneyRequest.SerializeToString,
                 response_deserializer=arbiter_dot_v1_dot_admin__pb2.ResumeJourneyResponse.FromString,
                 _registered_method=True)
+        self.PauseAction = channel.unary_unary(
+                '/arbiter.v1.AdminService/PauseAction',
+                request_serializer=arbiter_dot_v1_dot_admin__pb2.PauseActionRequest.SerializeToString,
+                response_deserializer=arbiter_dot_v1_dot_admin__pb2.PauseActionResponse.FromString,
+                _registered_method=True)
+        self.ResumeAction = channel.unary_unary(
+                '/arbiter.v1.AdminService/ResumeAction',
+                request_serializer=arbiter_dot_v1_dot_admin__pb2.ResumeActionRequest.SerializeToString,
+                response_deserializer=arbiter_dot_v1_dot_admin__pb2.ResumeActionResponse.FromString,
+                _registered_method=True)
+        self.PauseChannel = channel.unary_unary(
+                '/arbiter.v1.AdminService/PauseChannel',
+                request_serializer=arbiter_dot_v1_dot_admin__pb2.PauseChannelRequest.SerializeToString,
+                response_deserializer=arbiter_dot_v1_dot_admin__pb2.PauseChannelResponse.FromString,
+                _registered_method=True)
+        self.ResumeChannel = channel.unary_unary(
+                '/arbiter.v1.AdminService/ResumeChannel',
+                request_serializer=arbiter_dot_v1_dot_admin__pb2.ResumeChannelRequest.SerializeToString,
+                response_deserializer=arbiter_dot_v1_dot_admin__pb2.ResumeChannelResponse.FromString,
+                _registered_method=True)
         self.ExplainDecision = channel.unary_unary(
                 '/arbiter.v1.AdminService/ExplainDecision',
                 request_serializer=arbiter_dot_v1_dot_admin__pb2.ExplainDecisionRequest.SerializeToString,
@@ -132,6 +152,36 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PauseAction(self, request, context):
+        """PauseAction stops one action from being granted on any journey or
+        channel (kill switch), effective on every replica within about a second.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeAction(self, request, context):
+        """ResumeAction undoes PauseAction.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PauseChannel(self, request, context):
+        """PauseChannel stops every action sent on a channel from being granted
+        (kill switch), effective on every replica within about a second.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeChannel(self, request, context):
+        """ResumeChannel undoes PauseChannel.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ExplainDecision(self, request, context):
         """ExplainDecision returns the decision log record of a past decision.
         """
@@ -187,6 +237,26 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.ResumeJourney,
                     request_deserializer=arbiter_dot_v1_dot_admin__pb2.ResumeJourneyRequest.FromString,
                     response_serializer=arbiter_dot_v1_dot_admin__pb2.ResumeJourneyResponse.SerializeToString,
+            ),
+            'PauseAction': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseAction,
+                    request_deserializer=arbiter_dot_v1_dot_admin__pb2.PauseActionRequest.FromString,
+                    response_serializer=arbiter_dot_v1_dot_admin__pb2.PauseActionResponse.SerializeToString,
+            ),
+            'ResumeAction': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeAction,
+                    request_deserializer=arbiter_dot_v1_dot_admin__pb2.ResumeActionRequest.FromString,
+                    response_serializer=arbiter_dot_v1_dot_admin__pb2.ResumeActionResponse.SerializeToString,
+            ),
+            'PauseChannel': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseChannel,
+                    request_deserializer=arbiter_dot_v1_dot_admin__pb2.PauseChannelRequest.FromString,
+                    response_serializer=arbiter_dot_v1_dot_admin__pb2.PauseChannelResponse.SerializeToString,
+            ),
+            'ResumeChannel': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeChannel,
+                    request_deserializer=arbiter_dot_v1_dot_admin__pb2.ResumeChannelRequest.FromString,
+                    response_serializer=arbiter_dot_v1_dot_admin__pb2.ResumeChannelResponse.SerializeToString,
             ),
             'ExplainDecision': grpc.unary_unary_rpc_method_handler(
                     servicer.ExplainDecision,
@@ -367,6 +437,114 @@ class AdminService:
             '/arbiter.v1.AdminService/ResumeJourney',
             arbiter_dot_v1_dot_admin__pb2.ResumeJourneyRequest.SerializeToString,
             arbiter_dot_v1_dot_admin__pb2.ResumeJourneyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseAction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/arbiter.v1.AdminService/PauseAction',
+            arbiter_dot_v1_dot_admin__pb2.PauseActionRequest.SerializeToString,
+            arbiter_dot_v1_dot_admin__pb2.PauseActionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeAction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/arbiter.v1.AdminService/ResumeAction',
+            arbiter_dot_v1_dot_admin__pb2.ResumeActionRequest.SerializeToString,
+            arbiter_dot_v1_dot_admin__pb2.ResumeActionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseChannel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/arbiter.v1.AdminService/PauseChannel',
+            arbiter_dot_v1_dot_admin__pb2.PauseChannelRequest.SerializeToString,
+            arbiter_dot_v1_dot_admin__pb2.PauseChannelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeChannel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/arbiter.v1.AdminService/ResumeChannel',
+            arbiter_dot_v1_dot_admin__pb2.ResumeChannelRequest.SerializeToString,
+            arbiter_dot_v1_dot_admin__pb2.ResumeChannelResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file arbiter/v1/admin.proto.
  */
 export const file_arbiter_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChZhcmJpdGVyL3YxL2FkbWluLnByb3RvEgphcmJpdGVyLnYxInUKClBvbGljeUluZm8SDwoHdmVyc2lvbhgBIAEoCRIOCgZkaWdlc3QYAiABKAkSMAoMYWN0aXZhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxhY3RpdmF0ZWRfYnkYBCABKAkiWAoLUG9saWN5RXJyb3ISDAoEZmlsZRgBIAEoCRIMCgRsaW5lGAIgASgNEg4KBmNvbHVtbhgDIAEoDRIMCgRjb2RlGAQgASgJEg8KB21lc3NhZ2UYBSABKAkiKwoKUG9saWN5RmlsZRIMCgRwYXRoGAEgASgJEg8KB2NvbnRlbnQYAiABKAwiNQoMUG9saWN5QnVuZGxlEiUKBWZpbGVzGAEgAygLMhYuYXJiaXRlci52MS5Qb2xpY3lGaWxlIqgBCgtKb3VybmV5SW5mbxISCgpqb3VybmV5X2lkGAEgASgJEikKBnN0YXR1cxgCIAEoDjIZLmFyYml0ZXIudjEuSm91cm5leVN0YXR1cxIaChJwYXVzZWRfYnlfb3BlcmF0b3IYAyABKAgSDgoGcmVhc29uGAQgASgJEi4KCmNoYW5nZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIhgKFkdldFBvbGljeVN0YXR1c1JlcXVlc3QiwwEKF0dldFBvbGljeVN0YXR1c1Jlc3BvbnNlEiYKBmFjdGl2ZRgBIAEoCzIWLmFyYml0ZXIudjEuUG9saWN5SW5mbxInCgdoaXN0b3J5GAIgAygLMhYuYXJiaXRlci52MS5Qb2xpY3lJbmZvEikKCGpvdXJuZXlzGAMgAygLMhcuYXJiaXRlci52MS5Kb3VybmV5SW5mbxIsCgtsYXN0X2Vycm9ycxgEIAMoCzIXLmFyYml0ZXIudjEuUG9saWN5RXJyb3IiYgoVVmFsaWRhdGVQb2xpY3lSZXF1ZXN0EhMKCWRpcmVjdG9yeRgBIAEoCUgAEioKBmJ1bmRsZRgCIAEoCzIYLmFyYml0ZXIudjEuUG9saWN5QnVuZGxlSABCCAoGc291cmNlIngKFlZhbGlkYXRlUG9saWN5UmVzcG9uc2USDQoFdmFsaWQYASABKAgSJgoGcG9saWN5GAIgASgLMhYuYXJiaXRlci52MS5Qb2xpY3lJbmZvEicKBmVycm9ycxgDIAMoCzIXLmFyYml0ZXIudjEuUG9saWN5RXJyb3IiiwEKFUFjdGl2YXRlUG9saWN5UmVxdWVzdBITCglkaXJlY3RvcnkYASABKAlIABIqCgZidW5kbGUYAiABKAsyGC5hcmJpdGVyLnYxLlBvbGljeUJ1bmRsZUgAEhcKD2V4cGVjdGVkX2RpZ2VzdBgDIAEoCRIOCgZyZWFzb24YBCABKAlCCAoGc291cmNlImoKFkFjdGl2YXRlUG9saWN5UmVzcG9uc2USJgoGYWN0aXZlGAEgASgLMhYuYXJiaXRlci52MS5Qb2xpY3lJbmZvEigKCHByZXZpb3VzGAIgASgLMhYuYXJiaXRlci52MS5Qb2xpY3lJbmZvIjcKFVJvbGxiYWNrUG9saWN5UmVxdWVzdBIOCgZkaWdlc3QYASABKAkSDgoGcmVhc29uGAIgASgJImoKFlJvbGxiYWNrUG9saWN5UmVzcG9uc2USJgoGYWN0aXZlGAEgASgLMhYuYXJiaXRlci52MS5Qb2xpY3lJbmZvEigKCHByZXZpb3VzGAIgASgLMhYuYXJiaXRlci52MS5Qb2xpY3lJbmZvIjkKE1BhdXNlSm91cm5leVJlcXVlc3QSEgoKam91cm5leV9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiQAoUUGF1c2VKb3VybmV5UmVzcG9uc2USKAoHam91cm5leRgBIAEoCzIXLmFyYml0ZXIudjEuSm91cm5leUluZm8iOgoUUmVzdW1lSm91cm5leVJlcXVlc3QSEgoKam91cm5leV9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiQQoVUmVzdW1lSm91cm5leVJlc3BvbnNlEigKB2pvdXJuZXkYASABKAsyFy5hcmJpdGVyLnYxLkpvdXJuZXlJbmZvIi0KFkV4cGxhaW5EZWNpc2lvblJlcXVlc3QSEwoLZGVjaXNpb25faWQYASABKAkiRQoXRXhwbGFpbkRlY2lzaW9uUmVzcG9uc2USKgoGcmVjb3JkGAEgASgLMhouYXJiaXRlci52MS5EZWNpc2lvblJlY29yZCKyBQoORGVjaXNpb25SZWNvcmQSEwoLZGVjaXNpb25faWQYASABKAkSEgoKcmVxdWVzdF9pZBgCIAEoCRITCgtjdXN0b21lcl9pZBgDIAEoCRIRCglwbGFjZW1lbnQYBCABKAkSEAoIY2hhbm5lbHMYBSADKAkSOAoHY29udGV4dBgGIAMoCzInLmFyYml0ZXIudjEuRGVjaXNpb25SZWNvcmQuQ29udGV4dEVudHJ5Eg0KBWxpbWl0GAcgASgNEhYKDnBvbGljeV92ZXJzaW9uGAggASgJEi4KCmRlY2lkZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKB2FjdGlvbnMYCiADKAsyGC5hcmJpdGVyLnYxLkNob3NlbkFjdGlvbhIpCgpjYW5kaWRhdGVzGAsgAygLMhUuYXJiaXRlci52MS5DYW5kaWRhdGUSKwoHY29uc2VudBgMIAMoCzIaLmFyYml0ZXIudjEuUHVycG9zZUNvbnNlbnQSLQoMZGVncmFkYXRpb25zGA0gAygLMhcuYXJiaXRlci52MS5EZWdyYWRhdGlvbhIyChBoZWxkX291dF9hY3Rpb25zGA4gAygLMhguYXJiaXRlci52MS5DaG9zZW5BY3Rpb24SDAoEa2luZBgPIAEoCRIPCgdkcnlfcnVuGBAgASgIEhEKCWNvbW1pdHRlZBgRIAEoCBIOCgZjYWxsZXIYEiABKAkSFQoNcG9saWN5X2RpZ2VzdBgTIAEoCRIVCg1tYXNrZWRfZmllbGRzGBQgAygJEhMKC3JlY29yZF9qc29uGBUgASgJGkEKDENvbnRleHRFbnRyeRILCgNrZXkYASABKAkSIAoFdmFsdWUYAiABKAsyES5hcmJpdGVyLnYxLlZhbHVlOgI4ASJTChVFeHBvcnRDdXN0b21lclJlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgNEhIKCnBhZ2VfdG9rZW4YAyABKAki4AIKFkV4cG9ydEN1c3RvbWVyUmVzcG9uc2USEwoLY3VzdG9tZXJfaWQYASABKAkSPgoGdHJhaXRzGAIgAygLMi4uYXJiaXRlci52MS5FeHBvcnRDdXN0b21lclJlc3BvbnNlLlRyYWl0c0VudHJ5EisKB2NvbnNlbnQYAyADKAsyGi5hcmJpdGVyLnYxLlB1cnBvc2VDb25zZW50EhYKDmRvX25vdF9jb250YWN0GAQgASgIEiAKBXN0YXRlGAUgASgLMhEuYXJiaXRlci52MS5WYWx1ZRIvCgtleHBvcnRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPbmV4dF9wYWdlX3Rva2VuGAcgASgJGkAKC1RyYWl0c0VudHJ5EgsKA2tleRgBIAEoCRIgCgV2YWx1ZRgCIAEoCzIRLmFyYml0ZXIudjEuVmFsdWU6AjgBIjwKFUZvcmdldEN1c3RvbWVyUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiWwoWRm9yZ2V0Q3VzdG9tZXJSZXNwb25zZRIPCgdleGlzdGVkGAEgASgIEjAKDGZvcmdvdHRlbl9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqgQEKDUpvdXJuZXlTdGF0dXMSHgoaSk9VUk5FWV9TVEFUVVNfVU5TUEVDSUZJRUQQABIZChVKT1VSTkVZX1NUQVRVU19BQ1RJVkUQARIZChVKT1VSTkVZX1NUQVRVU19QQVVTRUQQAhIaChZKT1VSTkVZX1NUQVRVU19SRVRJUkVEEAMyrAYKDEFkbWluU2VydmljZRJaCg9HZXRQb2xpY3lTdGF0dXMSIi5hcmJpdGVyLnYxLkdldFBvbGljeVN0YXR1c1JlcXVlc3QaIy5hcmJpdGVyLnYxLkdldFBvbGljeVN0YXR1c1Jlc3BvbnNlElcKDlZhbGlkYXRlUG9saWN5EiEuYXJiaXRlci52MS5WYWxpZGF0ZVBvbGljeVJlcXVlc3QaIi5hcmJpdGVyLnYxLlZhbGlkYXRlUG9saWN5UmVzcG9uc2USVwoOQWN0aXZhdGVQb2xpY3kSIS5hcmJpdGVyLnYxLkFjdGl2YXRlUG9saWN5UmVxdWVzdBoiLmFyYml0ZXIudjEuQWN0aXZhdGVQb2xpY3lSZXNwb25zZRJXCg5Sb2xsYmFja1BvbGljeRIhLmFyYml0ZXIudjEuUm9sbGJhY2tQb2xpY3lSZXF1ZXN0GiIuYXJiaXRlci52MS5Sb2xsYmFja1BvbGljeVJlc3BvbnNlElEKDFBhdXNlSm91cm5leRIfLmFyYml0ZXIudjEuUGF1c2VKb3VybmV5UmVxdWVzdBogLmFyYml0ZXIudjEuUGF1c2VKb3VybmV5UmVzcG9uc2USVAoNUmVzdW1lSm91cm5leRIgLmFyYml0ZXIudjEuUmVzdW1lSm91cm5leVJlcXVlc3QaIS5hcmJpdGVyLnYxLlJlc3VtZUpvdXJuZXlSZXNwb25zZRJaCg9FeHBsYWluRGVjaXNpb24SIi5hcmJpdGVyLnYxLkV4cGxhaW5EZWNpc2lvblJlcXVlc3QaIy5hcmJpdGVyLnYxLkV4cGxhaW5EZWNpc2lvblJlc3BvbnNlElcKDkV4cG9ydEN1c3RvbWVyEiEuYXJiaXRlci52MS5FeHBvcnRDdXN0b21lclJlcXVlc3QaIi5hcmJpdGVyLnYxLkV4cG9ydEN1c3RvbWVyUmVzcG9uc2USVwoORm9yZ2V0Q3VzdG9tZXISIS5hcmJpdGVyLnYxLkZvcmdldEN1c3RvbWVyUmVxdWVzdBoiLmFyYml0ZXIudjEuRm9yZ2V0Q3VzdG9tZXJSZXNwb25zZWIGcHJvdG8z", [file_arbiter_v1_decision, file_arbiter_v1_value, file_google_protobuf_timestamp]);
+  fileDesc("ChZhcmJpdGVyL3YxL2FkbWluLnByb3RvEgphcmJpdGVyLnYxIpoBCgpQb2xpY3lJbmZvEg8KB3ZlcnNpb24YASABKAkSDgoGZGlnZXN0GAIgASgJEjAKDGFjdGl2YXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMYWN0aXZhdGVkX2J5GAQgASgJEhMKC3Rlc3RfcmVzdWx0GAUgASgJEg4KBnJlYXNvbhgGIAEoCSJYCgtQb2xpY3lFcnJvchIMCgRmaWxlGAEgASgJEgwKBGxpbmUYAiABKA0SDgoGY29sdW1uGAMgASgNEgwKBGNvZGUYBCABKAkSDwoHbWVzc2FnZRgFIAEoCSIrCgpQb2xpY3lGaWxlEgwKBHBhdGgYASABKAkSDwoHY29udGVudBgCIAEoDCI1CgxQb2xpY3lCdW5kbGUSJQoFZmlsZXMYASADKAsyFi5hcmJpdGVyLnYxLlBvbGljeUZpbGUi5gEKC0pvdXJuZXlJbmZvEhIKCmpvdXJuZXlfaWQYASABKAkSKQoGc3RhdHVzGAIgASgOMhkuYXJiaXRlci52MS5Kb3VybmV5U3RhdHVzEhoKEnBhdXNlZF9ieV9vcGVyYXRvchgDIAEoCBIOCgZyZWFzb24YBCABKAkSLgoKY2hhbmdlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoFdW50aWwYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXBhdXNlZF9ieRgHIAEoCSK4AQoJUGF1c2VJbmZvEgwKBGtpbmQYASABKAkSDgoGdGFyZ2V0GAIgASgJEg4KBnBhdXNlZBgDIAEoCBIOCgZyZWFzb24YBCABKAkSEgoKY2hhbmdlZF9ieRgFIAEoCRIuCgpjaGFuZ2VkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIpCgV1bnRpbBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAifgoLUmVwbGljYUluZm8SEgoKcmVwbGljYV9pZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEg4KBmRpZ2VzdBgDIAEoCRIrCgdzZWVuX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVlcnJvchgFIAEoCSIYChZHZXRQb2xpY3lTdGF0dXNSZXF1ZXN0IpUCChdHZXRQb2xpY3lTdGF0dXNSZXNwb25zZRImCgZhY3RpdmUYASABKAsyFi5hcmJpdGVyLnYxLlBvbGljeUluZm8SJwoHaGlzdG9yeRgCIAMoCzIWLmFyYml0ZXIudjEuUG9saWN5SW5mbxIpCghqb3VybmV5cxgDIAMoCzIXLmFyYml0ZXIudjEuSm91cm5leUluZm8SLAoLbGFzdF9lcnJvcnMYBCADKAsyFy5hcmJpdGVyLnYxLlBvbGljeUVycm9yEiUKBnBhdXNlcxgFIAMoCzIVLmFyYml0ZXIudjEuUGF1c2VJbmZvEikKCHJlcGxpY2FzGAYgAygLMhcuYXJiaXRlci52MS5SZXBsaWNhSW5mbyJiChVWYWxpZGF0ZVBvbGljeVJlcXVlc3QSEwoJZGlyZWN0b3J5GAEgASgJSAASKgoGYnVuZGxlGAIgASgLMhguYXJiaXRlci52MS5Qb2xpY3lCdW5kbGVIAEIICgZzb3VyY2UieAoWVmFsaWRhdGVQb2xpY3lSZXNwb25zZRINCgV2YWxpZBgBIAEoCBImCgZwb2xpY3kYAiABKAsyFi5hcmJpdGVyLnYxLlBvbGljeUluZm8SJwoGZXJyb3JzGAMgAygLMhcuYXJiaXRlci52MS5Qb2xpY3lFcnJvciKLAQoVQWN0aXZhdGVQb2xpY3lSZXF1ZXN0EhMKCWRpcmVjdG9yeRgBIAEoCUgAEioKBmJ1bmRsZRgCIAEoCzIYLmFyYml0ZXIudjEuUG9saWN5QnVuZGxlSAASFwoPZXhwZWN0ZWRfZGlnZXN0GAMgASgJEg4KBnJlYXNvbhgEIAEoCUIICgZzb3VyY2UiagoWQWN0aXZhdGVQb2xpY3lSZXNwb25zZRImCgZhY3RpdmUYASABKAsyFi5hcmJpdGVyLnYxLlBvbGljeUluZm8SKAoIcHJldmlvdXMYAiABKAsyFi5hcmJpdGVyLnYxLlBvbGljeUluZm8iNwoVUm9sbGJhY2tQb2xpY3lSZXF1ZXN0Eg4KBmRpZ2VzdBgBIAEoCRIOCgZyZWFzb24YAiABKAkiagoWUm9sbGJhY2tQb2xpY3lSZXNwb25zZRImCgZhY3RpdmUYASABKAsyFi5hcmJpdGVyLnYxLlBvbGljeUluZm8SKAoIcHJldmlvdXMYAiABKAsyFi5hcmJpdGVyLnYxLlBvbGljeUluZm8iZAoTUGF1c2VKb3VybmV5UmVxdWVzdBISCgpqb3VybmV5X2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCRIpCgV1bnRpbBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiQAoUUGF1c2VKb3VybmV5UmVzcG9uc2USKAoHam91cm5leRgBIAEoCzIXLmFyYml0ZXIudjEuSm91cm5leUluZm8iOgoUUmVzdW1lSm91cm5leVJlcXVlc3QSEgoKam91cm5leV9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiQQoVUmVzdW1lSm91cm5leVJlc3BvbnNlEigKB2pvdXJuZXkYASABKAsyFy5hcmJpdGVyLnYxLkpvdXJuZXlJbmZvImIKElBhdXNlQWN0aW9uUmVxdWVzdBIRCglhY3Rpb25faWQYASABKAkSDgoGcmVhc29uGAIgASgJEikKBXVudGlsGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI7ChNQYXVzZUFjdGlvblJlc3BvbnNlEiQKBXBhdXNlGAEgASgLMhUuYXJiaXRlci52MS5QYXVzZUluZm8iOAoTUmVzdW1lQWN0aW9uUmVxdWVzdBIRCglhY3Rpb25faWQYASABKAkSDgoGcmVhc29uGAIgASgJIjwKFFJlc3VtZUFjdGlvblJlc3BvbnNlEiQKBXBhdXNlGAEgASgLMhUuYXJiaXRlci52MS5QYXVzZUluZm8iZAoTUGF1c2VDaGFubmVsUmVxdWVzdBISCgpjaGFubmVsX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCRIpCgV1bnRpbBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiPAoUUGF1c2VDaGFubmVsUmVzcG9uc2USJAoFcGF1c2UYASABKAsyFS5hcmJpdGVyLnYxLlBhdXNlSW5mbyI6ChRSZXN1bWVDaGFubmVsUmVxdWVzdBISCgpjaGFubmVsX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSI9ChVSZXN1bWVDaGFubmVsUmVzcG9uc2USJAoFcGF1c2UYASABKAsyFS5hcmJpdGVyLnYxLlBhdXNlSW5mbyItChZFeHBsYWluRGVjaXNpb25SZXF1ZXN0EhMKC2RlY2lzaW9uX2lkGAEgASgJIkUKF0V4cGxhaW5EZWNpc2lvblJlc3BvbnNlEioKBnJlY29yZBgBIAEoCzIaLmFyYml0ZXIudjEuRGVjaXNpb25SZWNvcmQisgUKDkRlY2lzaW9uUmVjb3JkEhMKC2RlY2lzaW9uX2lkGAEgASgJEhIKCnJlcXVlc3RfaWQYAiABKAkSEwoLY3VzdG9tZXJfaWQYAyABKAkSEQoJcGxhY2VtZW50GAQgASgJEhAKCGNoYW5uZWxzGAUgAygJEjgKB2NvbnRleHQYBiADKAsyJy5hcmJpdGVyLnYxLkRlY2lzaW9uUmVjb3JkLkNvbnRleHRFbnRyeRINCgVsaW1pdBgHIAEoDRIWCg5wb2xpY3lfdmVyc2lvbhgIIAEoCRIuCgpkZWNpZGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIpCgdhY3Rpb25zGAogAygLMhguYXJiaXRlci52MS5DaG9zZW5BY3Rpb24SKQoKY2FuZGlkYXRlcxgLIAMoCzIVLmFyYml0ZXIudjEuQ2FuZGlkYXRlEisKB2NvbnNlbnQYDCADKAsyGi5hcmJpdGVyLnYxLlB1cnBvc2VDb25zZW50Ei0KDGRlZ3JhZGF0aW9ucxgNIAMoCzIXLmFyYml0ZXIudjEuRGVncmFkYXRpb24SMgoQaGVsZF9vdXRfYWN0aW9ucxgOIAMoCzIYLmFyYml0ZXIudjEuQ2hvc2VuQWN0aW9uEgwKBGtpbmQYDyABKAkSDwoHZHJ5X3J1bhgQIAEoCBIRCgljb21taXR0ZWQYESABKAgSDgoGY2FsbGVyGBIgASgJEhUKDXBvbGljeV9kaWdlc3QYEyABKAkSFQoNbWFza2VkX2ZpZWxkcxgUIAMoCRITCgtyZWNvcmRfanNvbhgVIAEoCRpBCgxDb250ZXh0RW50cnkSCwoDa2V5GAEgASgJEiAKBXZhbHVlGAIgASgLMhEuYXJiaXRlci52MS5WYWx1ZToCOAEiUwoVRXhwb3J0Q3VzdG9tZXJSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoDRISCgpwYWdlX3Rva2VuGAMgASgJIuACChZFeHBvcnRDdXN0b21lclJlc3BvbnNlEhMKC2N1c3RvbWVyX2lkGAEgASgJEj4KBnRyYWl0cxgCIAMoCzIuLmFyYml0ZXIudjEuRXhwb3J0Q3VzdG9tZXJSZXNwb25zZS5UcmFpdHNFbnRyeRIrCgdjb25zZW50GAMgAygLMhouYXJiaXRlci52MS5QdXJwb3NlQ29uc2VudBIWCg5kb19ub3RfY29udGFjdBgEIAEoCBIgCgVzdGF0ZRgFIAEoCzIRLmFyYml0ZXIudjEuVmFsdWUSLwoLZXhwb3J0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD25leHRfcGFnZV90b2tlbhgHIAEoCRpACgtUcmFpdHNFbnRyeRILCgNrZXkYASABKAkSIAoFdmFsdWUYAiABKAsyES5hcmJpdGVyLnYxLlZhbHVlOgI4ASI8ChVGb3JnZXRDdXN0b21lclJlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIlsKFkZvcmdldEN1c3RvbWVyUmVzcG9uc2USDwoHZXhpc3RlZBgBIAEoCBIwCgxmb3Jnb3R0ZW5fYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wKoEBCg1Kb3VybmV5U3RhdHVzEh4KGkpPVVJORVlfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGQoVSk9VUk5FWV9TVEFUVVNfQUNUSVZFEAESGQoVSk9VUk5FWV9TVEFUVVNfUEFVU0VEEAISGgoWSk9VUk5FWV9TVEFUVVNfUkVUSVJFRBADMvgICgxBZG1pblNlcnZpY2USWgoPR2V0UG9saWN5U3RhdHVzEiIuYXJiaXRlci52MS5HZXRQb2xpY3lTdGF0dXNSZXF1ZXN0GiMuYXJiaXRlci52MS5HZXRQb2xpY3lTdGF0dXNSZXNwb25zZRJXCg5WYWxpZGF0ZVBvbGljeRIhLmFyYml0ZXIudjEuVmFsaWRhdGVQb2xpY3lSZXF1ZXN0GiIuYXJiaXRlci52MS5WYWxpZGF0ZVBvbGljeVJlc3BvbnNlElcKDkFjdGl2YXRlUG9saWN5EiEuYXJiaXRlci52MS5BY3RpdmF0ZVBvbGljeVJlcXVlc3QaIi5hcmJpdGVyLnYxLkFjdGl2YXRlUG9saWN5UmVzcG9uc2USVwoOUm9sbGJhY2tQb2xpY3kSIS5hcmJpdGVyLnYxLlJvbGxiYWNrUG9saWN5UmVxdWVzdBoiLmFyYml0ZXIudjEuUm9sbGJhY2tQb2xpY3lSZXNwb25zZRJRCgxQYXVzZUpvdXJuZXkSHy5hcmJpdGVyLnYxLlBhdXNlSm91cm5leVJlcXVlc3QaIC5hcmJpdGVyLnYxLlBhdXNlSm91cm5leVJlc3BvbnNlElQKDVJlc3VtZUpvdXJuZXkSIC5hcmJpdGVyLnYxLlJlc3VtZUpvdXJuZXlSZXF1ZXN0GiEuYXJiaXRlci52MS5SZXN1bWVKb3VybmV5UmVzcG9uc2USTgoLUGF1c2VBY3Rpb24SHi5hcmJpdGVyLnYxLlBhdXNlQWN0aW9uUmVxdWVzdBofLmFyYml0ZXIudjEuUGF1c2VBY3Rpb25SZXNwb25zZRJRCgxSZXN1bWVBY3Rpb24SHy5hcmJpdGVyLnYxLlJlc3VtZUFjdGlvblJlcXVlc3QaIC5hcmJpdGVyLnYxLlJlc3VtZUFjdGlvblJlc3BvbnNlElEKDFBhdXNlQ2hhbm5lbBIfLmFyYml0ZXIudjEuUGF1c2VDaGFubmVsUmVxdWVzdBogLmFyYml0ZXIudjEuUGF1c2VDaGFubmVsUmVzcG9uc2USVAoNUmVzdW1lQ2hhbm5lbBIgLmFyYml0ZXIudjEuUmVzdW1lQ2hhbm5lbFJlcXVlc3QaIS5hcmJpdGVyLnYxLlJlc3VtZUNoYW5uZWxSZXNwb25zZRJaCg9FeHBsYWluRGVjaXNpb24SIi5hcmJpdGVyLnYxLkV4cGxhaW5EZWNpc2lvblJlcXVlc3QaIy5hcmJpdGVyLnYxLkV4cGxhaW5EZWNpc2lvblJlc3BvbnNlElcKDkV4cG9ydEN1c3RvbWVyEiEuYXJiaXRlci52MS5FeHBvcnRDdXN0b21lclJlcXVlc3QaIi5hcmJpdGVyLnYxLkV4cG9ydEN1c3RvbWVyUmVzcG9uc2USVwoORm9yZ2V0Q3VzdG9tZXISIS5hcmJpdGVyLnYxLkZvcmdldEN1c3RvbWVyUmVxdWVzdBoiLmFyYml0ZXIudjEuRm9yZ2V0Q3VzdG9tZXJSZXNwb25zZWIGcHJvdG8z", [file_arbiter_v1_decision, file_arbiter_v1_value, file_google_protobuf_timestamp]);
 
 /**
  * PolicyInfo identifies one compiled policy set.
@@ -55,6 +55,21 @@ export type PolicyInfo = Message<"arbiter.v1.PolicyInfo"> & {
    * @generated from field: string activated_by = 4;
    */
   activatedBy: string;
+
+  /**
+   * The gate's result when it was activated, e.g. "compiled; 12 scenarios
+   * passed".
+   *
+   * @generated from field: string test_result = 5;
+   */
+  testResult: string;
+
+  /**
+   * Why it was activated (or rolled back to), as the operator said.
+   *
+   * @generated from field: string reason = 6;
+   */
+  reason: string;
 };
 
 /**
@@ -202,6 +217,20 @@ export type JourneyInfo = Message<"arbiter.v1.JourneyInfo"> & {
    * @generated from field: google.protobuf.Timestamp changed_at = 5;
    */
   changedAt?: Timestamp | undefined;
+
+  /**
+   * When an operator's pause ends by itself; unset: until resumed.
+   *
+   * @generated from field: google.protobuf.Timestamp until = 6;
+   */
+  until?: Timestamp | undefined;
+
+  /**
+   * Who paused it, as authenticated.
+   *
+   * @generated from field: string paused_by = 7;
+   */
+  pausedBy: string;
 };
 
 /**
@@ -210,6 +239,121 @@ export type JourneyInfo = Message<"arbiter.v1.JourneyInfo"> & {
  */
 export const JourneyInfoSchema: GenMessage<JourneyInfo> = /*@__PURE__*/
   messageDesc(file_arbiter_v1_admin, 4);
+
+/**
+ * PauseInfo is one operator pause (kill switch) of a journey, an action or
+ * a channel.
+ *
+ * @generated from message arbiter.v1.PauseInfo
+ */
+export type PauseInfo = Message<"arbiter.v1.PauseInfo"> & {
+  /**
+   * What is paused: "journey", "action" or "channel".
+   *
+   * @generated from field: string kind = 1;
+   */
+  kind: string;
+
+  /**
+   * The id of the journey, action or channel.
+   *
+   * @generated from field: string target = 2;
+   */
+  target: string;
+
+  /**
+   * True while the pause is in force (false after a resume, or once `until`
+   * passed).
+   *
+   * @generated from field: bool paused = 3;
+   */
+  paused: boolean;
+
+  /**
+   * The reason the operator gave.
+   *
+   * @generated from field: string reason = 4;
+   */
+  reason: string;
+
+  /**
+   * Who paused or resumed it, as authenticated.
+   *
+   * @generated from field: string changed_by = 5;
+   */
+  changedBy: string;
+
+  /**
+   * When it was paused or resumed.
+   *
+   * @generated from field: google.protobuf.Timestamp changed_at = 6;
+   */
+  changedAt?: Timestamp | undefined;
+
+  /**
+   * When the pause ends by itself; unset: until resumed.
+   *
+   * @generated from field: google.protobuf.Timestamp until = 7;
+   */
+  until?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message arbiter.v1.PauseInfo.
+ * Use `create(PauseInfoSchema)` to create a new message.
+ */
+export const PauseInfoSchema: GenMessage<PauseInfo> = /*@__PURE__*/
+  messageDesc(file_arbiter_v1_admin, 5);
+
+/**
+ * ReplicaInfo is one live server process, as it last reported itself.
+ *
+ * @generated from message arbiter.v1.ReplicaInfo
+ */
+export type ReplicaInfo = Message<"arbiter.v1.ReplicaInfo"> & {
+  /**
+   * The replica's id: host, process id and port.
+   *
+   * @generated from field: string replica_id = 1;
+   */
+  replicaId: string;
+
+  /**
+   * The version of the policy set it serves.
+   *
+   * @generated from field: string version = 2;
+   */
+  version: string;
+
+  /**
+   * The digest of the policy set it serves.
+   *
+   * @generated from field: string digest = 3;
+   */
+  digest: string;
+
+  /**
+   * When it last reported (every second while alive).
+   *
+   * @generated from field: google.protobuf.Timestamp seen_at = 4;
+   */
+  seenAt?: Timestamp | undefined;
+
+  /**
+   * Non-empty when it could not load the active set and keeps serving its
+   * last good one: why.
+   *
+   * @generated from field: string error = 5;
+   */
+  error: string;
+};
+
+/**
+ * Describes the message arbiter.v1.ReplicaInfo.
+ * Use `create(ReplicaInfoSchema)` to create a new message.
+ */
+export const ReplicaInfoSchema: GenMessage<ReplicaInfo> = /*@__PURE__*/
+  messageDesc(file_arbiter_v1_admin, 6);
 
 /**
  * GetPolicyStatusRequest asks for the policy status.
@@ -224,7 +368,7 @@ export type GetPolicyStatusRequest = Message<"arbiter.v1.GetPolicyStatusRequest"
  * Use `create(GetPolicyStatusRequestSchema)` to create a new message.
  */
 export const GetPolicyStatusRequestSchema: GenMessage<GetPolicyStatusRequest> = /*@__PURE__*/
-  messageDesc(file_arbiter_v1_admin, 5);
+  messageDesc(file_arbiter_v1_admin, 7);
 
 /**
  * GetPolicyStatusResponse reports the policy status.
@@ -259,6 +403,21 @@ export type GetPolicyStatusResponse = Message<"arbiter.v1.GetPolicyStatusRespons
    * @generated from field: repeated arbiter.v1.PolicyError last_errors = 4;
    */
   lastErrors: PolicyError[];
+
+  /**
+   * Every operator pause in force (journeys, actions, channels).
+   *
+   * @generated from field: repeated arbiter.v1.PauseInfo pauses = 5;
+   */
+  pauses: PauseInfo[];
+
+  /**
+   * Every live replica with the version it serves (with Redis: every server
+   * that reported in the last few seconds; embedded: this one).
+   *
+   * @generated from field: repeated arbiter.v1.ReplicaInfo replicas = 6;
+   */
+  replicas: ReplicaInfo[];
 };
 
 /**
@@ -266,7 +425,7 @@ export type GetPolicyStatusResponse = Message<"arbiter.v1.GetPolicyStatusRespons
  * Use `create(GetPolicyStatusResponseSchema)` to create a new message.
  */
 export const GetPolicyStatusResponseSchema: GenMessage<GetPolicyStatusResponse> = /*@__PURE__*/
-  messageDesc(file_arbiter_v1_admin, 6);
+  messageDesc(file_arbiter_v1_admin, 8);
 
 /**
  * ValidatePolicyRequest names a policy set to compile.
@@ -303,7 +462,7 @@ export type ValidatePolicyRequest = Message<"arbiter.v1.ValidatePolicyRequest"> 
  * Use `create(ValidatePolicyRequestSchema)` to create a new message.
  */
 export const ValidatePolicyRequestSchema: GenMessage<ValidatePolicyRequest> = /*@__PURE__*/
-  messageDesc(file_arbiter_v1_admin, 7);
+  messageDesc(file_arbiter_v1_admin, 9);
 
 /**
  * ValidatePolicyResponse reports the compilation result.
@@ -338,7 +497,7 @@ export type ValidatePolicyResponse = Message<"arbiter.v1.ValidatePolicyResponse"
  * Use `create(ValidatePolicyResponseSchema)` to create a new message.
  */
 export const ValidatePolicyResponseSchema: GenMessage<ValidatePolicyResponse> = /*@__PURE__*/
-  messageDesc(file_arbiter_v1_admin, 8);
+  messageDesc(file_arbiter_v1_admin, 10);
 
 /**
  * ActivatePolicyRequest names a policy set to activate.
@@ -390,7 +549,7 @@ export type ActivatePolicyRequest = Message<"arbiter.v1.ActivatePolicyRequest"> 
  * Use `create(ActivatePolicyRequestSchema)` to create a new message.
  */
 export const ActivatePolicyRequestSchema: GenMessage<ActivatePolicyRequest> = /*@__PURE__*/
-  messageDesc(file_arbiter_v1_admin, 9);
+  messageDesc(file_arbiter_v1_admin, 11);
 
 /**
  * ActivatePolicyResponse reports the activation.
@@ -418,7 +577,7 @@ export type ActivatePolicyResponse = Message<"arbiter.v1.ActivatePolicyResponse"
  * Use `create(ActivatePolicyResponseSchema)` to create a new message.
  */
 export const ActivatePolicyResponseSchema: GenMessage<ActivatePolicyResponse> = /*@__PURE__*/
-  messageDesc(file_arbiter_v1_admin, 10);
+  messageDesc(file_arbiter_v1_admin, 12);
 
 /**
  * RollbackPolicyRequest names the policy set to return to.
@@ -446,7 +605,7 @@ export type RollbackPolicyRequest = Message<"arbiter.v1.RollbackPolicyRequest"> 
  * Use `create(RollbackPolicyRequestSchema)` to create a new message.
  */
 export const RollbackPolicyRequestSchema: GenMessage<RollbackPolicyRequest> = /*@__PURE__*/
-  messageDesc(file_arbiter_v1_admin, 11);
+  messageDesc(file_arbiter_v1_admin, 13);
 
 /**
  * RollbackPolicyResponse reports the rollback.
@@ -474,7 +633,7 @@ export type RollbackPolicyResponse = Message<"arbiter.v1.RollbackPolicyResponse"
  * Use `create(RollbackPolicyResponseSchema)` to create a new message.
  */
 export const RollbackPolicyResponseSchema: GenMessage<RollbackPolicyResponse> = /*@__PURE__*/
-  messageDesc(file_arbiter_v1_admin, 12);
+  messageDesc(file_arbiter_v1_admin, 14);
 
 /**
  * PauseJourneyRequest names a journey to pause.
@@ -495,6 +654,13 @@ export type PauseJourneyRequest = Message<"arbiter.v1.PauseJourneyRequest"> & {
    * @generated from field: string reason = 2;
    */
   reason: string;
+
+  /**
+   * When set, the pause ends by itself at this instant.
+   *
+   * @generated from field: google.protobuf.Timestamp until = 3;
+   */
+  until?: Timestamp | undefined;
 };
 
 /**
@@ -502,7 +668,7 @@ export type PauseJourneyRequest = Message<"arbiter.v1.PauseJourneyRequest"> & {
  * Use `create(PauseJourneyRequestSchema)` to create a new message.
  */
 export const PauseJourneyRequestSchema: GenMessage<PauseJourneyRequest> = /*@__PURE__*/
-  messageDesc(file_arbiter_v1_admin, 13);
+  messageDesc(file_arbiter_v1_admin, 15);
 
 /**
  * PauseJourneyResponse reports the journey's new status.
@@ -523,7 +689,7 @@ export type PauseJourneyResponse = Message<"arbiter.v1.PauseJourneyResponse"> & 
  * Use `create(PauseJourneyResponseSchema)` to create a new message.
  */
 export const PauseJourneyResponseSchema: GenMessage<PauseJourneyResponse> = /*@__PURE__*/
-  messageDesc(file_arbiter_v1_admin, 14);
+  messageDesc(file_arbiter_v1_admin, 16);
 
 /**
  * ResumeJourneyRequest names a journey to resume.
@@ -551,7 +717,7 @@ export type ResumeJourneyRequest = Message<"arbiter.v1.ResumeJourneyRequest"> & 
  * Use `create(ResumeJourneyRequestSchema)` to create a new message.
  */
 export const ResumeJourneyRequestSchema: GenMessage<ResumeJourneyRequest> = /*@__PURE__*/
-  messageDesc(file_arbiter_v1_admin, 15);
+  messageDesc(file_arbiter_v1_admin, 17);
 
 /**
  * ResumeJourneyResponse reports the journey's new status.
@@ -572,7 +738,217 @@ export type ResumeJourneyResponse = Message<"arbiter.v1.ResumeJourneyResponse"> 
  * Use `create(ResumeJourneyResponseSchema)` to create a new message.
  */
 export const ResumeJourneyResponseSchema: GenMessage<ResumeJourneyResponse> = /*@__PURE__*/
-  messageDesc(file_arbiter_v1_admin, 16);
+  messageDesc(file_arbiter_v1_admin, 18);
+
+/**
+ * PauseActionRequest names an action to pause.
+ *
+ * @generated from message arbiter.v1.PauseActionRequest
+ */
+export type PauseActionRequest = Message<"arbiter.v1.PauseActionRequest"> & {
+  /**
+   * The action id. Required.
+   *
+   * @generated from field: string action_id = 1;
+   */
+  actionId: string;
+
+  /**
+   * Why, for the audit log and the status report.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+
+  /**
+   * When set, the pause ends by itself at this instant.
+   *
+   * @generated from field: google.protobuf.Timestamp until = 3;
+   */
+  until?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message arbiter.v1.PauseActionRequest.
+ * Use `create(PauseActionRequestSchema)` to create a new message.
+ */
+export const PauseActionRequestSchema: GenMessage<PauseActionRequest> = /*@__PURE__*/
+  messageDesc(file_arbiter_v1_admin, 19);
+
+/**
+ * PauseActionResponse reports the pause.
+ *
+ * @generated from message arbiter.v1.PauseActionResponse
+ */
+export type PauseActionResponse = Message<"arbiter.v1.PauseActionResponse"> & {
+  /**
+   * The pause after the call.
+   *
+   * @generated from field: arbiter.v1.PauseInfo pause = 1;
+   */
+  pause?: PauseInfo | undefined;
+};
+
+/**
+ * Describes the message arbiter.v1.PauseActionResponse.
+ * Use `create(PauseActionResponseSchema)` to create a new message.
+ */
+export const PauseActionResponseSchema: GenMessage<PauseActionResponse> = /*@__PURE__*/
+  messageDesc(file_arbiter_v1_admin, 20);
+
+/**
+ * ResumeActionRequest names an action to resume.
+ *
+ * @generated from message arbiter.v1.ResumeActionRequest
+ */
+export type ResumeActionRequest = Message<"arbiter.v1.ResumeActionRequest"> & {
+  /**
+   * The action id. Required.
+   *
+   * @generated from field: string action_id = 1;
+   */
+  actionId: string;
+
+  /**
+   * Why, for the audit log.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message arbiter.v1.ResumeActionRequest.
+ * Use `create(ResumeActionRequestSchema)` to create a new message.
+ */
+export const ResumeActionRequestSchema: GenMessage<ResumeActionRequest> = /*@__PURE__*/
+  messageDesc(file_arbiter_v1_admin, 21);
+
+/**
+ * ResumeActionResponse reports the resume.
+ *
+ * @generated from message arbiter.v1.ResumeActionResponse
+ */
+export type ResumeActionResponse = Message<"arbiter.v1.ResumeActionResponse"> & {
+  /**
+   * The pause after the call (not in force).
+   *
+   * @generated from field: arbiter.v1.PauseInfo pause = 1;
+   */
+  pause?: PauseInfo | undefined;
+};
+
+/**
+ * Describes the message arbiter.v1.ResumeActionResponse.
+ * Use `create(ResumeActionResponseSchema)` to create a new message.
+ */
+export const ResumeActionResponseSchema: GenMessage<ResumeActionResponse> = /*@__PURE__*/
+  messageDesc(file_arbiter_v1_admin, 22);
+
+/**
+ * PauseChannelRequest names a channel to pause.
+ *
+ * @generated from message arbiter.v1.PauseChannelRequest
+ */
+export type PauseChannelRequest = Message<"arbiter.v1.PauseChannelRequest"> & {
+  /**
+   * The channel id. Required.
+   *
+   * @generated from field: string channel_id = 1;
+   */
+  channelId: string;
+
+  /**
+   * Why, for the audit log and the status report.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+
+  /**
+   * When set, the pause ends by itself at this instant.
+   *
+   * @generated from field: google.protobuf.Timestamp until = 3;
+   */
+  until?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message arbiter.v1.PauseChannelRequest.
+ * Use `create(PauseChannelRequestSchema)` to create a new message.
+ */
+export const PauseChannelRequestSchema: GenMessage<PauseChannelRequest> = /*@__PURE__*/
+  messageDesc(file_arbiter_v1_admin, 23);
+
+/**
+ * PauseChannelResponse reports the pause.
+ *
+ * @generated from message arbiter.v1.PauseChannelResponse
+ */
+export type PauseChannelResponse = Message<"arbiter.v1.PauseChannelResponse"> & {
+  /**
+   * The pause after the call.
+   *
+   * @generated from field: arbiter.v1.PauseInfo pause = 1;
+   */
+  pause?: PauseInfo | undefined;
+};
+
+/**
+ * Describes the message arbiter.v1.PauseChannelResponse.
+ * Use `create(PauseChannelResponseSchema)` to create a new message.
+ */
+export const PauseChannelResponseSchema: GenMessage<PauseChannelResponse> = /*@__PURE__*/
+  messageDesc(file_arbiter_v1_admin, 24);
+
+/**
+ * ResumeChannelRequest names a channel to resume.
+ *
+ * @generated from message arbiter.v1.ResumeChannelRequest
+ */
+export type ResumeChannelRequest = Message<"arbiter.v1.ResumeChannelRequest"> & {
+  /**
+   * The channel id. Required.
+   *
+   * @generated from field: string channel_id = 1;
+   */
+  channelId: string;
+
+  /**
+   * Why, for the audit log.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message arbiter.v1.ResumeChannelRequest.
+ * Use `create(ResumeChannelRequestSchema)` to create a new message.
+ */
+export const ResumeChannelRequestSchema: GenMessage<ResumeChannelRequest> = /*@__PURE__*/
+  messageDesc(file_arbiter_v1_admin, 25);
+
+/**
+ * ResumeChannelResponse reports the resume.
+ *
+ * @generated from message arbiter.v1.ResumeChannelResponse
+ */
+export type ResumeChannelResponse = Message<"arbiter.v1.ResumeChannelResponse"> & {
+  /**
+   * The pause after the call (not in force).
+   *
+   * @generated from field: arbiter.v1.PauseInfo pause = 1;
+   */
+  pause?: PauseInfo | undefined;
+};
+
+/**
+ * Describes the message arbiter.v1.ResumeChannelResponse.
+ * Use `create(ResumeChannelResponseSchema)` to create a new message.
+ */
+export const ResumeChannelResponseSchema: GenMessage<ResumeChannelResponse> = /*@__PURE__*/
+  messageDesc(file_arbiter_v1_admin, 26);
 
 /**
  * ExplainDecisionRequest names a past decision.
@@ -593,7 +969,7 @@ export type ExplainDecisionRequest = Message<"arbiter.v1.ExplainDecisionRequest"
  * Use `create(ExplainDecisionRequestSchema)` to create a new message.
  */
 export const ExplainDecisionRequestSchema: GenMessage<ExplainDecisionRequest> = /*@__PURE__*/
-  messageDesc(file_arbiter_v1_admin, 17);
+  messageDesc(file_arbiter_v1_admin, 27);
 
 /**
  * ExplainDecisionResponse is the decision log record of a past decision.
@@ -614,7 +990,7 @@ export type ExplainDecisionResponse = Message<"arbiter.v1.ExplainDecisionRespons
  * Use `create(ExplainDecisionResponseSchema)` to create a new message.
  */
 export const ExplainDecisionResponseSchema: GenMessage<ExplainDecisionResponse> = /*@__PURE__*/
-  messageDesc(file_arbiter_v1_admin, 18);
+  messageDesc(file_arbiter_v1_admin, 28);
 
 /**
  * DecisionRecord is one entry of the decision log.
@@ -781,7 +1157,7 @@ export type DecisionRecord = Message<"arbiter.v1.DecisionRecord"> & {
  * Use `create(DecisionRecordSchema)` to create a new message.
  */
 export const DecisionRecordSchema: GenMessage<DecisionRecord> = /*@__PURE__*/
-  messageDesc(file_arbiter_v1_admin, 19);
+  messageDesc(file_arbiter_v1_admin, 29);
 
 /**
  * ExportCustomerRequest names a customer to export, one page at a time.
@@ -825,7 +1201,7 @@ export type ExportCustomerRequest = Message<"arbiter.v1.ExportCustomerRequest"> 
  * Use `create(ExportCustomerRequestSchema)` to create a new message.
  */
 export const ExportCustomerRequestSchema: GenMessage<ExportCustomerRequest> = /*@__PURE__*/
-  messageDesc(file_arbiter_v1_admin, 20);
+  messageDesc(file_arbiter_v1_admin, 30);
 
 /**
  * ExportCustomerResponse is everything stored about a customer.
@@ -892,7 +1268,7 @@ export type ExportCustomerResponse = Message<"arbiter.v1.ExportCustomerResponse"
  * Use `create(ExportCustomerResponseSchema)` to create a new message.
  */
 export const ExportCustomerResponseSchema: GenMessage<ExportCustomerResponse> = /*@__PURE__*/
-  messageDesc(file_arbiter_v1_admin, 21);
+  messageDesc(file_arbiter_v1_admin, 31);
 
 /**
  * ForgetCustomerRequest names a customer to erase.
@@ -920,7 +1296,7 @@ export type ForgetCustomerRequest = Message<"arbiter.v1.ForgetCustomerRequest"> 
  * Use `create(ForgetCustomerRequestSchema)` to create a new message.
  */
 export const ForgetCustomerRequestSchema: GenMessage<ForgetCustomerRequest> = /*@__PURE__*/
-  messageDesc(file_arbiter_v1_admin, 22);
+  messageDesc(file_arbiter_v1_admin, 32);
 
 /**
  * ForgetCustomerResponse reports the erasure.
@@ -948,7 +1324,7 @@ export type ForgetCustomerResponse = Message<"arbiter.v1.ForgetCustomerResponse"
  * Use `create(ForgetCustomerResponseSchema)` to create a new message.
  */
 export const ForgetCustomerResponseSchema: GenMessage<ForgetCustomerResponse> = /*@__PURE__*/
-  messageDesc(file_arbiter_v1_admin, 23);
+  messageDesc(file_arbiter_v1_admin, 33);
 
 /**
  * JourneyStatus is the lifecycle status of a journey.
@@ -1060,6 +1436,48 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof ResumeJourneyRequestSchema;
     output: typeof ResumeJourneyResponseSchema;
+  },
+  /**
+   * PauseAction stops one action from being granted on any journey or
+   * channel (kill switch), effective on every replica within about a second.
+   *
+   * @generated from rpc arbiter.v1.AdminService.PauseAction
+   */
+  pauseAction: {
+    methodKind: "unary";
+    input: typeof PauseActionRequestSchema;
+    output: typeof PauseActionResponseSchema;
+  },
+  /**
+   * ResumeAction undoes PauseAction.
+   *
+   * @generated from rpc arbiter.v1.AdminService.ResumeAction
+   */
+  resumeAction: {
+    methodKind: "unary";
+    input: typeof ResumeActionRequestSchema;
+    output: typeof ResumeActionResponseSchema;
+  },
+  /**
+   * PauseChannel stops every action sent on a channel from being granted
+   * (kill switch), effective on every replica within about a second.
+   *
+   * @generated from rpc arbiter.v1.AdminService.PauseChannel
+   */
+  pauseChannel: {
+    methodKind: "unary";
+    input: typeof PauseChannelRequestSchema;
+    output: typeof PauseChannelResponseSchema;
+  },
+  /**
+   * ResumeChannel undoes PauseChannel.
+   *
+   * @generated from rpc arbiter.v1.AdminService.ResumeChannel
+   */
+  resumeChannel: {
+    methodKind: "unary";
+    input: typeof ResumeChannelRequestSchema;
+    output: typeof ResumeChannelResponseSchema;
   },
   /**
    * ExplainDecision returns the decision log record of a past decision.
