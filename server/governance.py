@@ -228,7 +228,9 @@ class Governance:
         known = {a["digest"] for a in state.history}
         if state.active is None or bundle.digest not in known:
             self.registry.activate(bundle.policy, source)
-            await self._publish(bundle, f"startup@{self.replica}", f"started from {source}")
+            await self._publish(
+                bundle, f"startup@{self.replica}", f"started from {source}", if_new=True
+            )
         await self.refresh(force=True)
         if self.registry.current is None:
             raise GateRefused(self.sync_errors)
@@ -385,7 +387,9 @@ class Governance:
         await self.refresh(force=True)
         return activation, previous
 
-    async def _publish(self, bundle: Bundle, actor: str, reason: str) -> dict[str, Any]:
+    async def _publish(
+        self, bundle: Bundle, actor: str, reason: str, *, if_new: bool = False
+    ) -> dict[str, Any]:
         activation = {
             "digest": bundle.digest,
             "version": bundle.policy.version,
@@ -395,7 +399,9 @@ class Governance:
             "test_result": bundle.test_result,
         }
         stored = await self.store.bundle(bundle.digest)
-        await self.store.activate(None if stored else bundle.doc(), activation, self.history)
+        await self.store.activate(
+            None if stored else bundle.doc(), activation, self.history, if_new=if_new
+        )
         self._compiled = {bundle.digest: bundle.policy}
         _log.warning(
             "policy set %s (%s) activated by %s%s",

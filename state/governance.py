@@ -75,9 +75,13 @@ class GovernanceStore(Protocol):
 
     async def bundle(self, digest: str) -> Doc | None: ...
 
-    async def activate(self, bundle: Doc | None, activation: Doc, keep: int) -> int:
+    async def activate(
+        self, bundle: Doc | None, activation: Doc, keep: int, *, if_new: bool = False
+    ) -> int:
         """Store ``bundle`` (``None``: already stored), push ``activation`` to the history
-        (at most ``keep`` kept) and make it the active one; returns the new epoch."""
+        (at most ``keep`` kept) and make it the active one; returns the new epoch. With
+        ``if_new``, do nothing when the history already holds that digest (replicas
+        starting together with the same new files activate it once)."""
         ...
 
     async def set_pause(self, key: str, pause: Doc | None) -> int:
@@ -118,7 +122,11 @@ class MemoryGovernanceStore:
     async def bundle(self, digest: str) -> Doc | None:
         return self._bundles.get(digest)
 
-    async def activate(self, bundle: Doc | None, activation: Doc, keep: int) -> int:
+    async def activate(
+        self, bundle: Doc | None, activation: Doc, keep: int, *, if_new: bool = False
+    ) -> int:
+        if if_new and any(a["digest"] == activation["digest"] for a in self._history):
+            return self._epoch
         if bundle is not None:
             self._bundles[bundle["digest"]] = bundle
         self._history.insert(0, activation)
@@ -218,21 +226,43 @@ class RedisGovernanceStore:
         raw = await self._run("bundle", self._client.get(self._bundle_key(digest)))
         return json.loads(raw) if raw else None
 
-    async def activate(self, bundle: Doc | None, activation: Doc, keep: int) -> int:
-        history = await self._run("activate", self._client.lrange(self.k_history, 0, -1))
-        kept = [json.loads(h)["digest"] for h in history[: keep - 1]]
-        dropped = {json.loads(h)["digest"] for h in history} - set(kept) - {activation["digest"]}
-        pipe = self._client.pipeline(transaction=True)
-        if bundle is not None:
-            pipe.set(self._bundle_key(bundle["digest"]), json.dumps(bundle))
-        pipe.lpush(self.k_history, json.dumps(activation))
-        pipe.ltrim(self.k_history, 0, keep - 1)
-        for digest in dropped:
-            pipe.delete(self._bundle_key(digest))
-        pipe.set(self.k_active, json.dumps(activation))
-        pipe.incr(self.k_epoch)
-        replies = await self._run("activate", pipe.execute())
-        return await self._changed(int(replies[-1]))
+    async def activate(
+        self, bundle: Doc | None, activation: Doc, keep: int, *, if_new: bool = False
+    ) -> int:
+        epoch, changed = await self._run(
+            "activate", self._activate(bundle, activation, keep, if_new)
+        )
+        return await self._changed(epoch) if changed else int(epoch)
+
+    async def _activate(
+        self, bundle: Doc | None, activation: Doc, keep: int, if_new: bool
+    ) -> tuple[int, bool]:
+        """Optimistic: WATCH the history, so two activations at once never drop each
+        other's bundle (the loser reads again)."""
+        from redis.exceptions import WatchError
+
+        while True:
+            async with self._client.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(self.k_history)
+                    history = [json.loads(h) for h in await pipe.lrange(self.k_history, 0, -1)]
+                    if if_new and any(h["digest"] == activation["digest"] for h in history):
+                        return int(await pipe.get(self.k_epoch) or 0), False
+                    kept = {h["digest"] for h in history[: keep - 1]} | {activation["digest"]}
+                    dropped = {h["digest"] for h in history} - kept
+                    pipe.multi()
+                    if bundle is not None:
+                        pipe.set(self._bundle_key(bundle["digest"]), json.dumps(bundle))
+                    pipe.lpush(self.k_history, json.dumps(activation))
+                    pipe.ltrim(self.k_history, 0, keep - 1)
+                    for digest in dropped:
+                        pipe.delete(self._bundle_key(digest))
+                    pipe.set(self.k_active, json.dumps(activation))
+                    pipe.incr(self.k_epoch)
+                    replies = await pipe.execute()
+                except WatchError:
+                    continue
+            return int(replies[-1]), True
 
     async def set_pause(self, key: str, pause: Doc | None) -> int:
         pipe = self._client.pipeline(transaction=True)

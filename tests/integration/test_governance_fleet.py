@@ -130,18 +130,33 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
     logs = root / "logs"
     logs.mkdir()
     policies = _policies(root, "v0")
-    servers = [
-        ServerProcess(
-            policies,
-            logs,
-            redis_url=redis_server.url,
-            name=name,
-            init_state=name == "A",
-            extra_args=("--workers", "1"),
-        ).start()
-        for name in ("A", "B")
-    ]
-    replicas = [Replica(s) for s in servers]
+    servers: list[ServerProcess] = []
+    replicas: list[Replica] = []
+    try:
+        for name in ("A", "B"):
+            server = ServerProcess(
+                policies,
+                logs,
+                redis_url=redis_server.url,
+                name=name,
+                init_state=name == "A",
+                extra_args=("--workers", "1"),
+            )
+            servers.append(server)
+            server.start()
+            replicas.append(Replica(server))
+        yield _setup(replicas, policies, logs, redis_server)
+    finally:
+        for r in replicas:
+            r.close()
+        for s in servers:
+            s.stop()
+        redis_server.close()
+
+
+def _setup(
+    replicas: list[Replica], policies: Path, logs: Path, redis_server: RedisServer
+) -> dict[str, object]:
     # A customer enrolled in the journey (and not in the global holdout): it is granted ACTION.
     customer = ""
     for i in range(50):
@@ -155,22 +170,15 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
             customer = candidate
             break
     assert customer, "no test customer is granted the journey's action"
-    try:
-        yield {
-            "A": replicas[0],
-            "B": replicas[1],
-            "customer": customer,
-            "files": bundle_files(policies),
-            "policies": policies,
-            "logs": logs,
-            "redis": redis_server,
-        }
-    finally:
-        for r in replicas:
-            r.close()
-        for s in servers:
-            s.stop()
-        redis_server.close()
+    return {
+        "A": replicas[0],
+        "B": replicas[1],
+        "customer": customer,
+        "files": bundle_files(policies),
+        "policies": policies,
+        "logs": logs,
+        "redis": redis_server,
+    }
 
 
 def _wait(predicate: object, timeout_s: float = 5.0) -> float:
