@@ -51,9 +51,19 @@ __all__ = [
 UNIT_SIZE: Final = 64  # elements or characters per unit
 NODES_PER_UNIT: Final = 8  # loop-body nodes per unit of an iteration's weight
 REGEX_COMPILE_COST: Final = 64  # a pattern that is not a literal is compiled per call
+# Calibration (measured with the worst expressions we could construct, see
+# docs/cel.md "Bounds"): work done by one C call (copying, joining,
+# replacing) is about UNIT_SIZE elements or characters per unit; a Python
+# loop over elements (flatten, distinct, sets, greatest/least, format's
+# clauses) is about one element per unit, one CEL equality of containers
+# two to four; allocating fresh int objects (lists.range) RANGE_PER_UNIT per
+# unit.
+RANGE_PER_UNIT: Final = 8
+LOOP_PER_UNIT: Final = 1
 
 Fn = Callable[..., object]
 _SIZED: Final = frozenset({str, bytes, list, tuple, dict})
+_CONTAINERS: Final = frozenset({list, tuple, dict})
 
 
 def new_budget(units: int) -> list[int]:
@@ -128,8 +138,20 @@ def charged_call(budget: list[int], extra: int, fn: Fn, *args: object) -> object
 
 def estimated_call(budget: list[int], estimate: Fn, fn: Fn, *args: object) -> object:
     """``fn(*args)``, charged ``estimate(*args)`` units before the call (for
-    functions whose work does not follow the size of their arguments)."""
-    budget[0] -= 1 + int(estimate(*args))  # type: ignore[call-overload]
+    functions whose work does not follow the size of their arguments).
+
+    Some estimates look at every element (the sizes of a list's strings,
+    whether its elements are scalars), so that scan is paid for first: one
+    unit per :data:`RANGE_PER_UNIT` elements of the list and map arguments;
+    a list too long to afford fails before it is scanned."""
+    scan = 1
+    for arg in args:
+        if type(arg) in _CONTAINERS:
+            scan += len(arg) // RANGE_PER_UNIT  # type: ignore[arg-type]
+    budget[0] -= scan
+    if budget[0] < 0:
+        raise _overdrawn("work on large values")
+    budget[0] -= int(estimate(*args))  # type: ignore[call-overload]
     if budget[0] < 0:
         raise _overdrawn("work on large values")
     return fn(*args)
@@ -153,13 +175,13 @@ def _inner_sizes(value: object) -> int:
 
 
 def _range_cost(n: object = 0, *_rest: object) -> int:
-    return n // UNIT_SIZE if type(n) is int and n > 0 else 0
+    return n // RANGE_PER_UNIT if type(n) is int and n > 0 else 0
 
 
 def _flatten_cost(seq: object = (), depth: object = 1, *_rest: object) -> int:
-    # Each level copies at most every element once; depth is capped by the runtime.
+    # Each level visits every element once in Python; depth is capped by the runtime.
     levels = depth if type(depth) is int and 0 < depth < 64 else 1
-    return (_len(seq) + _inner_sizes(seq)) * levels // UNIT_SIZE
+    return (_len(seq) + _inner_sizes(seq)) * levels // LOOP_PER_UNIT
 
 
 def _join_cost(seq: object = (), sep: object = "", *_rest: object) -> int:
@@ -168,7 +190,8 @@ def _join_cost(seq: object = (), sep: object = "", *_rest: object) -> int:
 
 def _sort_cost(seq: object = (), *_rest: object) -> int:
     n = _len(seq)
-    return n * max(1, math.ceil(math.log2(n + 1))) // UNIT_SIZE
+    # Type check of every element in Python, then C comparisons.
+    return n // LOOP_PER_UNIT + n * max(1, math.ceil(math.log2(n + 1))) // UNIT_SIZE
 
 
 _HASHED: Final = frozenset({int, float, str, bytes, bool, type(None)}) | {UInt}
@@ -183,16 +206,23 @@ def _quadratic(value: object) -> bool:
 
 
 def _pairwise_cost(a: object = (), b: object = (), *_rest: object) -> int:
-    # Lists of scalars are hashed (linear time); others compare pairwise.
-    linear = (_len(a) + _len(b)) // UNIT_SIZE
+    # Lists of scalars are hashed (one Python step per element); others
+    # compare pairwise (a CEL equality of containers is about two units).
+    linear = (_len(a) + _len(b)) // LOOP_PER_UNIT
     if _quadratic(a) or _quadratic(b):
-        return _len(a) * _len(b) // UNIT_SIZE + linear
+        return 2 * _len(a) * _len(b) + linear
     return linear
 
 
 def _distinct_cost(seq: object = (), *_rest: object) -> int:
     n = _len(seq)
-    return n * n // UNIT_SIZE if _quadratic(seq) else n // UNIT_SIZE
+    # Pairwise: n * n / 2 equalities of about four units each (measured).
+    return 2 * n * n + n if _quadratic(seq) else n // LOOP_PER_UNIT
+
+
+def _extreme_cost(first: object = (), *rest: object) -> int:
+    # math.greatest / math.least: one comparison per element of a list.
+    return _len(first) // LOOP_PER_UNIT if not rest else 0
 
 
 def _replace_cost(s: object = "", old: object = "", new: object = "", *rest: object) -> int:
@@ -200,8 +230,51 @@ def _replace_cost(s: object = "", old: object = "", new: object = "", *rest: obj
     return (_len(s) * (1 + _len(new))) // UNIT_SIZE
 
 
+_RENDER_SCAN_LIMIT: Final = 25_000  # nodes; a value this big costs more than any budget
+_RENDER_TOO_BIG: Final = 10**9
+
+
+def _render_cost(value: object) -> int:
+    """Units to render a value with ``%s``: measured at about 3 us per list or
+    map node (6 per map entry) and 1 us per scalar, plus string lengths.
+    Scans at most :data:`_RENDER_SCAN_LIMIT` nodes."""
+    units = 0
+    scalars = 0
+    stack = [value]
+    visited = 0
+    while stack:
+        item = stack.pop()
+        visited += 1
+        if visited > _RENDER_SCAN_LIMIT:
+            return _RENDER_TOO_BIG
+        kind = type(item)
+        if kind is list or kind is tuple:
+            units += 4
+            stack.extend(item)  # type: ignore[arg-type]
+        elif kind is dict:
+            units += 4 + 2 * len(item)  # type: ignore[arg-type]
+            stack.extend(item)  # type: ignore[arg-type]
+            stack.extend(item.values())  # type: ignore[attr-defined]
+        else:
+            scalars += 1
+            if kind is str or kind is bytes:
+                units += len(item) // UNIT_SIZE  # type: ignore[arg-type]
+    return units + scalars
+
+
 def _format_cost(fmt: object = "", args: object = (), *_rest: object) -> int:
-    return (_len(fmt) + _inner_sizes(args) + 16 * _len(args)) // UNIT_SIZE
+    # At most one clause per two characters of the format, each a few Python
+    # steps; %s renders lists and maps node by node.
+    rendered = 0
+    if type(args) in (list, tuple):
+        for arg in args:  # type: ignore[attr-defined]
+            if type(arg) in _CONTAINERS:
+                rendered += _render_cost(arg)
+                if rendered >= _RENDER_TOO_BIG:
+                    return rendered
+            else:
+                rendered += _len(arg) // UNIT_SIZE
+    return _len(fmt) + rendered
 
 
 ESTIMATES: Final[dict[str, Fn]] = {
@@ -215,5 +288,7 @@ ESTIMATES: Final[dict[str, Fn]] = {
     "sets.intersects": _pairwise_cost,
     "replace": _replace_cost,
     "format": _format_cost,
+    "math.greatest": _extreme_cost,
+    "math.least": _extreme_cost,
 }
 """Per function name: the estimated units of a call, from its arguments."""

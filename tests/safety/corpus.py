@@ -1673,7 +1673,85 @@ _add(
     activation=_xs(1_000),
 )
 
+
 # ===========================================================================
+# ext-bomb: the extension libraries at and past the cost budget. Each
+# expression runs at the largest size the budget accepts when the
+# estimates were calibrated (a value) and at ten times that (a cost-limit
+# error, raised before the work); the step cap bounds both.
+def _rendered_list_size(n: int) -> int:
+    return len("[" + ", ".join(map(str, range(n))) + "]")
+
+
+def _rendered_map_size(n: int) -> int:
+    return len("{" + ", ".join(f"{i}: [{i}]" for i in range(n)) + "}")
+
+
+_EXT_BOMBS: Final[dict[str, tuple[str, int, Callable[[int], object]]]] = {
+    "range": ("size(lists.range(n))", 39_999, lambda n: n),
+    "range-sort": ("size(lists.range(n).sort())", 3_478, lambda n: n),
+    "range-distinct": ("size(lists.range(n).distinct())", 3_999, lambda n: n),
+    "range-greatest": ("math.greatest(lists.range(n))", 3_999, lambda n: n - 1),
+    "nested-distinct": ("size(lists.range(n).map(i, [i]).distinct())", 49, lambda n: n),
+    "nested-sets-equivalent": (
+        "sets.equivalent(lists.range(n).map(i, [i]), lists.range(n).map(i, [i]))",
+        48,
+        lambda n: True,
+    ),
+    "replace-grow": (
+        "size(lists.range(n).map(i, 'a').join('').replace('', 'xxxx'))",
+        3_719,
+        lambda n: 5 * n + 4,
+    ),
+    "format-list": ("size('%s'.format([lists.range(n)]))", 4_438, _rendered_list_size),
+    "format-map": (
+        "size('%s'.format([lists.range(n).transformMap(i, v, [v])]))",
+        547,
+        _rendered_map_size,
+    ),
+    "format-clauses": (
+        "size(lists.range(n).map(i, '%d').join('').format(lists.range(n)))",
+        1_415,
+        lambda n: len("".join(map(str, range(n)))),
+    ),
+    "flatten": ("size(lists.range(n).map(i, lists.range(n)).flatten())", 65, lambda n: n * n),
+    "flatten-depth": ("size(lists.range(n).map(i, [[[i]]]).flatten(3))", 689, lambda n: n),
+    "split-join": (
+        "size(lists.range(n).map(i, 'ab').join('').split('').join('-'))",
+        3_018,
+        lambda n: 4 * n - 1,
+    ),
+    "sets-scalars": (
+        "sets.intersects(lists.range(n), lists.range(n).map(i, -i - 1))",
+        1_428,
+        lambda n: False,
+    ),
+    "strings-loop": (
+        "lists.range(n).map(i, '%d-%s'.format([i, string(i)]).upperAscii().indexOf('-')).size()",
+        493,
+        lambda n: n,
+    ),
+    "optional-loop": ("lists.range(n).map(i, {'a': i}.?a.orValue(0)).size()", 4_444, lambda n: n),
+}
+for _name, (_expr, _n, _value) in _EXT_BOMBS.items():
+    _add(
+        f"ext-bomb-{_name}-at-budget",
+        "value-bomb",
+        _expr,
+        "value",
+        _value(_n),
+        variables={"n": INT},
+        activation={"n": _n},
+    )
+    _add(
+        f"ext-bomb-{_name}-past-budget",
+        "value-bomb",
+        _expr,
+        "eval_error",
+        variables={"n": INT},
+        activation={"n": 10 * _n},
+    )
+
 # value-bomb: runtime growth (max_value_size = 1,000,000) and amplification
 
 

@@ -120,13 +120,13 @@ def test_lists_range_is_charged_before_it_allocates() -> None:
 
 
 def test_distinct_and_sets_of_scalars_are_linear_of_containers_quadratic() -> None:
-    scalars = list(range(20_000))
-    assert _run("size(nums.distinct())", nums=scalars) == 20_000
+    scalars = list(range(2_000))
+    assert _run("size(nums.distinct())", nums=scalars) == 2_000
     assert _run("sets.equivalent(nums, nums)", nums=scalars) is True
     nested = cel.Env(variables={"l": cel.ListType(cel.ListType(cel.INT))})
     program = cel.compile("size(l.distinct())", nested)
     with pytest.raises(cel.CostLimitError):
-        program.evaluate({"l": [[i] for i in range(2_000)]})
+        program.evaluate({"l": [[i] for i in range(200)]})
 
 
 def test_flatten_of_a_built_list_is_charged() -> None:
