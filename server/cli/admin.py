@@ -136,7 +136,7 @@ def register(subparsers: _Subparsers) -> None:
             _pause if name == "pause" else _resume,
             rpc,
         )
-        p.add_argument("target", metavar="ID", help="the journey id (or action / channel id)")
+        p.add_argument("id", metavar="ID", help="the journey id (or action / channel id)")
         kind = p.add_mutually_exclusive_group()
         kind.add_argument(
             "--action", dest="kind", action="store_const", const="action", help="ID is an action"
@@ -612,7 +612,7 @@ def _pause_or_resume(admin: _Admin, args: argparse.Namespace, verb: str) -> int:
             + (" with --until" if kind is not None else "")
             + " (upgrade the arbiter package)"
         )
-    request = kind(reason=args.reason, **{field: args.target})
+    request = kind(reason=args.reason, **{field: args.id})
     if until is not None:
         request.until.FromDatetime(until)
     reply = admin.call(rpc, request)

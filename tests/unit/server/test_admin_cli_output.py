@@ -134,10 +134,8 @@ def test_activate_rollback_pause_and_resume(capsys: pytest.CaptureFixture[str]) 
         == 0
     )
     assert cli._rollback(canned, _args(digest="", reason="oops")) == 0
-    assert (
-        cli._pause(canned, _args(target="winback", kind="journey", reason="storm", until=None)) == 0
-    )
-    assert cli._resume(canned, _args(target="winback", kind="journey", reason="")) == 0
+    assert cli._pause(canned, _args(id="winback", kind="journey", reason="storm", until=None)) == 0
+    assert cli._resume(canned, _args(id="winback", kind="journey", reason="")) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "active:   v2 (sha256:b), activated 2025-06-15T15:06:40.000Z by key:ops"
     assert out[1] == "previous: v1 (sha256:a)"
