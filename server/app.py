@@ -77,6 +77,7 @@ from arbiter.server.store_metrics import CircuitSampler, metered
 from arbiter.server.tracing import tracing_from_endpoint
 from arbiter.server.volume_guard import VolumeGuards
 from arbiter.state import (
+    MemoryGovernanceStore,
     MemoryStore,
     StateFile,
     StateFileError,
@@ -221,6 +222,12 @@ class ArbiterServer:
             open_governance_store(settings.redis_url),
             history=settings.policy_history,
         )
+        if self.state_file is not None and isinstance(
+            self.governance.store, MemoryGovernanceStore
+        ):  # the embedded fleet's versions and pauses survive a restart with its customers
+            self.state_file.add_section(
+                "governance", self.governance.store.dump, self.governance.store.restore
+            )
         self._policy_reload: asyncio.Task[None] | None = None
         self._policy_watcher: asyncio.Task[None] | None = None
         self.admin = AdminService(

@@ -7,7 +7,9 @@ replica that something changed.
 
 - :class:`MemoryGovernanceStore` -- the embedded store: this process is the
   whole fleet; nothing survives a restart (the policy directory is
-  re-activated at start).
+  re-activated at start) unless the server runs with ``--state-file``,
+  which keeps it in the file (:meth:`MemoryGovernanceStore.dump` /
+  :meth:`~MemoryGovernanceStore.restore`).
 - :class:`RedisGovernanceStore` -- every key under one Cluster hash tag,
   ``<prefix>:{gov}:...``, so a change is one ``MULTI``/``EXEC`` on one node:
 
@@ -158,6 +160,33 @@ class MemoryGovernanceStore:
 
     async def close(self) -> None:
         return None
+
+    def dump(self) -> bytes:
+        """Versions, bundles and pauses as JSON, for the embedded state file
+        (:class:`arbiter.state.StateFile` section ``governance``); replicas are not kept."""
+        return json.dumps(
+            {
+                "epoch": self._epoch,
+                "active": self._active,
+                "history": self._history,
+                "bundles": self._bundles,
+                "pauses": self._pauses,
+            },
+            sort_keys=True,
+        ).encode()
+
+    def restore(self, data: bytes) -> None:
+        """Replace versions, bundles and pauses with a :meth:`dump` (at start, before the
+        server bootstraps: a restart then serves the version that was active, with its
+        pauses). ``ValueError`` when ``data`` is not one."""
+        doc = json.loads(data)
+        if not isinstance(doc, dict) or not isinstance(doc.get("history"), list):
+            raise ValueError("not a governance dump")
+        self._epoch = int(doc.get("epoch", 0))
+        self._active = doc.get("active")
+        self._history = list(doc["history"])
+        self._bundles = dict(doc.get("bundles", {}))
+        self._pauses = dict(doc.get("pauses", {}))
 
 
 class RedisGovernanceStore:

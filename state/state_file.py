@@ -221,6 +221,7 @@ class StateFile:
         self._sections: dict[str, tuple[Callable[[], bytes], Callable[[bytes], None]]] = {}
         self._kept: dict[str, bytes] = {}  # sections read that no one registered
         self._saved_changes = -1
+        self._saved_sections: dict[str, bytes] = {}
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self.writes = 0
@@ -229,8 +230,11 @@ class StateFile:
         self, name: str, dump: Callable[[], bytes], load: Callable[[bytes], None]
     ) -> None:
         """Persist another component's state with the store's: ``dump()`` is called on the event
-        loop at each write, ``load(data)`` once by :meth:`load` when the file has the section.
-        Register before :meth:`load`. (The hook for operator pauses and policy versions.)"""
+        loop every round (a dump that differs from the last one written makes the round write,
+        like a change of the store), ``load(data)`` once by :meth:`load` when the file has the
+        section (``ValueError`` from it: the file is refused). Register before :meth:`load`.
+        The server registers the embedded fleet's policy versions and operator pauses
+        (``governance``)."""
         self._sections[name] = (dump, load)
 
     def load(self) -> bool:
@@ -262,8 +266,14 @@ class StateFile:
                     "state file %s: section %r is not used by this server", self.path, name
                 )
                 continue
-            section[1](blob)
+            try:
+                section[1](blob)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise StateFileError(
+                    f"{self.path}: state file section {name!r} is unreadable: {exc}"
+                ) from None
         self._saved_changes = self.store.changes
+        self._saved_sections = {**self._kept, **{n: s[0]() for n, s in self._sections.items()}}
         return True
 
     async def save(self, *, force: bool = False) -> bool:
@@ -271,9 +281,10 @@ class StateFile:
         when written. :class:`StateFileError` when it cannot be written."""
         async with self._lock:
             changes = self.store.changes
-            if changes == self._saved_changes and not force and self.path.exists():
-                return False
             sections = {**self._kept, **{n: s[0]() for n, s in self._sections.items()}}
+            unchanged = changes == self._saved_changes and sections == self._saved_sections
+            if unchanged and not force and self.path.exists():
+                return False
             write = asyncio.ensure_future(asyncio.to_thread(self._write, sections))
             try:
                 try:
@@ -286,6 +297,7 @@ class StateFile:
             except OSError as exc:
                 raise StateFileError(f"{self.path}: cannot write: {exc.strerror or exc}") from exc
             self._saved_changes = changes
+            self._saved_sections = sections
             self.writes += 1
             return True
 

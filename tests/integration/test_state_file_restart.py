@@ -170,3 +170,32 @@ def test_a_file_that_is_not_a_state_file_stops_the_start_and_is_left_alone(
     assert f"{state_file}: not an Arbiter state file" in message
     assert "Traceback" not in message
     assert state_file.read_text() == "my notes, not arbiter state\n"
+
+
+def test_policy_versions_and_pauses_survive_a_restart_on_the_embedded_store(
+    tmp_path: Path, servers: Callable[..., ServerProcess], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An activation and a pause made through AdminService are in the state file: a restart
+    with the same --policies directory serves the activated version, paused as it was."""
+    import shutil
+
+    from arbiter.server.cli import main
+
+    state_file = tmp_path / "dev.state"
+    first = servers(state_file)
+    bumped = tmp_path / "bumped"
+    shutil.copytree(first.policies, bumped)
+    policy = bumped / "policy.yaml"
+    policy.write_text(policy.read_text().replace('version: "2025.06.1"', 'version: "2025.06.7"'))
+    target = ("--target", first.address)
+    assert main(["admin", "activate", str(bumped), *target, "--reason", "fix"]) == 0
+    assert main(["admin", "pause", "onboarding", *target, "--reason", "INC-9"]) == 0
+    capsys.readouterr()
+    assert first.stop() == 0
+
+    second = servers(state_file, name="restarted")
+    assert main(["admin", "status", "--target", second.address]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("active:  2025.06.7 (sha256:")
+    assert "history: 2025.06.1" in out
+    assert "journey onboarding: paused" in out and "INC-9" in out

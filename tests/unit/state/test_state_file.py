@@ -251,3 +251,27 @@ def test_a_write_cancelled_midway_finishes_before_the_next_one_starts(tmp_path: 
         assert StateFile(path, restored).load() and len(restored) == 2
 
     asyncio.run(main())
+
+
+def test_a_changed_section_alone_makes_a_write_and_a_bad_one_refuses_the_file(
+    tmp_path: Path,
+) -> None:
+    async def main() -> None:
+        path = tmp_path / "state.arb"
+        value = {"pauses": b"{}"}
+        writer = StateFile(path, MemoryStore())
+        writer.add_section("governance", lambda: value["pauses"], lambda _data: None)
+        assert await writer.save()
+        assert not await writer.save()  # neither the store nor the section changed
+        value["pauses"] = b'{"journey:upsell": {}}'
+        assert await writer.save()  # only the section changed
+
+        def refuse(_data: bytes) -> None:
+            raise ValueError("not a governance dump")
+
+        reader = StateFile(path, MemoryStore())
+        reader.add_section("governance", lambda: b"", refuse)
+        with pytest.raises(StateFileError, match="section 'governance' is unreadable"):
+            reader.load()
+
+    asyncio.run(main())
