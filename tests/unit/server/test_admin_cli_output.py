@@ -12,6 +12,7 @@ import argparse
 import json
 from typing import Any
 
+import grpc
 import pytest
 
 from arbiter.server.cli import admin as cli
@@ -151,3 +152,44 @@ def test_a_bundle_over_what_a_server_accepts_is_refused_before_sending(tmp_path:
     with pytest.raises(cli._Failed, match="--server-path"):
         cli._validate(canned, _args(directory=str(tmp_path), server_path=False))
     assert canned.requests == []
+
+
+class _Refused(grpc.RpcError):
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        self._code, self._details = code, details
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+
+@pytest.mark.parametrize(
+    ("code", "exit_code", "hint"),
+    [
+        (grpc.StatusCode.UNIMPLEMENTED, 5, "does not implement AdminService.PauseChannel"),
+        (grpc.StatusCode.PERMISSION_DENIED, 4, "lacks the admin role"),
+        (grpc.StatusCode.UNAVAILABLE, 3, "is a server listening at h:1?"),
+        (grpc.StatusCode.INTERNAL, 6, ""),
+    ],
+)
+def test_a_refusal_is_one_line_with_a_hint_and_its_exit_code(
+    code: grpc.StatusCode, exit_code: int, hint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An older server answers UNIMPLEMENTED for an RPC it lacks (the hint names the RPC the
+    command chose: PauseChannel for `pause --channel`)."""
+
+    def refuse(_admin: Any, args: argparse.Namespace) -> int:
+        args.rpc = "PauseChannel"
+        raise _Refused(code, "no")
+
+    args = argparse.Namespace(
+        target="h:1", timeout=1.0, json=True, tls=False, ca="", cert="", key="", token="",
+        token_file="", api_key="",
+    )  # fmt: skip
+    assert cli._run(args, "pause", "PauseJourney", refuse) == exit_code
+    out, err = capsys.readouterr()
+    assert err.startswith(f"arbiter admin pause: {code.name}: no")
+    assert hint in err and "Traceback" not in err
+    assert json.loads(out) == {"error": {"code": code.name, "message": "no"}}
