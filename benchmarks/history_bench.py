@@ -3,7 +3,7 @@
 Run from the repository root (``make bench-history``)::
 
     .venv/bin/python -m benchmarks.history_bench [--history 10,100,1000,10000] [--calls 300]
-        [--stores memory,redis]
+        [--stores memory,redis] [--rounds 3]
 
 For each history size, customers are seeded with that many past events of
 every type the example policies count (one event per hour going back in
@@ -74,50 +74,60 @@ def _cpu(pid: int | None) -> float:
 
 
 async def measure(
-    store: Any, redis_pid: int | None, sizes: list[int], calls: int
+    store: Any, redis_pid: int | None, sizes: list[int], calls: int, rounds: int = 1
 ) -> list[dict[str, Any]]:
-    from google.protobuf import timestamp_pb2
-
+    """CPU per call for each history size; with ``rounds`` > 1 the sizes are measured in turn,
+    round after round, and each keeps its lowest CPU (a shared machine only ever adds time)."""
     from arbiter.server.registry import PolicyRegistry
-    from arbiter.server.service import Call, DecisionCore
-    from arbiter.v1 import decision_pb2
+    from arbiter.server.service import DecisionCore
 
     registry = PolicyRegistry()
     registry.load(str(ROOT / "examples" / "policies"))
     core = DecisionCore(registry, store)
     now_ms = time.time_ns() // 1_000_000
-    rows = []
-    for size in sizes:
-        customers = [f"h{size}-{i}" for i in range(20)]
+    population = {size: [f"h{size}-{i}" for i in range(20)] for size in sizes}
+    for size, customers in population.items():
         for cid in customers:
             seeded = store.seed(history(cid, size, now_ms))
             if asyncio.iscoroutine(seeded):  # RedisStore.seed is async, MemoryStore.seed is not
                 await seeded
-        for rpc in ("Decide", "Track"):
-            cpu0, rcpu0 = time.process_time(), _cpu(redis_pid)
-            for i in range(calls):
-                cid = customers[i % len(customers)]
-                if rpc == "Decide":
-                    request = decision_pb2.DecideRequest(
-                        request_id=uuid.uuid4().hex, customer_id=cid,
-                        placement="home_banner", channels=["in_app"],
-                    )  # fmt: skip
-                    await core.decide(request, Call.with_timeout(2.0))
-                else:
-                    stamp = timestamp_pb2.Timestamp()
-                    stamp.FromNanoseconds(time.time_ns())
-                    event = decision_pb2.Event(
-                        event_id=uuid.uuid4().hex, customer_id=cid, type="app_opened",
-                        timestamp=stamp,
-                    )  # fmt: skip
-                    event.properties["platform"].string_value = "ios"
-                    await core.track(
-                        decision_pb2.TrackRequest(events=[event]), Call.with_timeout(2.0)
-                    )
-            cpu = (time.process_time() - cpu0) / calls
-            rcpu = (_cpu(redis_pid) - rcpu0) / calls
-            rows.append({"history": size, "rpc": rpc, "cpu_us": 1e6 * cpu, "redis_us": 1e6 * rcpu})
-    return rows
+    best: dict[tuple[int, str], dict[str, Any]] = {}
+    for _ in range(rounds):
+        for size in sizes:
+            for rpc in ("Decide", "Track"):
+                cpu0, rcpu0 = time.process_time(), _cpu(redis_pid)
+                await _calls(core, rpc, population[size], calls)
+                cpu = 1e6 * (time.process_time() - cpu0) / calls
+                rcpu = 1e6 * (_cpu(redis_pid) - rcpu0) / calls
+                row = {"history": size, "rpc": rpc, "cpu_us": cpu, "redis_us": rcpu}
+                kept = best.get((size, rpc))
+                if kept is None or cpu + rcpu < kept["cpu_us"] + kept["redis_us"]:
+                    best[(size, rpc)] = row
+    return [best[(size, rpc)] for size in sizes for rpc in ("Decide", "Track")]
+
+
+async def _calls(core: Any, rpc: str, customers: list[str], calls: int) -> None:
+    from google.protobuf import timestamp_pb2
+
+    from arbiter.server.service import Call
+    from arbiter.v1 import decision_pb2
+
+    for i in range(calls):
+        cid = customers[i % len(customers)]
+        if rpc == "Decide":
+            request = decision_pb2.DecideRequest(
+                request_id=uuid.uuid4().hex, customer_id=cid,
+                placement="home_banner", channels=["in_app"],
+            )  # fmt: skip
+            await core.decide(request, Call.with_timeout(2.0))
+        else:
+            stamp = timestamp_pb2.Timestamp()
+            stamp.FromNanoseconds(time.time_ns())
+            event = decision_pb2.Event(
+                event_id=uuid.uuid4().hex, customer_id=cid, type="app_opened", timestamp=stamp,
+            )  # fmt: skip
+            event.properties["platform"].string_value = "ios"
+            await core.track(decision_pb2.TrackRequest(events=[event]), Call.with_timeout(2.0))
 
 
 def report(store: str, rows: list[dict[str, Any]]) -> None:
@@ -139,13 +149,13 @@ async def main_async(args: argparse.Namespace) -> None:
 
     sizes = [int(x) for x in args.history.split(",")]
     if "memory" in args.stores:
-        report("memory", await measure(MemoryStore(), None, sizes, args.calls))
+        report("memory", await measure(MemoryStore(), None, sizes, args.calls, args.rounds))
     if "redis" in args.stores:
         server = redis_support.RedisServer().start()
         try:
             store = RedisStore.from_url(server.url, default_timeout_s=5.0)
             await store.init_state()
-            report("redis", await measure(store, server.proc.pid, sizes, args.calls))
+            report("redis", await measure(store, server.proc.pid, sizes, args.calls, args.rounds))
             await store.close()
         finally:
             server.close()
@@ -156,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--history", default="10,100,1000,10000")
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--stores", default="memory,redis")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; lowest kept")
     args = parser.parse_args(argv)
     import uvloop
 

@@ -165,19 +165,15 @@ def event_count(counter: EventCounter, now_ms: int, window_ms: int) -> int:
     a bucket counts when it overlaps the window (so the far edge may over-count by
     less than one bucket). Buckets that start after ``now`` are ignored."""
     since = now_ms - window_ms
-    width = counter.bucket_ms
-    total = 0
-    for start, count in counter.buckets.items():
-        if start + width > since and start <= now_ms:
-            total += count
+    # ``start + width > since`` as ``start > since - width``: one chained comparison per bucket.
+    low = since - counter.bucket_ms
+    total = sum([n for start, n in counter.buckets.items() if low < start <= now_ms])
     if counter.days:
-        for start, count in counter.days.items():
-            if start + DAY_MS > since and start <= now_ms:
-                total += count
+        low = since - DAY_MS
+        total += sum([n for start, n in counter.days.items() if low < start <= now_ms])
     if counter.months:
-        for start, count in counter.months.items():
-            if start + MONTH_MS > since and start <= now_ms:
-                total += count
+        low = since - MONTH_MS
+        total += sum([n for start, n in counter.months.items() if low < start <= now_ms])
     return total
 
 
