@@ -228,6 +228,7 @@ class ArbiterServer:
             self.state_file.add_section(
                 "governance", self.governance.store.dump, self.governance.store.restore
             )
+            self.governance.on_change = self.state_file.save_soon  # written soon, not in 30 s
         self._policy_reload: asyncio.Task[None] | None = None
         self._policy_watcher: asyncio.Task[None] | None = None
         self.admin = AdminService(

@@ -40,7 +40,7 @@ import os
 import socket
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -213,6 +213,8 @@ class Governance:
         self._tasks: list[asyncio.Task[None]] = []
         self._compiled: dict[str, CompiledPolicy] = {}
         self._reported = ""  # the digest of the last heartbeat (a swap reports at once)
+        # Called after every change made here (the embedded state file writes it soon).
+        self.on_change: Callable[[], None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -403,6 +405,7 @@ class Governance:
             None if stored else bundle.doc(), activation, self.history, if_new=if_new
         )
         self._compiled = {bundle.digest: bundle.policy}
+        self._changed()
         _log.warning(
             "policy set %s (%s) activated by %s%s",
             bundle.policy.version,
@@ -457,6 +460,7 @@ class Governance:
             "until_ms": until_ms,
         }
         await self.store.set_pause(f"{kind}:{name}", pause)
+        self._changed()
         _log.warning(
             "%s %s paused by %s%s%s",
             kind,
@@ -474,6 +478,7 @@ class Governance:
         """Undo :meth:`pause` (resuming what is not paused changes nothing)."""
         self._check_target(kind, name)
         await self.store.set_pause(f"{kind}:{name}", None)
+        self._changed()
         _log.warning(
             "%s %s resumed by %s%s", kind, name, actor or "?", f": {reason}" if reason else ""
         )
@@ -486,6 +491,10 @@ class Governance:
             "by": actor,
             "at_ms": _now_ms(),
         }
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     def _check_target(self, kind: Kind, name: str) -> None:
         field = f"{kind}_id"

@@ -161,3 +161,38 @@ def test_a_replica_started_later_serves_the_fleet_version_and_its_pauses() -> No
         assert late.registry.require().paused_journeys == {journey}
 
     asyncio.run(main())
+
+
+def test_a_paused_channel_or_action_is_refused_by_check_and_decide_with_reason_paused() -> None:
+    from arbiter.server.service import Call, DecisionCore
+    from arbiter.state import MemoryStore
+    from arbiter.v1 import decision_pb2
+
+    async def main() -> None:
+        governance = await _started()
+        core = DecisionCore(governance.registry, MemoryStore())
+        check = decision_pb2.CheckRequest(
+            request_id="k-1",
+            customer_id="c-1",
+            action_id="order_receipt_email",
+            channel="transactional_email",
+        )
+        await governance.pause("channel", "transactional_email", reason="provider down")
+        answer = await core.invoke("Check", check, Call())
+        assert not answer.allowed and answer.reason == decision_pb2.REASON_PAUSED
+        await governance.resume("channel", "transactional_email")
+        answer = await core.invoke("Check", check, Call())
+        assert answer.reason != decision_pb2.REASON_PAUSED
+        await governance.pause("action", "order_receipt_email")
+        answer = await core.invoke("Check", check, Call())
+        assert not answer.allowed and answer.reason == decision_pb2.REASON_PAUSED
+        await governance.pause("channel", "in_app")
+        decide = decision_pb2.DecideRequest(
+            request_id="d-1", customer_id="c-1", placement="home_banner", dry_run=True, explain=True
+        )
+        reply = await core.invoke("Decide", decide, Call())
+        on_app = [c for c in reply.candidates if c.channel == "in_app"]
+        assert on_app and all(c.reason == decision_pb2.REASON_PAUSED for c in on_app)
+        assert not any(a.channel == "in_app" for a in reply.actions)
+
+    asyncio.run(main())
