@@ -327,7 +327,9 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
         outage_end = time.time()
 
         def by_customer_action() -> set[str]:
-            return {f"{cust}.{dest}" for cust, dest, _, _ in receiver.meta.values()}
+            with receiver.lock:  # the SMTP server writes from its own thread
+                values = list(receiver.meta.values())
+            return {f"{cust}.{dest}" for cust, dest, _, _ in values}
 
         deadline = time.time() + args.timeout
         want = {k for k in expected if not k.startswith("poison")}
@@ -378,8 +380,12 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
         # A key accepted again is a re-delivery the provider absorbed by its idempotency key
         # (at-least-once: a worker killed between the provider's 2xx and its XACK); a step
         # reaching the customer twice would be two keys for one customer and step.
-        redelivered = sum(max(0, c - 1) for c in receiver.accepted.values())
-        per_step = Counter(f"{cust}.{dest}" for cust, dest, _, _ in receiver.meta.values())
+        with receiver.lock:
+            accepted = dict(receiver.accepted)
+            meta = list(receiver.meta.values())
+            calls = dict(receiver.calls_per_second)
+        redelivered = sum(max(0, c - 1) for c in accepted.values())
+        per_step = Counter(f"{cust}.{dest}" for cust, dest, _, _ in meta)
         duplicates = sum(c - 1 for c in per_step.values() if c > 1)
         opted_out_sent = sorted(k for k in got if k.rsplit(".", 1)[0] in opt_out)
         wrong_customer = sum(1 for k in got if k not in expected and k not in poison_keys)
@@ -387,15 +393,15 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
         # which the killed worker's claims waited for their lease.
         lease_s = 5.0
         lags_all, lags_steady = [], []
-        for _cust, _dest, due, fired in receiver.meta.values():
+        for _cust, _dest, due, fired in meta:
             if not due:
                 continue
             lag = (fired - due) / 1000
             lags_all.append(lag)
             if not (kill_at - 1 <= due / 1000 <= kill_at + lease_s + 2):
                 lags_steady.append(lag)
-        peak_rate = max(receiver.calls_per_second.values(), default=0)
-        over = {s - int(t0): c for s, c in receiver.calls_per_second.items() if c > args.rate}
+        peak_rate = max(calls.values(), default=0)
+        over = {s - int(t0): c for s, c in calls.items() if c > args.rate}
         steady_backlog = max((b for t, b in samples if t < outage_start), default=0)
         drain = next(
             (

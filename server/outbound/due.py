@@ -20,7 +20,10 @@ claimed wake-up ``<customer>|<journey>|<fire ms>|<stage ms>``:
 3. **Outbox**: each chosen action on an outbound channel is appended to its
    destination's stream with idempotency key ``<tracking id>`` (the decision
    id and the action), at most once per key (:data:`.redis_ops.APPEND`).
-4. **Defer or settle**: when nothing of the journey was chosen and the
+4. **Not committed** (the decision was answered fail-safe: state unreadable,
+   commit failed): nothing is sent and the wake-up fires again a second
+   later -- never settled as done.
+5. **Defer or settle**: when nothing of the journey was chosen and the
    decision says when a refused candidate may go (``not_before``: quiet
    hours, a full cap), the wake-up is rescheduled then -- never dropped --
    in the same step that settles the claim.
@@ -47,6 +50,7 @@ _log = logging.getLogger("arbiter.outbound")
 
 DEDUP_TTL_MS = 7 * 86_400_000  # an idempotency key is appended at most once within this
 _JOURNEYS = SnapshotNeeds(parts=frozenset({"journeys"}))
+_RETRY_MS = 1000  # a wake-up whose decision could not be committed fires again after this
 
 
 def parse_member(member: str) -> tuple[str, str, int, int]:
@@ -150,6 +154,14 @@ class DueWorker:
         )
         answer = await self.core.decide_answer(request, Call.with_timeout(timeout))
         decision = answer.decision
+        if not (answer.recorded or answer.replayed):
+            # Decided fail-safe (state unreadable, the commit failed or timed out): nothing was
+            # committed, so nothing may be sent -- but the step must not be dropped either.
+            # Fire it again shortly, same member, same request id.
+            again = now_ms + _RETRY_MS
+            await self.scripts.settle(keys=[self.wake, self.lease], args=[member, member, again])
+            OUTBOUND.wakeups.labels("retry").inc()
+            return "retry"
         fired_ms = decision.decided_ms
         appended = 0
         mine = False

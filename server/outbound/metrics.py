@@ -28,7 +28,7 @@ class OutboundMetrics:
         )
         self.wakeups = Counter(
             "arbiter_outbound_wakeups_total",
-            "Claimed wake-ups by outcome: sent, nothing, deferred, stale, error.",
+            "Claimed wake-ups by outcome: sent, nothing, deferred, retry, skipped, stale, error.",
             ["outcome"],
         )
         self.appended = Counter(

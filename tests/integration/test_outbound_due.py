@@ -157,3 +157,42 @@ def test_a_wake_up_claimed_after_the_next_step_was_due_skips_to_it(redis_url: st
             await core.store.close()
 
     asyncio.run(scenario())
+
+
+def test_a_decision_that_could_not_be_committed_fires_again_instead_of_settling(
+    redis_url: str,
+) -> None:
+    async def scenario() -> None:
+        core, due, client = await _setup(redis_url)
+        real = core.decide_answer
+        try:
+            await _signup(core, "flaky", at_ms=await _now(client) - 2100)
+            [(member, now)] = await _claim(due)
+
+            async def unreadable(request: Any, call: Any) -> Any:
+                answer = await real(
+                    decision_pb2.DecideRequest(
+                        request_id=request.request_id,
+                        customer_id=request.customer_id,
+                        channels=request.channels,
+                        dry_run=True,  # decided, never committed: as when the store times out
+                    ),
+                    call,
+                )
+                assert not answer.recorded
+                return answer
+
+            core.decide_answer = unreadable  # type: ignore[method-assign]
+            assert await due.fire(member, now) == "retry"
+            assert [m for m, _ in await _wakes(client, "flaky")] == [member]  # back, not dropped
+            assert await _outbox(client, "push_hook") == []
+            core.decide_answer = real  # type: ignore[method-assign]
+            await asyncio.sleep(1.1)
+            [(claimed, now)] = await _claim(due)
+            assert claimed == member
+            assert await due.fire(member, now) == "sent"
+        finally:
+            await client.aclose()
+            await core.store.close()
+
+    asyncio.run(scenario())
