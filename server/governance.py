@@ -48,7 +48,12 @@ from typing import Any, Final, Literal
 from arbiter.policies import CompiledPolicy, Diagnostic, Location, PolicyError, load_policy
 from arbiter.server.metrics import METRICS
 from arbiter.server.registry import Pauses, PolicyRegistry
-from arbiter.state import GovernanceState, GovernanceStore, MemoryGovernanceStore
+from arbiter.state import (
+    GovernanceState,
+    GovernanceStore,
+    MemoryGovernanceStore,
+    StoreUnavailable,
+)
 
 __all__ = [
     "KINDS",
@@ -213,6 +218,8 @@ class Governance:
         self._tasks: list[asyncio.Task[None]] = []
         self._compiled: dict[str, CompiledPolicy] = {}
         self._reported = ""  # the digest of the last heartbeat (a swap reports at once)
+        self._pending: tuple[Bundle, str] | None = None  # started while the store was down
+        self._follow_error = ""
         # Called after every change made here (the embedded state file writes it soon).
         self.on_change: Callable[[], None] | None = None
 
@@ -226,16 +233,34 @@ class Governance:
         already knew -- the fleet's active version is served (so a rollback or an
         activation through AdminService survives restarts)."""
         bundle = await asyncio.to_thread(gate, files, scenarios=False)
-        state = await self.store.read()
-        known = {a["digest"] for a in state.history}
-        if state.active is None or bundle.digest not in known:
-            self.registry.activate(bundle.policy, source)
-            await self._publish(
-                bundle, f"startup@{self.replica}", f"started from {source}", if_new=True
+        try:
+            await self._adopt(bundle, source)
+        except StoreUnavailable as exc:
+            # Like customer state, the fleet's versions may not answer yet: serve the
+            # directory (health stays NOT_SERVING while the store is down) and adopt the
+            # fleet's version as soon as it answers (:meth:`_follow`).
+            _log.warning(
+                "cannot read the fleet's policy versions yet (%s); serving %s until they answer",
+                exc,
+                source,
             )
+            self.registry.activate(bundle.policy, source)
+            self._pending = (bundle, source)
+            return
         await self.refresh(force=True)
         if self.registry.current is None:
             raise GateRefused(self.sync_errors)
+
+    async def _adopt(self, bundle: Bundle, source: str) -> None:
+        state = await self.store.read()
+        known = {a["digest"] for a in state.history}
+        if state.active is None or bundle.digest not in known:
+            current = self.registry.current
+            if current is None or current.policy.digest != bundle.digest:
+                self.registry.activate(bundle.policy, source)
+            await self._publish(
+                bundle, f"startup@{self.replica}", f"started from {source}", if_new=True
+            )
 
     async def start(self) -> None:
         """Follow the fleet: change messages, the periodic epoch check, heartbeats."""
@@ -265,6 +290,9 @@ class Governance:
                 await asyncio.wait_for(self._wake.wait(), self.poll_s)
             self._wake.clear()
             try:
+                if self._pending is not None:
+                    await self._adopt(*self._pending)
+                    self._pending = None
                 await self.refresh()
                 current = self.registry.current
                 serving = current.policy.digest if current is not None else ""
@@ -272,8 +300,13 @@ class Governance:
                     self._reported = serving
                     next_beat = time.monotonic() + self.heartbeat_s
                     await self._heartbeat()
+                if self._follow_error:
+                    _log.info("the fleet's policy state answers again")
+                    self._follow_error = ""
             except Exception as exc:  # keep following; the last good state keeps serving
-                _log.warning("governance: cannot read the fleet's policy state: %s", exc)
+                if str(exc) != self._follow_error:  # once per change of reason, not 4 a second
+                    _log.warning("governance: cannot read the fleet's policy state: %s", exc)
+                self._follow_error = str(exc)
 
     # ------------------------------------------------------------------ following
 

@@ -196,3 +196,38 @@ def test_a_paused_channel_or_action_is_refused_by_check_and_decide_with_reason_p
         assert not any(a.channel == "in_app" for a in reply.actions)
 
     asyncio.run(main())
+
+
+def test_a_server_started_while_the_store_is_down_serves_its_directory_then_joins_the_fleet() -> (
+    None
+):
+    from arbiter.state import StoreUnavailable
+
+    class Down(MemoryGovernanceStore):
+        down = True
+
+        async def read(self):  # type: ignore[no-untyped-def]
+            if self.down:
+                raise StoreUnavailable("governance.read", "connection refused")
+            return await super().read()
+
+    async def main() -> None:
+        store = Down()
+        governance = Governance(PolicyRegistry(), store, replica="r", poll_s=0.01)
+        await governance.bootstrap(_files(), "dir")  # does not raise
+        assert governance.registry.require().policy.digest
+        assert store._active is None  # nothing published yet
+        await governance.start()
+        try:
+            await asyncio.sleep(0.05)
+            store.down = False
+            for _ in range(200):
+                if store._active is not None:
+                    break
+                await asyncio.sleep(0.01)
+            assert store._active is not None
+            assert store._active["digest"] == governance.registry.require().policy.digest
+        finally:
+            await governance.stop()
+
+    asyncio.run(main())
