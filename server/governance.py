@@ -252,6 +252,7 @@ class Governance:
             raise GateRefused(self.sync_errors)
 
     async def _adopt(self, bundle: Bundle, source: str) -> None:
+        self._compiled = {bundle.digest: bundle.policy}  # the fleet's too? then no recompile
         state = await self.store.read()
         known = {a["digest"] for a in state.history}
         if state.active is None or bundle.digest not in known:
@@ -271,13 +272,15 @@ class Governance:
             ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        """Stop following (bounded: a client library that swallows a cancellation while
+        connecting must not hold up the shutdown), then close the store."""
+        tasks, self._tasks = self._tasks, []
+        with contextlib.suppress(Exception):
+            await self.store.close()
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks = []
-        await self.store.close()
+        if tasks:
+            await asyncio.wait(tasks, timeout=2.0)
 
     def _heard(self, epoch: int) -> None:
         if epoch != self.epoch:

@@ -204,6 +204,7 @@ class RedisGovernanceStore:
         self.k_epoch = base + "epoch"
         self.k_replicas = base + "replicas"
         self.channel = base + "changed"
+        self._closed = False
         self._bundle_prefix = base + "bundle:"
 
     @classmethod
@@ -328,7 +329,8 @@ class RedisGovernanceStore:
         """Subscribe on a connection of its own; reconnect (after a pause) when it drops."""
         from redis.asyncio import Redis
 
-        while True:
+        last_error = ""
+        while not self._closed:
             client = Redis.from_url(
                 urlunsplit(
                     (urlsplit(self._url).scheme.removesuffix("+cluster"), *urlsplit(self._url)[1:])
@@ -346,13 +348,18 @@ class RedisGovernanceStore:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the periodic check carries on meanwhile
-                _log.warning("governance change channel lost (%s); resubscribing", exc)
+                if self._closed:
+                    return
+                if str(exc) != last_error:  # once per reason, not once a second
+                    _log.warning("governance change channel lost (%s); resubscribing", exc)
+                last_error = str(exc)
                 await asyncio.sleep(1.0)
             finally:
                 with contextlib.suppress(Exception):
                     await client.aclose()
 
     async def close(self) -> None:
+        self._closed = True  # ends listen() even if a cancellation was swallowed on connect
         await self._client.aclose()
 
 
