@@ -27,6 +27,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -48,7 +49,16 @@ import redis_support  # noqa: E402
 
 POLICIES: Final = ROOT / "examples" / "outbound" / "policies"
 CONFIG: Final = ROOT / "examples" / "outbound" / "outbound.yaml"
-STEP_MS: Final = 2000  # the journey's `after` of each step
+
+
+def write_policies(directory: Path, step_s: float) -> Path:
+    """The example policy with each outbound step ``step_s`` after the previous one."""
+    target = directory / "policies"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(POLICIES, target)
+    doc = target / "policy.yaml"
+    doc.write_text(doc.read_text().replace("after: 2s", f"after: {round(step_s * 1000)}ms"))
+    return target
 
 
 @dataclass
@@ -189,12 +199,14 @@ def write_config(directory: Path, http_port: int, smtp_port: int, rate: float) -
     return path
 
 
-def start_worker(config: Path, redis_url: str, log: Path) -> subprocess.Popen[bytes]:
+def start_worker(
+    config: Path, policies: Path, redis_url: str, log: Path
+) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
-        return _popen(config, redis_url, out)
+        return _popen(config, policies, redis_url, out)
 
 
-def _popen(config: Path, redis_url: str, out: Any) -> subprocess.Popen[bytes]:
+def _popen(config: Path, policies: Path, redis_url: str, out: Any) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
             sys.executable,
@@ -204,7 +216,7 @@ def _popen(config: Path, redis_url: str, out: Any) -> subprocess.Popen[bytes]:
             "--config",
             str(config),
             "--policies",
-            str(POLICIES),
+            str(policies),
             "--redis-url",
             redis_url,
             "--reclaim-idle",
@@ -278,14 +290,17 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
         out = _cli("state", "init", "--redis-url", server.url)
         assert out.returncode == 0, out.stderr
         config = write_config(tmp, provider.port, smtp.port, args.rate)
-        workers = [start_worker(config, server.url, tmp / f"worker{i}.log") for i in range(2)]
+        policies = write_policies(tmp, args.step)
+        workers = [
+            start_worker(config, policies, server.url, tmp / f"worker{i}.log") for i in range(2)
+        ]
         ready_deadline = time.time() + 60
         while time.time() < ready_deadline and not all(
             "worker up" in (tmp / f"worker{i}.log").read_text() for i in range(2)
         ):
             await asyncio.sleep(0.2)
         registry = PolicyRegistry()
-        registry.load(POLICIES)
+        registry.load(policies)
         store = open_store(server.url, default_timeout_s=5.0)
         core = DecisionCore(registry, store, store_timeout_s=5.0, max_concurrent_calls=64)
 
@@ -476,6 +491,9 @@ def main(argv: list[str] | None = None) -> int:
         "--spread", type=float, default=240.0, help="seconds over which customers sign up"
     )
     parser.add_argument("--outage", type=float, default=10.0)
+    parser.add_argument(
+        "--step", type=float, default=2.0, help="seconds between the journey's steps (example: 2)"
+    )
     parser.add_argument("--rate", type=float, default=200.0, help="webhook rate limit per second")
     parser.add_argument("--fail-rate", type=float, default=0.30)
     parser.add_argument("--throttle-rate", type=float, default=0.05, help="share answered 429")

@@ -169,6 +169,12 @@ class DueWorker:
             dest = self.config.destination_for(chosen.channel)
             if dest is None:
                 continue
+            if chosen.journey == journey_id and chosen.stage != current.stage:
+                # The stage changed between the check above and the decision (a worker slower
+                # than the gap between steps): the next step's own wake-up sends that stage's
+                # actions; sending it here too would send it twice.
+                OUTBOUND.wakeups.labels("stage_moved").inc()
+                continue
             mine = mine or chosen.journey == journey_id
             entry = Entry(
                 key=chosen.tracking_id,
