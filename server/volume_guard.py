@@ -56,6 +56,7 @@ __all__ = ["DEFAULT_FLUSH_S", "PauseControl", "VolumeGuards", "WindowPause"]
 _log = logging.getLogger("arbiter.volume_guard")
 
 DEFAULT_FLUSH_S: Final = 0.1
+_WARN_EVERY_S: Final = 10.0
 
 
 class PauseControl(Protocol):
@@ -116,6 +117,9 @@ class VolumeGuards:
         self._tripped: dict[str, int] = {}  # guard id -> the window index it last tripped in
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._failures = 0  # consecutive failed flushes
+        self._unlogged = 0
+        self._warned_at = 0.0
         # Read on the request path without a lock: replaced whole, never mutated.
         self.paused: frozenset[str] = frozenset()
 
@@ -210,8 +214,14 @@ class VolumeGuards:
                     if n:
                         self._pending[guard_id] = self._pending.get(guard_id, 0) + n
                 METRICS.guard_errors.inc()
-                _log.warning("volume guards: cannot count grants: %s", exc)
+                self._failed(exc)
                 totals = []
+            else:
+                if self._failures:
+                    _log.warning(
+                        "volume guards: counting again after %d failed flushes", self._failures
+                    )
+                    self._failures = self._unlogged = 0
             for guard, (_, _, window, _, _), total in zip(guards, counts, totals, strict=False):
                 METRICS.guard_grants.labels(guard.id).set(total)
                 self._seen[guard.id] = (window, total)
@@ -219,6 +229,20 @@ class VolumeGuards:
                     self._tripped[guard.id] = window
                     self._trip(guard, total, now_ms)
         self.paused = self.pauses.paused(now_ms)
+
+    def _failed(self, exc: Exception) -> None:
+        """A failed flush, logged once when the outage starts and then at most every
+        ``_WARN_EVERY_S`` with how many were left out (a flush runs every 100 ms)."""
+        self._failures += 1
+        now = time.monotonic()
+        if self._failures == 1 or now - self._warned_at >= _WARN_EVERY_S:
+            more = (
+                f" ({self._unlogged} more failures since the last line)" if self._unlogged else ""
+            )
+            _log.warning("volume guards: cannot count grants: %s%s", exc, more)
+            self._warned_at, self._unlogged = now, 0
+        else:
+            self._unlogged += 1
 
     def _trip(self, guard: CompiledVolumeGuard, total: int, now_ms: int) -> None:
         METRICS.guard_trips.labels(guard.id, guard.on_trip).inc()

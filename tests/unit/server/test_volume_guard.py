@@ -117,6 +117,26 @@ class FlakyCounter(MemoryVolumeCounter):
         return await super().add(counts)
 
 
+def test_an_outage_is_logged_once_not_every_flush(caplog: pytest.LogCaptureFixture) -> None:
+    policy = _policy()
+    counter = FlakyCounter()
+    guards = VolumeGuards(counter)
+
+    async def scenario() -> None:
+        guards.granted(policy, ["quiet"])
+        for _ in range(30):  # three seconds of flushes
+            await guards.flush()
+        counter.down = False
+        await guards.flush()
+
+    with caplog.at_level(logging.WARNING, "arbiter.volume_guard"):
+        asyncio.run(scenario())
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("volume guards: cannot count grants: ")
+    assert lines[1] == "volume guards: counting again after 30 failed flushes"
+
+
 def test_counts_survive_a_counter_outage_and_trip_when_it_answers() -> None:
     policy, clock = _policy(), Clock()
     counter = FlakyCounter()
