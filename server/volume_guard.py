@@ -20,9 +20,11 @@ On a trip (the window's total above ``max_grants``), once per guard and window:
 The pause is held by :class:`WindowPause` (in this process, lifted after the
 window): every replica trips from the same fleet total, so the pause is
 fleet-wide in effect, and it lifts by itself -- if the storm goes on, the
-guard trips again in the next window. An operator kill switch (the
-governance API, not built yet) can implement :class:`PauseControl` to make
-the pause stick until someone resumes it; the guard does not need to change.
+guard trips again in the next window. The operators' kill switch
+(``arbiter.server.governance``, AdminService PauseAction / PauseChannel)
+arrived after this module and is not used yet: a :class:`PauseControl` that
+calls it would make a trip an operator-visible pause that holds until
+resumed; the guard does not need to change.
 
 The paused actions in force are part of each decision log record
 (``paused.actions``), so a replay reproduces a paused decision.
