@@ -249,6 +249,7 @@ class ArbiterServer:
         self.readiness_interval_s = readiness_interval_s
         self.port = 0
         self._server: Any = None
+        self._listeners_pending = False  # --workers: listen once the policy is loaded
         self._ready = asyncio.Event()
         self._readiness: asyncio.Task[None] | None = None
         self._stopping = False
@@ -317,8 +318,14 @@ class ArbiterServer:
                 certificates=self.certificates,
                 reuse_port=shared,
             )
-            await self.http.start()  # OSError when the address is taken, before gRPC serves
-        await server.start()
+        if shared:
+            # One of --workers N: the kernel spreads connections over every worker
+            # listening on the port, so this one listens only once its policy is loaded
+            # (load_policy): a worker still loading would answer UNAVAILABLE to calls
+            # that the ready one would have served.
+            self._listeners_pending = True
+        else:
+            await self._open_listeners()
         if self.decisions is not None:
             await self.decisions.start()
         await self.volume_guards.start()
@@ -348,6 +355,14 @@ class ArbiterServer:
         )
         if self.http is not None:
             _log.info("HTTP (Connect, gRPC-Web) on %s", self.http.url)
+
+    async def _open_listeners(self) -> None:
+        """Start accepting calls: the HTTP listener (``OSError`` when its address is
+        taken, before gRPC serves), then the gRPC port."""
+        self._listeners_pending = False
+        if self.http is not None:
+            await self.http.start()
+        await self._server.start()
 
     async def _restore_state(self) -> None:
         assert self.state_file is not None
@@ -430,6 +445,8 @@ class ArbiterServer:
         except GateRefused as exc:
             raise PolicyError(exc.errors) from None
         active = self.registry.require()
+        if self._listeners_pending:
+            await self._open_listeners()
         _log.info("policy set %s serving (configured: %s)", active.version, directory)
         await self.governance.start()
         if self.settings.watch and self._policy_watcher is None:
