@@ -1,5 +1,11 @@
 """``arbiter worker``: the due-step loop and one delivery loop per destination, in one process.
 
+A worker is a replica of the fleet like ``arbiter serve``: it follows the
+policy version and the operators' kill switches kept in Redis
+(:class:`~arbiter.server.governance.Governance`), so a pause made through any
+server's AdminService stops its due steps within the governance poll interval,
+and it heartbeats into ``GetPolicyStatus``.
+
 Run as many as needed (each is one consumer per destination, and claims
 wake-ups atomically); kill any of them at any time: a claimed wake-up is
 re-claimed after its lease, a pending outbox entry after ``reclaim_idle_s``.
@@ -9,10 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import socket
 from pathlib import Path
 from typing import Any
 
+from arbiter.server.governance import Governance, bundle_files
 from arbiter.server.outbound.config import OutboundConfig
 from arbiter.server.outbound.delivery import DeliveryWorker
 from arbiter.server.outbound.due import DueWorker
@@ -20,7 +29,7 @@ from arbiter.server.outbound.metrics import OUTBOUND
 from arbiter.server.outbound.redis_ops import outbox_keys
 from arbiter.server.registry import PolicyRegistry
 from arbiter.server.service import DecisionCore
-from arbiter.state import open_store, wake_key
+from arbiter.state import open_governance_store, open_store, wake_key
 
 __all__ = ["Worker", "run_worker"]
 
@@ -42,8 +51,15 @@ class Worker:
         import redis.asyncio as redis_asyncio
 
         self.config = config
+        self.policies = Path(policies)
         self.registry = PolicyRegistry()
         self.registry.load(policies)
+        self.governance = Governance(
+            self.registry,
+            open_governance_store(redis_url),
+            replica=f"worker@{socket.gethostname()}:{os.getpid()}",
+            scenarios=False,
+        )
         self.store = open_store(redis_url, default_timeout_s=2.0)
         self.core = DecisionCore(self.registry, self.store, store_timeout_s=2.0)
         self.client: Any = redis_asyncio.Redis.from_url(redis_url)
@@ -82,7 +98,16 @@ class Worker:
                 _log.debug("sampling backlogs failed: %s", exc)
             await asyncio.sleep(1.0)
 
+    async def join_fleet(self) -> None:
+        """Serve the fleet's active policy version and pauses, and follow their changes
+        (a worker started with files the fleet has never seen makes them its version,
+        as a server does)."""
+        files = await asyncio.to_thread(bundle_files, self.policies)
+        await self.governance.bootstrap(files, str(self.policies))
+        await self.governance.start()
+
     async def run(self) -> None:
+        await self.join_fleet()
         tasks = [asyncio.create_task(self.due.run())]
         tasks += [asyncio.create_task(d.run()) for d in self.deliveries]
         sampler = asyncio.create_task(self.sample())
@@ -90,6 +115,7 @@ class Worker:
             await asyncio.gather(*tasks)
         finally:
             sampler.cancel()
+            await self.governance.stop()
             await self.client.aclose()
             await self.store.close()
 

@@ -196,3 +196,48 @@ def test_a_decision_that_could_not_be_committed_fires_again_instead_of_settling(
             await core.store.close()
 
     asyncio.run(scenario())
+
+
+def test_a_pause_made_through_the_fleet_reaches_a_worker_and_stops_its_step(
+    redis_url: str,
+) -> None:
+    """The kill switch an operator uses on a server (AdminService -> Governance on Redis)
+    stops a worker's waiting step: the worker follows the fleet's pauses."""
+    from arbiter.server.governance import Governance
+    from arbiter.server.outbound.worker import Worker
+    from arbiter.state import open_governance_store
+
+    async def scenario() -> None:
+        worker = Worker(load_config(CONFIG), POLICIES, redis_url)
+        await worker.store.init_state()  # type: ignore[attr-defined]
+        await worker.join_fleet()
+        # A server of the same fleet: its own registry and governance on the same Redis.
+        server_registry = PolicyRegistry()
+        server_registry.load(POLICIES)
+        server = Governance(server_registry, open_governance_store(redis_url), replica="server-a")
+        try:
+            await server.bootstrap(
+                {
+                    p.relative_to(POLICIES).as_posix(): p.read_text()
+                    for p in POLICIES.rglob("*.yaml")
+                },
+                str(POLICIES),
+            )
+            await _signup(worker.core, "paused", at_ms=await _now(worker.client) - 2100)
+            await server.pause("journey", "welcome", reason="incident", actor="test")
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            while "welcome" not in worker.registry.require().paused_journeys:
+                assert loop.time() - started < 1.0, "the pause did not reach the worker in 1 s"
+                await asyncio.sleep(0.02)
+            claimed = dict(await _claim(worker.due))
+            [paused] = [m for m in claimed if m.startswith("paused|")]
+            assert await worker.due.fire(paused, claimed[paused]) == "nothing"
+            assert await _outbox(worker.client, "push_hook") == []
+        finally:
+            await server.stop()
+            await worker.governance.stop()
+            await worker.client.aclose()
+            await worker.store.close()
+
+    asyncio.run(scenario())
