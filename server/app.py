@@ -75,7 +75,7 @@ from arbiter.server.security.tls import ServerCertificates, TlsError
 from arbiter.server.service import DecisionCore
 from arbiter.server.store_metrics import CircuitSampler, metered
 from arbiter.server.tracing import tracing_from_endpoint
-from arbiter.server.volume_guard import VolumeGuards
+from arbiter.server.volume_guard import FleetPause, VolumeGuards
 from arbiter.state import (
     MemoryGovernanceStore,
     MemoryStore,
@@ -222,6 +222,7 @@ class ArbiterServer:
             open_governance_store(settings.redis_url),
             history=settings.policy_history,
         )
+        self.volume_guards.pauses = FleetPause(self.governance)  # trips use the kill switch
         if self.state_file is not None and isinstance(
             self.governance.store, MemoryGovernanceStore
         ):  # the embedded fleet's versions and pauses survive a restart with its customers

@@ -20,11 +20,14 @@ On a trip (the window's total above ``max_grants``), once per guard and window:
 The pause is held by :class:`WindowPause` (in this process, lifted after the
 window): every replica trips from the same fleet total, so the pause is
 fleet-wide in effect, and it lifts by itself -- if the storm goes on, the
-guard trips again in the next window. The operators' kill switch
-(``arbiter.server.governance``, AdminService PauseAction / PauseChannel)
-arrived after this module and is not used yet: a :class:`PauseControl` that
-calls it would make a trip an operator-visible pause that holds until
-resumed; the guard does not need to change.
+guard trips again in the next window. The server uses :class:`FleetPause`:
+the same hold, and the operators' kill switch too
+(``arbiter.server.governance``: ``PauseAction`` with ``until`` = the end of
+the window, actor ``volume-guard@<replica>``), so the trip is visible in
+``GetPolicyStatus``, persisted, reaches replicas (and ``arbiter worker``
+processes) that have no guard of their own, and lifts by itself at the end
+of the window. ``arbiter admin resume --action`` ends the kill switch early;
+the local hold of a replica that tripped still lasts to the window's end.
 
 The paused actions in force are part of each decision log record
 (``paused.actions``), so a replay reproduces a paused decision.
@@ -47,13 +50,16 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from arbiter.policies import CompiledPolicy, CompiledVolumeGuard
 from arbiter.server.metrics import METRICS
 from arbiter.state import StoreUnavailable, VolumeCount, VolumeCounter
 
-__all__ = ["DEFAULT_FLUSH_S", "PauseControl", "VolumeGuards", "WindowPause"]
+if TYPE_CHECKING:
+    from arbiter.server.governance import Governance
+
+__all__ = ["DEFAULT_FLUSH_S", "FleetPause", "PauseControl", "VolumeGuards", "WindowPause"]
 
 _log = logging.getLogger("arbiter.volume_guard")
 
@@ -93,6 +99,51 @@ class WindowPause:
                 METRICS.guard_paused.labels(guard_id).set(0)
                 _log.warning("volume guard %s: pause lifted (%s)", guard_id, held.reason)
         return frozenset(a for held in self._pauses.values() for a in held.actions)
+
+
+class FleetPause(WindowPause):
+    """:class:`WindowPause` plus the operators' kill switch for each paused action (see the
+    module docstring). The kill switch is recorded in the background: a store that cannot
+    take it leaves the local hold in force and logs why."""
+
+    def __init__(self, governance: Governance) -> None:
+        super().__init__()
+        self.governance = governance
+        self._recording: set[asyncio.Task[None]] = set()
+
+    def pause(self, guard_id: str, actions: frozenset[str], until_ms: int, reason: str) -> None:
+        super().pause(guard_id, actions, until_ms, reason)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (unit use): the local hold is all there is
+            return
+        for action in sorted(actions):
+            task = loop.create_task(self._kill_switch(guard_id, action, until_ms, reason))
+            self._recording.add(task)
+            task.add_done_callback(self._recording.discard)
+
+    async def _kill_switch(self, guard_id: str, action: str, until_ms: int, reason: str) -> None:
+        try:
+            await self.governance.pause(
+                "action",
+                action,
+                until_ms=until_ms,
+                reason=f"volume guard {guard_id}: {reason}",
+                actor=f"volume-guard@{self.governance.replica}",
+            )
+        except Exception as exc:  # held locally for the window anyway
+            _log.warning(
+                "volume guard %s: the kill switch for %s was not recorded (%s); "
+                "paused in this process until the window ends",
+                guard_id,
+                action,
+                exc,
+            )
+
+    async def settle(self) -> None:
+        """Wait for the kill switches being recorded (tests, shutdown)."""
+        if self._recording:
+            await asyncio.gather(*self._recording, return_exceptions=True)
 
 
 class VolumeGuards:

@@ -186,15 +186,20 @@ def test_a_policy_change_making_everyone_eligible_trips_the_guard_on_both_replic
             reply = _decide(stubs[j % 2], f"after-{j}")
             assert [a.action_id for a in reply.actions] == ["storm_fallback"]
             assert _offer_reason(reply) == decision_pb2.REASON_PAUSED
-        # The alert's metrics, on each replica.
+        # The alert's metrics. A replica that tripped records the operators' kill switch,
+        # which reaches the other through the fleet's pauses -- possibly before that one
+        # trips on its own count: at least one trip, at most one per replica.
         guard = 'guard="storm_offer_rate"'
-        for port in metrics:
-            trips = _metric(port, "arbiter_volume_guard_trips_total", f'{guard},on_trip="pause"')
-            assert trips == 1
-            assert _metric(port, "arbiter_volume_guard_paused", guard) == 1
+        trips = [
+            _metric(port, "arbiter_volume_guard_trips_total", f'{guard},on_trip="pause"')
+            for port in metrics
+        ]
+        assert sum(trips) >= 1 and all(t <= 1 for t in trips), trips
+        for port, tripped in zip(metrics, trips, strict=True):
+            assert _metric(port, "arbiter_volume_guard_paused", guard) == tripped
             assert _metric(port, "arbiter_volume_guard_limit", guard) == MAX_GRANTS
-            assert _metric(port, "arbiter_volume_guard_grants", guard) > MAX_GRANTS
             assert _metric(port, "arbiter_rejections_total", 'method="Decide",reason="PAUSED"') > 0
+        assert max(_metric(p, "arbiter_volume_guard_grants", guard) for p in metrics) > MAX_GRANTS
     finally:
         for channel in channels:
             channel.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,8 +15,15 @@ from prometheus_client import REGISTRY
 
 from arbiter.policies import CompiledPolicy, compile_policy
 from arbiter.policies.loader import load_sources
-from arbiter.server.volume_guard import VolumeGuards
-from arbiter.state import MemoryVolumeCounter, StoreUnavailable, VolumeCount
+from arbiter.server.governance import Governance, bundle_files
+from arbiter.server.registry import PolicyRegistry
+from arbiter.server.volume_guard import FleetPause, VolumeGuards
+from arbiter.state import (
+    MemoryGovernanceStore,
+    MemoryVolumeCounter,
+    StoreUnavailable,
+    VolumeCount,
+)
 
 BASE = (Path(__file__).parents[1] / "policies" / "data" / "engine_base.yaml").read_text()
 POLICY = """
@@ -173,3 +181,31 @@ def test_a_policy_without_guards_counts_nothing() -> None:
     guards.granted(policy, ["anything"])
     asyncio.run(guards.flush())
     assert guards.paused == frozenset()
+
+
+def test_a_fleet_pause_records_the_kill_switch_until_the_window_ends() -> None:
+    """on_trip: pause in the server goes through the operators' kill switch: visible in the
+    status, in the registry every replica serves from, lifted at the window's end; an action
+    the kill switch refuses stays held in this process for the window."""
+    examples = Path(__file__).resolve().parents[3] / "examples" / "policies"
+
+    async def main() -> None:
+        governance = Governance(PolicyRegistry(), MemoryGovernanceStore(), replica="r1")
+        await governance.bootstrap(bundle_files(examples), str(examples))
+        action = next(iter(governance.registry.require().policy.actions))
+        pauses = FleetPause(governance)
+        until = time.time_ns() // 10**6 + 300
+        pauses.pause("storm", frozenset({action, "no_such_action"}), until, "420 > 400")
+        await pauses.settle()
+        assert action in governance.registry.require().paused_actions
+        [recorded] = governance.pauses_now()
+        assert (recorded["kind"], recorded["target"]) == ("action", action)
+        assert recorded["by"] == "volume-guard@r1"
+        # The refused one is still held here for the window.
+        assert "no_such_action" in pauses.paused(time.time_ns() // 10**6)
+        await asyncio.sleep(0.35)
+        await governance.refresh()
+        assert action not in governance.registry.require().paused_actions
+        assert pauses.paused(time.time_ns() // 10**6) == frozenset()
+
+    asyncio.run(main())
