@@ -203,7 +203,7 @@ def test_a_pause_made_through_the_fleet_reaches_a_worker_and_stops_its_step(
 ) -> None:
     """The kill switch an operator uses on a server (AdminService -> Governance on Redis)
     stops a worker's waiting step: the worker follows the fleet's pauses."""
-    from arbiter.server.governance import Governance
+    from arbiter.server.governance import Governance, bundle_files
     from arbiter.server.outbound.worker import Worker
     from arbiter.state import open_governance_store
 
@@ -216,13 +216,7 @@ def test_a_pause_made_through_the_fleet_reaches_a_worker_and_stops_its_step(
         server_registry.load(POLICIES)
         server = Governance(server_registry, open_governance_store(redis_url), replica="server-a")
         try:
-            await server.bootstrap(
-                {
-                    p.relative_to(POLICIES).as_posix(): p.read_text()
-                    for p in POLICIES.rglob("*.yaml")
-                },
-                str(POLICIES),
-            )
+            await server.bootstrap(bundle_files(POLICIES), str(POLICIES))
             await _signup(worker.core, "paused", at_ms=await _now(worker.client) - 2100)
             await server.pause("journey", "welcome", reason="incident", actor="test")
             loop = asyncio.get_running_loop()
