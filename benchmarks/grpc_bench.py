@@ -236,6 +236,7 @@ def measure(
     run_h2load(target.url(path), bodies, seconds=0.5, warmup_s=0, **run)  # warm the connections
     codes0 = scrape(target.metrics_port, "arbiter_requests_total")
     degraded0 = sum(scrape(target.metrics_port, "arbiter_degraded_responses_total").values())
+    replays0 = sum(scrape(target.metrics_port, "arbiter_replays_total").values())
     cpu0 = tree_cpu_seconds(target.server.pid)
     rcpu0 = tree_cpu_seconds(target.redis_pid) if target.redis_pid else 0.0
     started = time.perf_counter()
@@ -254,6 +255,10 @@ def measure(
     rcpu = (tree_cpu_seconds(target.redis_pid) - rcpu0) if target.redis_pid else 0.0
     codes = _delta(codes0, scrape(target.metrics_port, "arbiter_requests_total"), "Decide")
     degraded = sum(scrape(target.metrics_port, "arbiter_degraded_responses_total").values())
+    # Every Decide must be a decision: a replayed request id would be far cheaper.
+    extra["replays"] = int(
+        sum(scrape(target.metrics_port, "arbiter_replays_total").values()) - replays0
+    )
     return _row(
         result, kind=kind, store=target.name, rpc=rpc, workers=workers, concurrency=concurrency,
         offered=offered_rps, cpu=cpu, rcpu=rcpu, elapsed=elapsed, codes=codes,
@@ -479,7 +484,7 @@ def workers_curve(bench: Bench, policies: Path, work: Path, redis: Any) -> None:
 HEADER: Final = (
     f"{'kind':8} {'store':9} {'rpc':6} {'conc':>4} {'offered':>7} {'RPS':>6} {'p50 ms':>7} "
     f"{'p99 ms':>7} {'max ms':>7} {'refused':>7} {'errors':>6} {'degr.':>5} {'CPU/call':>8} "
-    f"{'redis':>6} {'srv cores':>9} {'h2load':>6}"
+    f"{'redis':>6} {'srv cores':>9} {'h2load':>6} {'replays':>7}"
 )
 
 
@@ -489,7 +494,7 @@ def format_row(r: Row) -> str:
         f"{r.kind:8} {r.store:9} {r.rpc:6} {r.concurrency:>4} {offered:>7} {r.rps:>6.0f} "
         f"{r.p50_ms:>7.2f} {r.p99_ms:>7.2f} {r.max_ms:>7.1f} {r.refused:>7} {r.other_errors:>6} "
         f"{r.degraded:>5} {r.server_cpu_us:>6.0f}us {r.redis_cpu_us:>4.0f}us "
-        f"{r.server_cores:>9.2f} {r.h2load_cores:>6.2f}"
+        f"{r.server_cores:>9.2f} {r.h2load_cores:>6.2f} {r.extra.get('replays', 0):>7}"
     )
 
 
@@ -545,13 +550,15 @@ def write_outputs(bench: Bench, out_dir: Path, header: str) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path = out_dir / "grpc_bench.csv"
     with csv_path.open("w", newline="") as f:
-        columns = [k for k in asdict(bench.rows[0]) if k != "extra"] + ["codes"]
+        columns = [k for k in asdict(bench.rows[0]) if k != "extra"] + ["codes", "replays"]
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         for row in bench.rows:
             data = asdict(row)
             extra = data.pop("extra")
-            writer.writerow({**data, "codes": extra.get("codes", {})})
+            writer.writerow(
+                {**data, "codes": extra.get("codes", {}), "replays": extra.get("replays", 0)}
+            )
     md_path = out_dir / "grpc_bench.md"
     sections = [header, "", *summary(bench), ""]
     sections += ["Concurrency sweep (closed loop):", "", *markdown(bench, ("sweep",)), ""]

@@ -13,6 +13,10 @@
  *   H2LOAD_SEQ_AT=K      offset of 16 bytes in every body that the shim
  *                        overwrites with a hex sequence number (inside the
  *                        request_id), so no request id repeats in a run
+ *   H2LOAD_SEQ_START=S   the first sequence number (decimal; default 0): each
+ *                        run starts at a fresh one, or a run would replay the
+ *                        request ids of the run before it on the same server
+ *                        (idempotent replays, far cheaper than decisions)
  *
  * A read at offset 0 of the `-d` file takes the next body (round robin over
  * the N, an atomic counter across h2load's threads) and stamps the sequence
@@ -53,6 +57,9 @@ static int is_data_fd(int fd) {
     }
     body_len = strtoul(len, 0, 10);
     seq_at = strtoul(at, 0, 10);
+    const char *start = getenv("H2LOAD_SEQ_START");
+    if (start)
+        next_body = strtoull(start, 0, 10);
     body_count = (size_t)st.st_size / body_len;
     if (body_count == 0 || seq_at + 16 > body_len || body_len > 16384) {
         fprintf(stderr, "h2load_bodies: bad H2LOAD_BODY_LEN / H2LOAD_SEQ_AT\n");

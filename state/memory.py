@@ -53,6 +53,7 @@ every call (and a ``timeout_s`` shorter than it raises
 from __future__ import annotations
 
 import asyncio
+import heapq
 import math
 import threading
 import time
@@ -119,6 +120,38 @@ class ManualClock:
         self.now += seconds
 
 
+class _ExpiryOrder:
+    """A min-heap of ``(expiry, id)`` beside a dict of expiring records: beyond the bound, the
+    record that expires first (ties: the smallest id) is evicted in O(log n), not by a scan.
+
+    Entries go stale when their record is replaced or purged; they are skipped when they
+    reach the top, and the heap is rebuilt when stale entries outnumber live ones.
+    """
+
+    __slots__ = ("heap",)
+
+    def __init__(self) -> None:
+        self.heap: list[tuple[float, str]] = []
+
+    def add(self, expiry: float, key: str) -> None:
+        heapq.heappush(self.heap, (expiry, key))
+
+    def rebuild(self, entries: Iterable[tuple[float, str]]) -> None:
+        self.heap = list(entries)
+        heapq.heapify(self.heap)
+
+    def bound(self, records: dict[str, _V], limit: int, expiry: Callable[[_V], float]) -> None:
+        """Evict from ``records`` until at most ``limit`` are left."""
+        heap = self.heap
+        while len(records) > limit and heap:
+            at, key = heapq.heappop(heap)
+            live = records.get(key)
+            if live is not None and expiry(live) == at:
+                del records[key]
+        if len(heap) > 2 * len(records) + 16:
+            self.rebuild((expiry(v), k) for k, v in records.items())
+
+
 @dataclass(slots=True)
 class _Customer:
     """Everything stored about one customer.
@@ -135,6 +168,9 @@ class _Customer:
     cap_windows: dict[str, int] = field(default_factory=dict)
     decisions: dict[str, tuple[StoredDecision, float]] = field(default_factory=dict)
     applied: dict[str, float] = field(default_factory=dict)
+    # (expiry, id) heaps over ``decisions`` / ``applied``, for eviction at the bound.
+    decision_order: _ExpiryOrder = field(default_factory=_ExpiryOrder)
+    applied_order: _ExpiryOrder = field(default_factory=_ExpiryOrder)
     feedback: deque[FeedbackRecord] = field(default_factory=lambda: deque(maxlen=FEEDBACK_LIMIT))
     # The earliest expiry among ``decisions`` and ``applied``: purging is a no-op before it,
     # so a sweep costs O(1) per customer with nothing due.
@@ -149,11 +185,17 @@ class _Customer:
             return False
         self.decisions = {r: v for r, v in self.decisions.items() if v[1] > now}
         self.applied = {e: exp for e, exp in self.applied.items() if exp > now}
+        self.reorder()
         self.next_expiry = min(
             min((exp for _, exp in self.decisions.values()), default=math.inf),
             min(self.applied.values(), default=math.inf),
         )
         return True
+
+    def reorder(self) -> None:
+        """Rebuild the eviction heaps after ``decisions`` / ``applied`` were replaced."""
+        self.decision_order.rebuild((exp, r) for r, (_, exp) in self.decisions.items())
+        self.applied_order.rebuild((exp, e) for e, exp in self.applied.items())
 
     def size(self) -> int:
         """Records held (the unit :meth:`MemoryStore.forget_customer` counts)."""
@@ -303,7 +345,8 @@ class MemoryStore:
                 expiry,
             )
             c.expires(expiry)
-            _bound(c.decisions, self._max_decisions, lambda entry: entry[1])
+            c.decision_order.add(expiry, commit.request_id)
+            c.decision_order.bound(c.decisions, self._max_decisions, _decision_expiry)
             self.changes += 1
             self._swept(now)
             return CommitOutcome(record=record, result=result, fingerprint=fingerprint)
@@ -335,7 +378,8 @@ class MemoryStore:
             c.snapshot = snapshot
             c.applied[effects.event_id] = expiry = now + dedup_ttl_s
             c.expires(expiry)
-            _bound(c.applied, self._max_events, lambda expiry: expiry)
+            c.applied_order.add(expiry, effects.event_id)
+            c.applied_order.bound(c.applied, self._max_events, _marker_expiry)
             c.feedback.extend(effects.feedback)
             self.changes += 1
             self._swept(now)
@@ -505,6 +549,7 @@ class MemoryStore:
                     c.expires(exp)
                 for exp in c.applied.values():
                     c.expires(exp)
+                c.reorder()
             self._state_ok = True
             self.changes += 1
 
@@ -596,12 +641,12 @@ def _pick(source: dict[str, _V], names: Iterable[str]) -> dict[str, _V]:
     return {n: source[n] for n in names if n in source}
 
 
-def _bound(records: dict[str, _V], limit: int, expiry: Callable[[_V], float]) -> None:
-    """Beyond ``limit`` entries, evict the one that expires first (ties: the smallest id).
+def _decision_expiry(entry: tuple[StoredDecision, float]) -> float:
+    return entry[1]
 
-    O(n) per eviction, only for a customer at its bound."""
-    while len(records) > limit:
-        del records[min(records, key=lambda k: (expiry(records[k]), k))]
+
+def _marker_expiry(expiry: float) -> float:
+    return expiry
 
 
 def _positive(value: float, name: str) -> None:

@@ -320,3 +320,24 @@ def test_records_per_customer_are_bounded_oldest_first() -> None:
     assert [d["request_id"] for d in doc["decisions"]] == ["r2", "r3", "r4"]
     assert doc["applied_events"] == ["e3", "e4"]
     assert run(store.apply_event(event("c", "e0"))) == "applied"  # evicted: applies again
+
+
+def test_at_the_bound_the_record_that_expires_first_goes_whatever_the_insertion_order() -> None:
+    """Eviction follows expiry, then id -- not insertion order: shorter TTLs written later go
+    first, equal expiries go smallest id first, and records purged meanwhile are not counted."""
+    clock = ManualClock()
+    store = MemoryStore(max_decisions_per_customer=3, clock=clock)
+    for rid, ttl in (("r-a", 500), ("r-b", 100), ("r-c", 300)):
+        run(store.commit_decision(commit("c", rid, T0), b"{}", ttl_s=ttl))
+    run(store.commit_decision(commit("c", "r-d", T0), b"{}", ttl_s=400))  # over: r-b expires first
+    kept = [d["request_id"] for d in run(store.export_customer("c"))["decisions"]]
+    assert sorted(kept) == ["r-a", "r-c", "r-d"]
+    # The same expiry as r-c, the earliest: the smaller id goes, though written last.
+    run(store.commit_decision(commit("c", "r-b2", T0), b"{}", ttl_s=300))
+    kept = [d["request_id"] for d in run(store.export_customer("c"))["decisions"]]
+    assert sorted(kept) == ["r-a", "r-c", "r-d"]
+    clock.advance(350)  # r-c expires (purged on access or evicted first: the same outcome)
+    for rid in ("r-e", "r-f"):
+        run(store.commit_decision(commit("c", rid, T0), b"{}", ttl_s=1000))
+    kept = [d["request_id"] for d in run(store.export_customer("c"))["decisions"]]
+    assert sorted(kept) == ["r-a", "r-e", "r-f"]
