@@ -278,6 +278,8 @@ def serve_memory(args: argparse.Namespace) -> int:
     store = MemoryStore()
     for snap in customers(args.customers, args.now_ms, args.seed):
         store.seed(snap)
+    if args.fixed_answer:
+        _answer_every_call_with_the_first()
     settings = Settings(
         policies=args.policies,
         listen=args.listen,
@@ -286,6 +288,23 @@ def serve_memory(args: argparse.Namespace) -> int:
         decision_log=args.decision_log,
     )
     return uvloop.run(serve(settings, store=store))
+
+
+def _answer_every_call_with_the_first() -> None:
+    """Benchmark ceiling (``grpc_bench``'s "fixed" server): each RPC method answers every call
+    with its first real response, so a call costs only gRPC, the interceptors and (de)serialising
+    the same messages -- what Decide would cost if deciding were free."""
+    from arbiter.server.service import DecisionCore
+
+    decide_for_real = DecisionCore.invoke
+    first: dict[str, Any] = {}
+
+    async def invoke(self: DecisionCore, method: str, request: Any, call: Any) -> Any:
+        if method not in first:
+            first[method] = await decide_for_real(self, method, request, call)
+        return first[method]
+
+    DecisionCore.invoke = invoke  # type: ignore[method-assign]
 
 
 def memory_server_argv(
@@ -581,6 +600,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--now-ms", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--metrics-port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--decision-log", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--fixed-answer", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_memory:
         return serve_memory(args)

@@ -5,7 +5,7 @@ matplotlib first)::
 
     .venv/bin/python -m benchmarks.grpc_bench [--customers 50000] [--seconds 5]
         [--levels 1,8,32,64] [--rates 0.5,0.7,0.9] [--overload 2.0]
-        [--workers 1,2,4] [--stores memory,redis] [--rounds 1] [--out benchmarks/results]
+        [--workers 1,2,4] [--stores memory,redis,fixed] [--rounds 1] [--out benchmarks/results]
 
 What it does:
 
@@ -13,7 +13,9 @@ What it does:
    and seeds them into a private ``redis-server`` and into an embedded-store
    server; requests pick customers with a Zipf skew (``--zipf``: a few
    customers are hot, most are cold), on a mix of surfaces.
-2. **Concurrency sweep** (closed loop, ``--levels``): for each store, Health
+2. **Concurrency sweep** (closed loop, ``--levels``): for each store (and the
+   ``fixed`` ceiling server: every call answered with its first real answer,
+   so Decide costs gRPC, interceptors and the messages but no deciding), Health
    (``grpc.health.v1.Health/Check``, the cheapest RPC the server has) and
    Decide on the same server, interleaved, ``--rounds`` times. Every Decide
    carries a fresh ``request_id`` (``benchmarks/h2load_bodies.c``), so each is
@@ -157,8 +159,10 @@ def start_redis_target(
 
 
 def start_memory_target(
-    policies: Path, work: Path, args: argparse.Namespace, now_ms: int
+    policies: Path, work: Path, args: argparse.Namespace, now_ms: int, *, fixed: bool = False
 ) -> Target:
+    """An embedded-store server seeded with the customers; ``fixed``: the "fixed" ceiling
+    server, which answers every call with its first real answer (``decide_bench``)."""
     from server_procs import ServerProcess, free_port
 
     port = free_port()
@@ -166,10 +170,12 @@ def start_memory_target(
         *("-m", "benchmarks.decide_bench", "--serve-memory", "--listen", "127.0.0.1:{port}"),
         *("--policies", str(policies), "--customers", str(args.customers)),
         *("--seed", str(args.seed), "--now-ms", str(now_ms), "--metrics-port", str(port)),
+        *(("--fixed-answer",) if fixed else ()),
     )
-    server = ServerProcess(policies, work, name="memory", argv=argv)
+    name = "fixed" if fixed else "memory"
+    server = ServerProcess(policies, work, name=name, argv=argv)
     server.start(wait_s=300)
-    return Target("memory", server, port)
+    return Target(name, server, port)
 
 
 # =========================================================================== one run
@@ -379,6 +385,8 @@ def saturation(bench: Bench, store: str, rpc: str = "decide") -> float:
 def rates(bench: Bench, targets: Sequence[Target]) -> None:
     """Decide at fractions of its saturation: latency against offered load."""
     for target in targets:
+        if target.name == "fixed":
+            continue
         peak = saturation(bench, target.name)
         for fraction in bench.args.rates:
             row = measure(
@@ -586,7 +594,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--rates", type=_list(float), default=[0.5, 0.7, 0.9])
     parser.add_argument("--overload", type=float, default=2.0, help="0: skip the overload run")
     parser.add_argument("--workers", type=_list(int), default=[1, 2, 4], help="empty: skip")
-    parser.add_argument("--stores", type=_list(str), default=["memory", "redis"])
+    parser.add_argument(
+        "--stores",
+        type=_list(str),
+        default=["memory", "redis", "fixed"],
+        help="fixed: the ceiling server, every call answered with its first answer",
+    )
     parser.add_argument("--rounds", type=int, default=1, help="interleaved sweep rounds")
     parser.add_argument(
         "--phases", type=_list(str), default=["sweep", "rates", "overload", "workers"]
@@ -622,6 +635,8 @@ def run(args: argparse.Namespace) -> Bench:
             print(f"seeded {args.customers} customers into Redis in {seeded:.1f}s", flush=True)
         if "memory" in args.stores:
             targets.append(start_memory_target(policies, work, args, now_ms))
+        if "fixed" in args.stores:  # the ceiling: Decide as if deciding cost nothing
+            targets.append(start_memory_target(policies, work, args, now_ms, fixed=True))
         if redis is not None:
             targets.append(start_redis_target(policies, work, redis, 1))
         print(HEADER, flush=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import re
 import secrets
 import shutil
@@ -125,14 +126,17 @@ def run_h2load(
     headers: Sequence[str] = (),
 ) -> H2Result:
     """Run h2load for ``seconds`` (after ``warmup_s``) against ``url``; closed loop unless
-    ``rps_per_connection`` sets an offered rate."""
+    ``rps_per_connection`` sets an offered rate.
+
+    An offered rate runs one h2load process per connection, started at random points of
+    one send period: h2load paces ``--rps`` with a timer per connection, at least 10 ms
+    apart, so the connections of one process send in step -- every tick, all of them at
+    once -- and a queue forms at the server that independent clients would not make
+    (docs/performance.md, "Offered rate")."""
     h2load = shutil.which("h2load")
     if h2load is None:
         raise RuntimeError("h2load is not installed (apt-get install -y nghttp2-client)")
-    with tempfile.NamedTemporaryFile(prefix="h2load-", suffix=".log", delete=False) as log:
-        log_path = Path(log.name)
-    argv = [h2load, "-t", "1", "-c", str(connections), "-m", str(streams)]
-    argv += ["-D", f"{round(seconds * 1000)}ms", f"--log-file={log_path}"]
+    argv = [h2load, "-t", "1", "-m", str(streams), "-D", f"{round(seconds * 1000)}ms"]
     if warmup_s:
         argv.append(f"--warm-up-time={round(warmup_s * 1000)}ms")
     if rps_per_connection is not None:
@@ -140,21 +144,45 @@ def run_h2load(
     for header in (*GRPC_HEADERS, *headers):
         argv += ["-H", header]
     argv += ["-d", str(bodies.first), url]
+    if rps_per_connection is None:
+        runs = [(connections, 0.0)]
+    else:
+        period = max(0.01, 1.0 / max(rps_per_connection, 0.1))
+        runs = sorted(((1, random.uniform(0, period)) for _ in range(connections)), key=_delay)
+    logs: list[Path] = []
+    procs: list[subprocess.Popen[str]] = []
+    started = time.monotonic()
     try:
-        out = subprocess.run(
-            argv,
-            env={**os.environ, **bodies.env, "H2LOAD_SEQ_START": str(_fresh_sequence())},
-            capture_output=True,
-            text=True,
-            timeout=seconds + warmup_s + 60,
-            check=False,
-        )
-        if out.returncode != 0:
-            raise RuntimeError(f"h2load failed ({out.returncode}): {out.stderr[-800:]}")
-        return _parse(out.stdout, log_path, seconds)
+        for clients, delay in runs:
+            with tempfile.NamedTemporaryFile(prefix="h2load-", suffix=".log", delete=False) as log:
+                logs.append(Path(log.name))
+            time.sleep(max(0.0, started + delay - time.monotonic()))
+            procs.append(
+                subprocess.Popen(
+                    [*argv[:3], "-c", str(clients), f"--log-file={logs[-1]}", *argv[3:]],
+                    env={**os.environ, **bodies.env, "H2LOAD_SEQ_START": str(_fresh_sequence())},
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
+        outputs = [proc.communicate(timeout=seconds + warmup_s + 60) for proc in procs]
+        for proc, (_, err) in zip(procs, outputs, strict=True):
+            if proc.returncode != 0:
+                raise RuntimeError(f"h2load failed ({proc.returncode}): {err[-800:]}")
+        return _parse([out for out, _ in outputs], logs, seconds)
     finally:
-        with contextlib.suppress(OSError):
-            log_path.unlink()
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        for log_path in logs:
+            with contextlib.suppress(OSError):
+                log_path.unlink()
+
+
+def _delay(run: tuple[int, float]) -> float:
+    return run[1]
 
 
 def _fresh_sequence() -> int:
@@ -167,14 +195,18 @@ def _fresh_sequence() -> int:
 _DONE = re.compile(r"requests: \d+ total, \d+ started, (\d+) done, \d+ succeeded, (\d+) failed")
 
 
-def _parse(stdout: str, log_path: Path, seconds: float) -> H2Result:
-    match = _DONE.search(stdout)
-    done, failed = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+def _parse(stdouts: Sequence[str], log_paths: Sequence[Path], seconds: float) -> H2Result:
+    done = failed = 0
+    for stdout in stdouts:
+        match = _DONE.search(stdout)
+        if match:
+            done, failed = done + int(match.group(1)), failed + int(match.group(2))
     latencies = []
-    for line in log_path.read_text().splitlines():
-        parts = line.split("\t")
-        if len(parts) >= 3 and parts[1] != "-1":
-            latencies.append(int(parts[2]) / 1e6)
+    for log_path in log_paths:
+        for line in log_path.read_text().splitlines():
+            parts = line.split("\t")
+            if len(parts) >= 3 and parts[1] != "-1":
+                latencies.append(int(parts[2]) / 1e6)
     latencies.sort()
     # h2load's own CPU: the children's rusage of this process, before and after.
     return H2Result(seconds, done, failed, latencies, _children_cpu.take())

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import threading
@@ -640,6 +641,7 @@ async def serve(
         _log.error("cannot read policy set %s: %s", settings.policies, exc)
         await server.stop(0)
         return 1
+    settle_heap()
     if on_ready is not None:
         on_ready()
     await stop.wait()
@@ -656,6 +658,19 @@ async def serve(
     await stopping
     waiter.cancel()
     return 0
+
+
+def settle_heap() -> None:
+    """Once serving: move every object that exists now (the compiled policy set, a restored or
+    seeded embedded store, imported modules) out of the garbage collector's sight.
+
+    A full collection walks every tracked object; with 20,000 customers in the embedded
+    store that was a 100-130 ms pause every few seconds, the p99 of Decide at 1,000 calls/s
+    (docs/decisions.md, "Garbage collection"). Frozen objects are never walked again; the
+    cost is that cyclic garbage among them (the startup policy set's, after a reload) is not
+    reclaimed -- once, bounded."""
+    gc.collect()
+    gc.freeze()
 
 
 def run(settings: Settings, on_ready: Callable[[], None] | None = None) -> int:
