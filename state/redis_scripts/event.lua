@@ -56,30 +56,78 @@ end
 -- Counters: {total, first (false = none), last, bucket_ms, {day, n, ...}, {month, n, ...},
 -- start, n, start, n, ...}; a value without the two lists (older writes) has no coarse buckets.
 -- Mirrors policies.effects.apply_counter: count, coarsen (hour -> day -> 30 days), expire.
-local function load_pairs(into, flat)
-  for j = 1, #flat, 2 do
-    into[flat[j]] = flat[j + 1]
-  end
-end
-local function flat_pairs(buckets)
-  local starts = {}
-  for s in pairs(buckets) do
+-- Buckets are kept as ascending arrays of starts and counts (the stored order): a new count
+-- lands at the end, coarsening and expiry take from the front, so a write touches the
+-- buckets that change, not all of them (a counter holds up to ~145; Track stays flat).
+local function load_sorted(flat, from)
+  local starts, counts, sorted = {}, {}, true
+  for j = from, #flat, 2 do
+    local s = flat[j]
+    if #starts > 0 and s <= starts[#starts] then
+      sorted = false
+    end
     starts[#starts + 1] = s
+    counts[#counts + 1] = flat[j + 1]
   end
-  table.sort(starts)
-  local out = {}
-  for _, s in ipairs(starts) do
-    out[#out + 1] = s
-    out[#out + 1] = buckets[s]
-  end
-  return out
-end
-local function expire(buckets, width, horizon)
-  for s in pairs(buckets) do
-    if not (s + width > horizon) then
-      buckets[s] = nil
+  if not sorted then -- written otherwise (by hand, an old version): merge equal starts, sort
+    local sums, order = {}, {}
+    for i, s in ipairs(starts) do
+      if sums[s] == nil then
+        order[#order + 1] = s
+      end
+      sums[s] = (sums[s] or 0) + counts[i]
+    end
+    table.sort(order)
+    starts, counts = order, {}
+    for i, s in ipairs(order) do
+      counts[i] = sums[s]
     end
   end
+  return {starts = starts, counts = counts}
+end
+-- Add n at start s (usually at or after the last start: searched from the end).
+local function add(b, s, n)
+  local starts, counts = b.starts, b.counts
+  local i = #starts
+  while i > 0 and starts[i] > s do
+    i = i - 1
+  end
+  if i > 0 and starts[i] == s then
+    counts[i] = counts[i] + n
+  else
+    table.insert(starts, i + 1, s)
+    table.insert(counts, i + 1, n)
+  end
+end
+-- Remove and return the leading buckets for which done(start) holds (a prefix: done is
+-- monotonic in the start).
+local function take_front(b, done)
+  local starts, counts = b.starts, b.counts
+  local k = 0
+  while k < #starts and done(starts[k + 1]) do
+    k = k + 1
+  end
+  if k == 0 then
+    return {}, {}
+  end
+  local ts, tc, rs, rc = {}, {}, {}, {}
+  for i = 1, #starts do
+    if i <= k then
+      ts[#ts + 1], tc[#tc + 1] = starts[i], counts[i]
+    else
+      rs[#rs + 1], rc[#rc + 1] = starts[i], counts[i]
+    end
+  end
+  b.starts, b.counts = rs, rc
+  return ts, tc
+end
+local function flat(b, into)
+  into = into or {}
+  for i, s in ipairs(b.starts) do
+    into[#into + 1] = s
+    into[#into + 1] = b.counts[i]
+  end
+  return into
 end
 local counters = {}
 local order = {}
@@ -90,25 +138,24 @@ for _, inc in ipairs(plan[6]) do
   local c = counters[etype]
   if c == nil then
     local raw = redis.call('HGET', KEYS[2], etype)
-    c = {total = 0, first = false, last = false, width = bucket_ms, hours = {}, days = {},
-         months = {}}
+    c = {total = 0, first = false, last = false, width = bucket_ms}
+    c.hours = {starts = {}, counts = {}}
+    c.days, c.months = {starts = {}, counts = {}}, {starts = {}, counts = {}}
     if raw then
       local arr = cmsgpack.unpack(raw)
       c.total, c.first, c.last, c.width = arr[1], arr[2], arr[3], arr[4]
       local from = 5
       if type(arr[5]) == 'table' then
-        load_pairs(c.days, arr[5])
-        load_pairs(c.months, arr[6])
+        c.days = load_sorted(arr[5], 1)
+        c.months = load_sorted(arr[6], 1)
         from = 7
       end
-      for j = from, #arr, 2 do
-        c.hours[arr[j]] = arr[j + 1]
-      end
+      c.hours = load_sorted(arr, from)
     end
     counters[etype] = c
     order[#order + 1] = etype
   end
-  c.hours[start] = (c.hours[start] or 0) + count
+  add(c.hours, start, count)
   c.total = c.total + count
   if c.first == false or at < c.first then
     c.first = at
@@ -119,36 +166,27 @@ for _, inc in ipairs(plan[6]) do
   local ref = c.last
   if day % c.width == 0 then
     local cut = ref - hourly
-    for s, n in pairs(c.hours) do
-      local d = s - s % day
-      if d + day <= cut then
-        c.hours[s] = nil
-        c.days[d] = (c.days[d] or 0) + n
-      end
+    local ts, tc = take_front(c.hours, function(s) return (s - s % day) + day <= cut end)
+    for i, s in ipairs(ts) do
+      add(c.days, s - s % day, tc[i])
     end
     cut = ref - daily
-    for s, n in pairs(c.days) do
-      local m = s - s % month
-      if m + month <= cut then
-        c.days[s] = nil
-        c.months[m] = (c.months[m] or 0) + n
-      end
+    ts, tc = take_front(c.days, function(s) return (s - s % month) + month <= cut end)
+    for i, s in ipairs(ts) do
+      add(c.months, s - s % month, tc[i])
     end
   end
   local horizon = ref - retention
-  expire(c.hours, c.width, horizon)
-  expire(c.days, day, horizon)
-  expire(c.months, month, horizon)
+  take_front(c.hours, function(s) return not (s + c.width > horizon) end)
+  take_front(c.days, function(s) return not (s + day > horizon) end)
+  take_front(c.months, function(s) return not (s + month > horizon) end)
   if retention > maxret then
     maxret = retention
   end
 end
 for _, etype in ipairs(order) do
   local c = counters[etype]
-  local arr = {c.total, c.first, c.last, c.width, flat_pairs(c.days), flat_pairs(c.months)}
-  for _, v in ipairs(flat_pairs(c.hours)) do
-    arr[#arr + 1] = v
-  end
+  local arr = flat(c.hours, {c.total, c.first, c.last, c.width, flat(c.days), flat(c.months)})
   redis.call('HSET', KEYS[2], etype, cmsgpack.pack(arr))
 end
 if #order > 0 then

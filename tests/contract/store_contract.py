@@ -941,6 +941,28 @@ def test_counter_size_is_bounded_whatever_the_history(store: Store, store_case: 
     assert got.total == len(range(start, T0, 7 * HOUR))
 
 
+def test_counter_equals_apply_counter_for_events_in_any_order(
+    store: Store, store_case: StoreCase
+) -> None:
+    """Random event times over 15 months, mostly in order, some late by hours to months, some
+    in the same hour: after each batch the stored counter equals ``apply_counter``'s."""
+    import random
+
+    rng = random.Random(7)
+    cid = store_case.customer()
+    run = store_case.run
+    at = T0 - 450 * DAY
+    reference: EventCounter | None = None
+    for i in range(300):
+        at += rng.choice((0, 60_000, HOUR, 7 * HOUR, DAY, 3 * DAY))
+        when = at - rng.choice((0, 0, 0, HOUR, 2 * DAY, 40 * DAY)) if i % 5 == 0 else at
+        inc = counted("view", when)
+        reference = apply_counter(reference, inc)
+        run(store.apply_event(event(cid, f"o{i}", event_type="view", at_ms=when, counters=(inc,))))
+        if i % 50 == 49:
+            assert load(store_case, cid).events["view"] == reference, f"after event {i}"
+
+
 def test_event_journey_changes_compare_and_set(store: Store, store_case: StoreCase) -> None:
     cid = store_case.customer()
     run = store_case.run
