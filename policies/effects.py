@@ -212,7 +212,7 @@ class DecisionCommit(_Effect, frozen=True, kw_only=True):
         return not self.grants and not self.journeys
 
 
-class GrantRejection(_Effect, frozen=True, kw_only=True):
+class GrantRejection(_Effect, frozen=True, kw_only=True, gc=False):
     """A grant the store refused: ``cap_id``/``key`` is the first cap it would have overshot."""
 
     tracking_id: str
@@ -221,7 +221,10 @@ class GrantRejection(_Effect, frozen=True, kw_only=True):
     key: str
 
 
-class CommitResult(_Effect, frozen=True, kw_only=True):
+class CommitResult(_Effect, frozen=True, kw_only=True, gc=False):
+    """What a commit did. Holds only strings (no cycles): not tracked by the garbage collector,
+    since every stored decision keeps one."""
+
     granted: tuple[str, ...] = ()  # tracking ids, in commit order
     rejected: tuple[GrantRejection, ...] = ()
     skipped_journeys: tuple[str, ...] = ()  # journey changes whose precondition failed

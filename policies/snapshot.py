@@ -69,7 +69,11 @@ DAY_MS: Final = 86_400_000
 MONTH_MS: Final = 30 * DAY_MS
 
 
-class ProfileValue(msgspec.Struct, frozen=True, kw_only=True):
+# The snapshot structs are plain data trees (no value refers back to its holder), so they
+# can be in no reference cycle: ``gc=False`` keeps them out of the garbage collector's full
+# collections, which walked every customer an embedded store holds (docs/decisions.md,
+# "Garbage collection"). Dicts and lists inside them are tracked as usual.
+class ProfileValue(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One profile attribute: its value and the write that set it (newer writes win)."""
 
     value: Any
@@ -77,7 +81,7 @@ class ProfileValue(msgspec.Struct, frozen=True, kw_only=True):
     source: str = ""
 
 
-class ConsentRecord(msgspec.Struct, frozen=True, kw_only=True):
+class ConsentRecord(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Consent for one purpose. Newer wins; at equal ``updated_ms`` ``denied`` wins.
 
     An expired record (``expires_ms <= now``) counts as unset.
@@ -89,7 +93,7 @@ class ConsentRecord(msgspec.Struct, frozen=True, kw_only=True):
     expires_ms: int | None = None
 
 
-class EventCounter(msgspec.Struct, frozen=True, kw_only=True):
+class EventCounter(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Occurrences of one event type.
 
     ``buckets`` (width ``bucket_ms``) are the recent ones; ``days`` (width
@@ -108,7 +112,7 @@ class EventCounter(msgspec.Struct, frozen=True, kw_only=True):
     months: dict[int, int] = {}
 
 
-class JourneyState(msgspec.Struct, frozen=True, kw_only=True):
+class JourneyState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """The customer's state in one journey (the latest entry).
 
     ``entries`` counts entries over time (for re-entry rules); ``dedup``
@@ -128,7 +132,7 @@ class JourneyState(msgspec.Struct, frozen=True, kw_only=True):
     dedup: dict[str, int] = {}
 
 
-class CustomerSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+class CustomerSnapshot(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     customer_id: str
     profile: dict[str, ProfileValue] = {}
     consent: dict[str, ConsentRecord] = {}

@@ -162,8 +162,13 @@ def validate_id(value: str, field: str = "customer_id") -> str:
     return value
 
 
-class StoredDecision(msgspec.Struct, frozen=True, kw_only=True):
+class StoredDecision(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """The idempotency record of one committed decision.
+
+    Not tracked by the garbage collector (``gc=False``; it holds bytes and a
+    :class:`~policies.effects.CommitResult`, so it can be part of no cycle): an embedded
+    store holds up to 1,000 per customer, and full collections walked every one of them
+    (docs/decisions.md, "Garbage collection").
 
     ``record`` is what the server passed to :meth:`Store.commit_decision`:
     the encoded :class:`~policies.decision.Decision` as the engine returned
