@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Final
-from urllib.parse import urlsplit, urlunsplit
 
 from redis import exceptions as rex
 from redis.asyncio import Redis
@@ -43,6 +42,7 @@ from .decision_log import customer_of
 from .redis_errors import unavailable_reason
 from .redis_keys import DEFAULT_PREFIX
 from .redis_store import Script
+from .redis_url import redis_client
 from .store import StoreUnavailable
 
 __all__ = ["CUSTOMER_INDEX_MAX", "DEFAULT_RETENTION_S", "DEFAULT_STREAM_MAXLEN", "RedisStreamSink"]
@@ -89,8 +89,6 @@ class RedisStreamSink:
         retention_s: float = 0.0,
     ) -> RedisStreamSink:
         """A sink on ``url`` (``redis+cluster://`` for Redis Cluster)."""
-        parts = urlsplit(url)
-        plain = urlunsplit((parts.scheme.removesuffix("+cluster"), *parts[1:]))
         options: dict[str, Any] = {
             "socket_timeout": _TIMEOUT_S + 1.0,
             "socket_connect_timeout": _TIMEOUT_S,
@@ -99,11 +97,7 @@ class RedisStreamSink:
             "driver_info": None,
             "max_connections": 4,
         }
-        client: Redis | RedisCluster
-        if parts.scheme.endswith("+cluster"):
-            client = RedisCluster.from_url(plain, **options)
-        else:
-            client = Redis.from_url(plain, health_check_interval=0, **options)
+        client = redis_client(url, **options)
         return cls(client, prefix=prefix, maxlen=maxlen, retention_s=retention_s)
 
     async def _call(self, operation: str, awaitable: Any) -> Any:

@@ -37,9 +37,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
-from urllib.parse import urlsplit, urlunsplit
 
 from .redis_keys import DEFAULT_PREFIX
+from .redis_url import parse_redis_url, redis_client
 from .store import StoreUnavailable
 
 __all__ = [
@@ -210,20 +210,14 @@ class RedisGovernanceStore:
     @classmethod
     def from_url(cls, url: str, *, prefix: str = DEFAULT_PREFIX) -> RedisGovernanceStore:
         """A store on ``url`` (``redis+cluster://`` for Redis Cluster)."""
-        from redis.asyncio import Redis
-        from redis.asyncio.cluster import RedisCluster
-
-        parts = urlsplit(url)
-        plain = urlunsplit((parts.scheme.removesuffix("+cluster"), *parts[1:]))
-        options: dict[str, Any] = {
-            "socket_timeout": _TIMEOUT_S + 1.0,
-            "socket_connect_timeout": _TIMEOUT_S,
-            "protocol": 2,
-            "max_connections": 4,
-        }
-        if parts.scheme.endswith("+cluster"):
-            return cls(RedisCluster.from_url(plain, **options), url, prefix=prefix)
-        return cls(Redis.from_url(plain, health_check_interval=0, **options), url, prefix=prefix)
+        client = redis_client(
+            url,
+            socket_timeout=_TIMEOUT_S + 1.0,
+            socket_connect_timeout=_TIMEOUT_S,
+            protocol=2,
+            max_connections=4,
+        )
+        return cls(client, url, prefix=prefix)
 
     def _bundle_key(self, digest: str) -> str:
         return self._bundle_prefix + digest
@@ -332,11 +326,7 @@ class RedisGovernanceStore:
         last_error = ""
         while not self._closed:
             client = Redis.from_url(
-                urlunsplit(
-                    (urlsplit(self._url).scheme.removesuffix("+cluster"), *urlsplit(self._url)[1:])
-                ),
-                socket_connect_timeout=_TIMEOUT_S,
-                protocol=2,
+                parse_redis_url(self._url)[0], socket_connect_timeout=_TIMEOUT_S, protocol=2
             )
             try:
                 async with client.pubsub() as pubsub:

@@ -65,7 +65,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Final, TypeAlias
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from redis import exceptions as rex
 from redis.asyncio import Redis
@@ -105,6 +105,7 @@ from .redis_keys import (
     wake_key,
 )
 from .redis_pipe import PipelinedConnection, pack
+from .redis_url import parse_redis_url, redis_client
 from .store import (
     DEFAULT_EVENT_DEDUP_TTL_S,
     DEFAULT_IDEMPOTENCY_TTL_S,
@@ -239,12 +240,8 @@ class RedisStore:
 
         ``pipelined``: on a single ``redis://`` node, the request-path scripts share one
         pipelined connection (:mod:`arbiter.state.redis_pipe`) instead of redis-py's pool."""
-        parts = urlsplit(url)
-        scheme = parts.scheme
-        if scheme.endswith("+cluster"):
-            scheme = scheme.removesuffix("+cluster")
-            cluster = True if cluster is None else cluster
-        plain = urlunsplit((scheme, *parts[1:]))
+        plain, named = parse_redis_url(url)
+        cluster = named if cluster is None else cluster
         # Deadlines are enforced per call (asyncio.timeout_at in _run, always set); a socket
         # timeout would only add an asyncio.wait_for around every read and write.
         backstop = max(max_timeout_s, default_timeout_s) + 1.0
@@ -258,13 +255,9 @@ class RedisStore:
             "driver_info": None,
             "max_connections": max_in_flight,
         }
-        client: Client
-        if cluster:
-            client = RedisCluster.from_url(plain, **options)
-        else:
-            client = Redis.from_url(plain, health_check_interval=0, **options)
+        client: Client = redis_client(plain, cluster=cluster, **options)
         pipe = None
-        if pipelined and not cluster and scheme == "redis":
+        if pipelined and not cluster and urlsplit(plain).scheme == "redis":
             pipe = PipelinedConnection(plain)
         return cls(
             client,

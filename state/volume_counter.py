@@ -18,9 +18,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from typing import Any, Final, Protocol
-from urllib.parse import urlsplit, urlunsplit
 
 from .redis_keys import DEFAULT_PREFIX
+from .redis_url import redis_client
 from .store import StoreUnavailable
 
 __all__ = ["MemoryVolumeCounter", "VolumeCount", "VolumeCounter", "open_volume_counter"]
@@ -80,13 +80,9 @@ class RedisVolumeCounter:
     @classmethod
     def from_url(cls, url: str, *, prefix: str = DEFAULT_PREFIX) -> RedisVolumeCounter:
         """A counter on ``url`` (``redis+cluster://`` for Redis Cluster)."""
-        from redis.asyncio import Redis
-        from redis.asyncio.cluster import RedisCluster
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
 
-        parts = urlsplit(url)
-        plain = urlunsplit((parts.scheme.removesuffix("+cluster"), *parts[1:]))
         options: dict[str, Any] = {
             "socket_timeout": _TIMEOUT_S + 1.0,
             "socket_connect_timeout": _TIMEOUT_S,
@@ -95,9 +91,7 @@ class RedisVolumeCounter:
             "driver_info": None,
             "max_connections": 2,
         }
-        if parts.scheme.endswith("+cluster"):
-            return cls(RedisCluster.from_url(plain, **options), prefix=prefix)
-        return cls(Redis.from_url(plain, health_check_interval=0, **options), prefix=prefix)
+        return cls(redis_client(url, **options), prefix=prefix)
 
     def key(self, policy_id: str, guard_id: str, window: int) -> str:
         return f"{self.prefix}:{{vg:{policy_id}:{guard_id}}}:{window}"
