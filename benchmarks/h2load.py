@@ -148,7 +148,7 @@ def run_h2load(
         runs = [(connections, 0.0)]
     else:
         period = max(0.01, 1.0 / max(rps_per_connection, 0.1))
-        runs = sorted(((1, random.uniform(0, period)) for _ in range(connections)), key=_delay)
+        runs = [(1, d) for d in sorted(random.uniform(0, period) for _ in range(connections))]
     logs: list[Path] = []
     procs: list[subprocess.Popen[str]] = []
     started = time.monotonic()
@@ -179,10 +179,6 @@ def run_h2load(
         for log_path in logs:
             with contextlib.suppress(OSError):
                 log_path.unlink()
-
-
-def _delay(run: tuple[int, float]) -> float:
-    return run[1]
 
 
 def _fresh_sequence() -> int:

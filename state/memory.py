@@ -136,6 +136,10 @@ class _ExpiryOrder:
     def add(self, expiry: float, key: str) -> None:
         heapq.heappush(self.heap, (expiry, key))
 
+    def earliest(self) -> float:
+        """The earliest expiry in the heap (exact right after :meth:`rebuild`; ``inf`` if empty)."""
+        return self.heap[0][0] if self.heap else math.inf
+
     def rebuild(self, entries: Iterable[tuple[float, str]]) -> None:
         self.heap = list(entries)
         heapq.heapify(self.heap)
@@ -186,10 +190,7 @@ class _Customer:
         self.decisions = {r: v for r, v in self.decisions.items() if v[1] > now}
         self.applied = {e: exp for e, exp in self.applied.items() if exp > now}
         self.reorder()
-        self.next_expiry = min(
-            min((exp for _, exp in self.decisions.values()), default=math.inf),
-            min(self.applied.values(), default=math.inf),
-        )
+        self.next_expiry = min(self.decision_order.earliest(), self.applied_order.earliest())
         return True
 
     def reorder(self) -> None:

@@ -59,15 +59,15 @@ end
 -- Buckets are kept as ascending arrays of starts and counts (the stored order): a new count
 -- lands at the end, coarsening and expiry take from the front, so a write touches the
 -- buckets that change, not all of them (a counter holds up to ~145; Track stays flat).
-local function load_sorted(flat, from)
+local function load_sorted(arr, from)
   local starts, counts, sorted = {}, {}, true
-  for j = from, #flat, 2 do
-    local s = flat[j]
+  for j = from, #arr, 2 do
+    local s = arr[j]
     if #starts > 0 and s <= starts[#starts] then
       sorted = false
     end
     starts[#starts + 1] = s
-    counts[#counts + 1] = flat[j + 1]
+    counts[#counts + 1] = arr[j + 1]
   end
   if not sorted then -- written otherwise (by hand, an old version): merge equal starts, sort
     local sums, order = {}, {}
